@@ -1,0 +1,72 @@
+"""Prediction speed, torch vs ONNX Runtime, batch 1 and 64: model compute alone and end-to-end from JPEG files.
+
+usage: python benchmarks/predict_speed.py [RUN_DIR] [--n 512] [--img-size 128]
+
+Without RUN_DIR a tiny DefectCNN run is created (weights don't matter for speed). The ONNX model is exported into a
+temporary folder, so RUN_DIR is not modified. JPEGs: the real casting photos when ../shared/data/casting_data is there,
+else synthetic 300x300 demo JPEGs. Prints a markdown table of images/s (higher is better).
+"""
+import argparse, os, subprocess, sys, tempfile, time
+from pathlib import Path
+
+import warnings
+import numpy as np
+import torch
+
+warnings.filterwarnings('ignore', category=FutureWarning)
+
+from defect_qc.data import load_images
+from defect_qc.predict import Predictor, make_tiny_run
+
+REAL = Path(__file__).resolve().parents[1].parent/'shared'/'data'/'casting_data'/'train'
+
+def rate(fn, n_items, min_s=1.0, warmup=1):
+    "Images/s of `fn()` (processing `n_items` images), repeated for at least `min_s` seconds after `warmup` calls."
+    for _ in range(warmup): fn()
+    k, t0 = 0, time.perf_counter()
+    while True:
+        fn(); k += 1
+        dt = time.perf_counter() - t0
+        if dt >= min_s: return k*n_items/dt
+
+def jpeg_files(tmp, n):
+    if REAL.is_dir():
+        fs = sorted((REAL/'def_front').glob('*.jpeg'))[:n//2] + sorted((REAL/'ok_front').glob('*.jpeg'))[:n - n//2]
+        if len(fs) == n: return fs, f'real casting photos ({REAL})'
+    from defect_qc.synth import make_demo_data
+    d = make_demo_data(tmp/'demo', n, 0, size=300)
+    return sorted(d.rglob('*.jpeg'))[:n], 'synthetic 300x300 demo JPEGs'
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('run_dir', nargs='?', help='trained run folder (default: create a tiny one)')
+    ap.add_argument('--n', type=int, default=512, help='JPEG files for the end-to-end runs (default 512)')
+    ap.add_argument('--img-size', type=int, default=128, help='input size of the tiny model made without RUN_DIR (default 128)')
+    a = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as td:
+        tmp = Path(td)
+        run = Path(a.run_dir) if a.run_dir else make_tiny_run(tmp/'run', img_size=a.img_size, steps=3)
+        # export in a separate process, as a user does: in-process, torch.onnx.export leaves global state behind that slows
+        # later eager PyTorch inference on CPU (measured ~14x at batch 1 with torch 2.14), which would skew the comparison
+        subprocess.run([sys.executable, '-m', 'defect_qc.export', str(run), '--out', str(tmp/'export')], check=True, stdout=subprocess.DEVNULL)
+        files, src = jpeg_files(tmp, a.n)
+        preds = {'torch': Predictor(run, 'torch'), 'onnx': Predictor(tmp/'export', 'onnx')}
+        meta = preds['torch'].meta
+        x, _ = load_images(files, meta['img_size'], meta['image_mode'])
+        print(f"model: {meta['arch']} {meta['img_size']}px {meta['image_mode']} from {a.run_dir or 'a tiny run'}; images: {len(files)} {src}")
+        print(f"CPU threads: torch {torch.get_num_threads()}, os.cpu_count() {os.cpu_count()}; torch {torch.__version__}\n")
+        rows = []
+        for bs in (1, 64):
+            for name, p in preds.items():
+                p.bs = bs
+                n1 = 64 if bs == 1 else len(x)
+                comp = rate(lambda: [p.predict_arrays(x[i:i+bs]) for i in range(0, n1, bs)], n1)
+                fs = files[:64] if bs == 1 else files
+                e2e = rate(lambda: p.predict_paths(fs, warn=False), len(fs), warmup=0)
+                rows.append((name, bs, comp, e2e))
+        print('| backend | batch | model compute (img/s) | end-to-end from JPEG (img/s) |')
+        print('|---|---:|---:|---:|')
+        for name, bs, comp, e2e in rows: print(f'| {name} | {bs} | {comp:,.0f} | {e2e:,.0f} |')
+    return 0
+
+if __name__ == '__main__': sys.exit(main())

@@ -1,0 +1,285 @@
+"""The docs: README.md is generated from nbs/index.ipynb and current; the offline site (`python tools/docs.py site`)
+has a page per notebook with nbdev's navigation, show_doc API reference and embedded plots, and loads in headless
+Chromium with no console errors (screenshots go to tests/artifacts/)."""
+import base64, contextlib, functools, json, os, re, shutil, subprocess, sys, tempfile, threading, time
+import urllib.request
+from http.server import ThreadingHTTPServer, SimpleHTTPRequestHandler
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO/'tests'/'artifacts'
+DOCS = [sys.executable, str(REPO/'tools'/'docs.py')]
+CHROMIUM = shutil.which('chromium') or ('/usr/bin/chromium' if Path('/usr/bin/chromium').exists() else None)
+
+sys.path.insert(0, str(REPO/'tools'))
+import docs  # noqa: E402
+
+def _run(*args, timeout=600):
+    env = {**os.environ}
+    env.pop('IN_TEST', None)
+    return subprocess.run([*DOCS, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+@pytest.fixture(scope='module')
+def site(tmp_path_factory):
+    "Build the site once, as a user does, into a temporary folder."
+    dest = tmp_path_factory.mktemp('docs')/'site'
+    r = _run('site', '--dest', str(dest))
+    assert r.returncode == 0, f"site build failed:\n{r.stdout}\n{r.stderr}"
+    pages = [(rel, dest/p) for rel, p in _expected_pages()]
+    return dest, pages, r
+
+def _expected_pages():
+    "(notebook, html page) in sidebar.yml order, as nbdev's sidebar lists them."
+    from nbdev.config import nbpath2html
+    res = []
+    for _, rel in docs.sidebar_pages():
+        if rel.endswith('.ipynb'): res.append((rel, nbpath2html(Path(rel)).as_posix()))
+    return res
+
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_readme_is_generated_and_current():
+    "README.md is what `tools/docs.py readme` makes from nbs/index.ipynb (CI fails when it is stale)."
+    r = _run('readme', '--check')
+    assert r.returncode == 0, (r.stdout + r.stderr).strip()
+    text = (REPO/'README.md').read_text()
+    assert text.startswith('# '), "README must open with the index notebook's title"
+    assert 'DO NOT EDIT' in text
+    assert '#|' not in text and 'show_doc(' not in text and '{target=' not in text
+
+def test_readme_check_detects_stale(tmp_path, monkeypatch):
+    "--check compares with a fresh render and fails with one line when README.md differs."
+    new = docs.render_readme()
+    fake = tmp_path/'README.md'
+    fake.write_text(new + 'hand edit\n')
+    monkeypatch.setattr(docs, 'ROOT', tmp_path)
+    monkeypatch.setattr(docs, 'render_readme', lambda: new)
+    assert docs.cmd_readme(check=True) == 1
+    fake.write_text(new)
+    assert docs.cmd_readme(check=True) == 0
+
+def test_directives_and_pandoc_markup():
+    "Quarto cell options are honoured and Pandoc-only markup becomes HTML, on a tiny processed notebook."
+    import nbformat as nbf
+    nb = nbf.v4.new_notebook()
+    fm = nbf.v4.new_raw_cell('---\ntitle: T\ndescription: D\noutput-file: t.html\n---\n')
+    sd = nbf.v4.new_code_cell('#| echo: false\n#| output: asis\nshow_doc(f)', outputs=[nbf.v4.new_output(
+        'execute_result', {'text/markdown': '---\n\n[source](https://x/y.py#L1){target="_blank" style="float:right"}\n\n### f\n'})])
+    sd['has_sd'] = True
+    sd.metadata['execution'] = {'total': 0.1}
+    gone = nbf.v4.new_code_cell('#| include: false\nx = 1')
+    quiet = nbf.v4.new_code_cell('#| output: false\nprint(1)', outputs=[nbf.v4.new_output('stream', text='1\n')])
+    fold = nbf.v4.new_code_cell('#| code-fold: show\n#| code-summary: "Exported source"\ndef f(): pass')
+    note = nbf.v4.new_markdown_cell('::: {.callout-note}\nhi\n:::')
+    nb.cells = [fm, sd, gone, quiet, fold, note]
+    out, front = docs._prepare(nb, docs._md_for_html)
+    assert front == {'title': 'T', 'description': 'D', 'output-file': 't.html'}
+    assert len(out.cells) == 4  # front matter and the include:false cell are gone
+    sd2, quiet2, fold2, note2 = out.cells
+    assert 'has_sd' not in sd2 and 'execution' not in sd2.metadata
+    assert {'showdoc', 'remove_input'} <= set(sd2.metadata.tags) and sd2.source == 'show_doc(f)'
+    assert '<a href="https://x/y.py#L1" target="_blank" style="float:right" rel="noopener">source</a>' in sd2.outputs[0].data['text/markdown']
+    assert quiet2.outputs == [] and quiet2.source == 'print(1)'
+    assert fold2.metadata.docs_fold == 'show' and fold2.metadata.docs_fold_summary == 'Exported source'
+    assert fold2.source == 'def f(): pass'
+    assert '<div class="callout-note">' in note2.source and '</div>' in note2.source
+    nbf.validate(out)
+
+def test_title_cells_keep_their_prose():
+    "A notebook's `# title` cell holds only the title and `> description`; nbdev drops anything else from the docs."
+    problems = docs.title_cell_problems(REPO/'nbs')
+    assert not problems, '\n'.join(problems)
+
+def test_no_cells_mixing_imports_and_code():
+    "nbdev executes every cell holding an import to render show_doc; such cells must hold imports only."
+    problems = docs.mixed_import_cells(REPO/'nbs')
+    assert not problems, '\n'.join(problems)
+
+def test_site_structure(site):
+    "A page per notebook, all in the sidebar in nbdev's order, with show_doc output, plots as data URIs, offline."
+    dest, pages, _ = site
+    assert pages and pages[0][1].name == 'index.html'
+    htmls = {p: p.read_text() for _, p in pages}
+    for p, html in htmls.items():
+        assert p.exists(), p
+        nav = re.search(r'<nav[^>]*class="docs-sidebar"[^>]*>.*?</nav>', html, re.S).group(0)
+        hrefs = re.findall(r'<li><a\b[^>]*?\bhref="([^"]+)"', nav)
+        assert hrefs == [q.name for _, q in pages], f"{p.name}: sidebar differs from sidebar.yml"
+        assert re.search(r'#\|\s*\w', html) is None, f"{p.name}: a `#|` directive line leaked into the page"
+        assert '{target=' not in html and 'has_sd' not in html
+        # nothing fetched from the network: no external scripts or stylesheets
+        assert not re.search(r'<script[^>]+src="https?:', html) and not re.search(r'<link[^>]+href="https?:', html)
+    api = [p for p, h in htmls.items() if 'celltag_showdoc' in h]
+    assert api, "no page has show_doc output (the API reference)"
+    assert any('src="data:image/png;base64,' in h for h in htmls.values()), "no plot embedded in any page"
+    assert (dest/'_static'/'lab.css').exists() and (dest/'_static'/'site.css').exists()
+
+def test_site_links_resolve(site):
+    "Every link within the site (nbdev's doc links included) reaches an existing page and heading id."
+    dest, pages, _ = site
+    ids = {p.name: set(re.findall(r'\bid="([^"]+)"', p.read_text())) for _, p in pages}
+    bad, n = [], 0
+    for _, p in pages:
+        for href in re.findall(r'<a\b[^>]*?\bhref="([^"]+)"', p.read_text()):
+            if re.match(r'^(https?:|mailto:|data:)', href): continue
+            page, _, frag = href.partition('#')
+            page = page or p.name
+            n += 1
+            if not (dest/page).exists(): bad.append(f"{p.name}: {href} (no such page)")
+            elif frag and page in ids and frag not in ids[page]: bad.append(f"{p.name}: {href} (no such id)")
+    assert n > len(pages), "expected the sidebar links at least"
+    assert not bad, '\n'.join(bad)
+
+# ---------------------------------------------------------------------------------------------------------------
+# Headless Chromium through the DevTools protocol
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *a): pass
+
+@contextlib.contextmanager
+def serve(folder):
+    "Serve `folder` over HTTP on a free loopback port (http.server); always stopped."
+    httpd = ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(_Quiet, directory=str(folder)))
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    try: yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown(); httpd.server_close(); t.join(10)
+
+class CDP:
+    "A minimal Chrome DevTools Protocol client over one page target's websocket."
+    def __init__(self, ws_url):
+        import websocket  # websocket-client
+        self.ws = websocket.create_connection(ws_url, timeout=60, suppress_origin=True)
+        self.n, self.events = 0, []
+
+    def send(self, method, **params):
+        self.n += 1
+        self.ws.send(json.dumps({'id': self.n, 'method': method, 'params': params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get('id') == self.n:
+                if 'error' in msg: raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get('result', {})
+            self.events.append(msg)
+
+    def wait_for(self, method, timeout=60):
+        "Wait for event `method` (already received or upcoming)."
+        deadline = time.monotonic() + timeout
+        while not any(e.get('method') == method for e in self.events):
+            self.ws.settimeout(max(0.1, deadline - time.monotonic()))
+            self.events.append(json.loads(self.ws.recv()))
+        self.ws.settimeout(60)
+
+    def drain(self, quiet=1.0, limit=15):
+        "Collect events until none arrives for `quiet` seconds (late console messages, image decoding)."
+        import websocket
+        end = time.monotonic() + limit
+        self.ws.settimeout(quiet)
+        try:
+            while time.monotonic() < end: self.events.append(json.loads(self.ws.recv()))
+        except websocket.WebSocketTimeoutException: pass
+        finally: self.ws.settimeout(60)
+
+    def eval(self, expr):
+        r = self.send('Runtime.evaluate', expression=expr, returnByValue=True)
+        if 'exceptionDetails' in r: raise RuntimeError(f"{expr}: {r['exceptionDetails']}")
+        return r['result'].get('value')
+
+    def close(self): self.ws.close()
+
+def _errors(events):
+    "Console errors, uncaught exceptions, browser log errors and failed/4xx/5xx requests, as readable lines."
+    res = []
+    for e in events:
+        m, p = e.get('method'), e.get('params', {})
+        if m == 'Runtime.consoleAPICalled' and p.get('type') in ('error', 'assert'):
+            res.append('console.%s: %s' % (p['type'], ' '.join(str(a.get('value', a.get('description', ''))) for a in p.get('args', []))))
+        elif m == 'Runtime.exceptionThrown':
+            d = p.get('exceptionDetails', {})
+            res.append(f"exception: {d.get('text')} {d.get('exception', {}).get('description', '')}")
+        elif m == 'Log.entryAdded' and p['entry'].get('level') == 'error':
+            res.append(f"log: {p['entry'].get('text')} {p['entry'].get('url', '')}")
+        elif m == 'Network.loadingFailed':
+            res.append(f"request failed: {p.get('errorText')} ({p.get('type')})")
+        elif m == 'Network.responseReceived' and p['response'].get('status', 200) >= 400:
+            res.append(f"HTTP {p['response']['status']}: {p['response'].get('url')}")
+    return res
+
+@contextlib.contextmanager
+def chromium():
+    "Headless Chromium with a fresh profile; yields a CDP client on its page; always stopped."
+    prof = Path(tempfile.mkdtemp(prefix='docs-chromium-'))
+    args = [CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+            '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
+            f'--user-data-dir={prof}', '--remote-debugging-port=0', '--window-size=1280,900', 'about:blank']
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    cdp = None
+    try:
+        port_file, deadline = prof/'DevToolsActivePort', time.monotonic() + 60
+        while not (port_file.exists() and port_file.read_text().strip()):
+            if proc.poll() is not None: pytest.fail(f"chromium exited ({proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
+            if time.monotonic() > deadline: pytest.fail("chromium did not open its DevTools port within 60 s")
+            time.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        targets = json.load(urllib.request.urlopen(f'http://127.0.0.1:{port}/json/list', timeout=30))
+        page = next(t for t in targets if t['type'] == 'page')
+        cdp = CDP(page['webSocketDebuggerUrl'])
+        for d in ('Page', 'Runtime', 'Log', 'Network'): cdp.send(f'{d}.enable')
+        yield cdp
+    finally:
+        if cdp is not None:
+            with contextlib.suppress(Exception): cdp.close()
+        proc.terminate()
+        try: proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9); proc.wait(15)
+        shutil.rmtree(prof, ignore_errors=True)
+
+def _load(cdp, url):
+    "Navigate, wait for the load event and a quiet second; returns the errors seen."
+    cdp.events.clear()
+    cdp.send('Page.navigate', url=url)
+    cdp.wait_for('Page.loadEventFired')
+    cdp.drain()
+    return _errors(cdp.events)
+
+def _screenshot(cdp, name):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    png = base64.b64decode(cdp.send('Page.captureScreenshot', format='png')['data'])
+    (ARTIFACTS/name).write_bytes(png)
+    return png
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium); CI installs it")
+def test_site_in_headless_chromium(site):
+    "The home page and an API page load in Chromium with no console errors, nav and plots render; screenshots saved."
+    dest, pages, _ = site
+    api = next(p for _, p in pages[1:] if 'celltag_showdoc' in p.read_text())
+    with serve(dest) as base, chromium() as cdp:
+        for page in (pages[0][1], api):
+            url = base + page.name
+            errors = _load(cdp, url)
+            assert not errors, f"{page.name}: " + '\n'.join(errors)
+            assert cdp.eval('location.href') == url
+            assert cdp.eval("document.querySelectorAll('nav.docs-sidebar li a').length") == len(pages)
+            assert cdp.eval("document.querySelector('a[aria-current=page]').getAttribute('href')") == page.name
+            assert cdp.eval("document.querySelector('h1.docs-title').textContent.trim().length") > 0
+            # the stylesheets applied: the sidebar sits left of the content
+            assert cdp.eval("document.querySelector('nav.docs-sidebar').getBoundingClientRect().right <= "
+                            "document.querySelector('main').getBoundingClientRect().left + 1")
+            imgs = cdp.eval("[...document.images].map(i => [i.complete, i.naturalWidth])")
+            assert all(c and w > 0 for c, w in imgs), f"{page.name}: an image did not decode: {imgs}"
+            png = _screenshot(cdp, f"docs_{page.stem}.png")
+            assert png[:8] == b'\x89PNG\r\n\x1a\n' and len(png) > 5000
+        assert cdp.eval("document.querySelectorAll('.jp-Cell.celltag_showdoc h3, .jp-Cell.celltag_showdoc h4').length") > 0
+        src = cdp.eval("[...document.querySelectorAll('.jp-Cell.celltag_showdoc a')].filter(a => a.href.includes('/blob/'))"
+                       ".map(a => a.textContent)")
+        assert src and set(src) == {'source'}, src
+        # a page with a plot: its images decode in the browser
+        plot = next(p for _, p in pages if 'src="data:image/png;base64,' in p.read_text())
+        assert not _load(cdp, base + plot.name)
+        n = cdp.eval("[...document.images].filter(i => i.src.startsWith('data:image/png') && i.naturalWidth > 0).length")
+        assert n > 0

@@ -1,0 +1,77 @@
+"`python -m defect_qc.train` as a user calls it: no args, overrides, a wrong key, bad data, real data."
+import json, re
+from pathlib import Path
+import pytest
+from mlflow.tracking import MlflowClient
+from conftest import run_cli, real_subset
+
+def _run_dirs(cwd): return sorted(p for p in (Path(cwd)/'outputs').glob('*/*') if p.is_dir())
+
+def test_no_args_trains_on_demo_data(tmp_path, cache_dir):
+    r = run_cli('defect_qc.train', cwd=tmp_path, env={'DEFECT_QC_CACHE': str(cache_dir)})
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 'SYNTHETIC DEMO DATA' in r.stdout
+    (run,) = _run_dirs(tmp_path)
+    assert re.fullmatch(r'\d{4}-\d{2}-\d{2}', run.parent.name) and re.fullmatch(r'\d{2}-\d{2}-\d{2}', run.name)
+    for f in ['.hydra/config.yaml', '.hydra/overrides.yaml', 'model.pth', 'model.json', 'metrics.json',
+              'confusion_matrix_val.png', 'confusion_matrix_test.png']:
+        assert (run/f).is_file() and (run/f).stat().st_size > 0, f
+    m = json.loads((run/'metrics.json').read_text())
+    assert {'val', 'test', 'threshold'} <= set(m)
+    assert m['val']['accuracy'] >= 0.9, m['val']          # the demo defects are learnable
+    # tracked in ./mlflow.db by default, with per-epoch history
+    assert (tmp_path/'mlflow.db').is_file()
+    c = MlflowClient(f"sqlite:///{tmp_path/'mlflow.db'}")
+    (r0,) = c.search_runs([c.get_experiment_by_name('defect_qc').experiment_id])
+    assert r0.info.status == 'FINISHED'
+    assert len(c.get_metric_history(r0.info.run_id, 'valid_loss')) == m['epochs_run']
+
+def test_overrides_reach_the_run(tmp_path, cache_dir):
+    r = run_cli('defect_qc.train', 'num_epochs=2', 'data.img_size=64', 'mlflow.experiment_name=ovr', 'mlflow.log_model=false',
+                cwd=tmp_path, env={'DEFECT_QC_CACHE': str(cache_dir)})
+    assert r.returncode == 0, r.stderr[-3000:]
+    (run,) = _run_dirs(tmp_path)
+    cfg = (run/'.hydra/config.yaml').read_text()
+    assert 'img_size: 64' in cfg and 'num_epochs: 2' in cfg
+    assert 'num_epochs=2' in (run/'.hydra/overrides.yaml').read_text()
+    assert json.loads((run/'model.json').read_text())['img_size'] == 64
+    assert json.loads((run/'metrics.json').read_text())['epochs_run'] == 2
+
+def test_wrong_key_is_refused(tmp_path):
+    r = run_cli('defect_qc.train', 'num_epoch=3', cwd=tmp_path)
+    assert r.returncode != 0
+    assert 'num_epoch' in r.stderr and 'Traceback' not in r.stderr
+    assert not (tmp_path/'mlflow.db').exists()
+
+def test_missing_data_path(tmp_path):
+    r = run_cli('defect_qc.train', f'data.path={tmp_path}/nope', cwd=tmp_path)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines()[-1] == f"error: data.path: folder not found: {tmp_path}/nope"
+    assert 'Traceback' not in r.stderr
+
+def test_unreadable_images_stop_before_training(tmp_path, cache_dir):
+    from defect_qc.data import write_fixture
+    root = write_fixture(tmp_path/'data', {'train': {'ok': 10, 'def': 10}})
+    (root/'train/def_front/broken.jpeg').write_bytes((root/'train/def_front/cast_def_0_0.jpeg').read_bytes()[:200])
+    r = run_cli('defect_qc.train', f'data.path={root}', 'num_epochs=1', cwd=tmp_path, env={'DEFECT_QC_CACHE': str(cache_dir)})
+    assert r.returncode == 1
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith('error: 1 unreadable image(s): ') and 'broken.jpeg' in last, last
+    assert 'Traceback' not in r.stderr
+    assert not _run_dirs(tmp_path) or not (_run_dirs(tmp_path)[0]/'model.pth').exists()
+    # opting in skips them
+    r = run_cli('defect_qc.train', f'data.path={root}', 'num_epochs=1', 'data.skip_bad_images=true', 'mlflow.log_model=false',
+                cwd=tmp_path, env={'DEFECT_QC_CACHE': str(cache_dir)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert 'skipping 1 unreadable image(s)' in r.stderr
+
+@pytest.mark.slow
+def test_real_data_subset_reaches_95pct(tmp_path, real_data, cache_dir):
+    root = real_subset(tmp_path/'casting', 700)
+    r = run_cli('defect_qc.train', f'data.path={root}', 'num_epochs=12', 'mlflow.log_model=false', cwd=tmp_path,
+                env={'DEFECT_QC_CACHE': str(cache_dir)})
+    assert r.returncode == 0, r.stderr[-3000:]
+    (run,) = _run_dirs(tmp_path)
+    v = json.loads((run/'metrics.json').read_text())['val']
+    print('real subset validation:', {k: v[k] for k in ('accuracy', 'recall', 'precision')})
+    assert v['accuracy'] >= 0.95, v
