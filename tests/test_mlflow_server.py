@@ -1,0 +1,79 @@
+"A real MLflow tracking server and a real scoring server on loopback: train against one, serve the registered model with the other."
+import base64, json, os, signal, socket, subprocess, sys, time, urllib.request
+from pathlib import Path
+import pytest
+from mlflow.tracking import MlflowClient
+from conftest import run_cli
+
+def free_port():
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+def wait_http(url, proc, timeout=120):
+    "Poll `url` until it answers 200; fail early if the process died."
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if proc.poll() is not None: raise RuntimeError(f"server exited with {proc.returncode}: {proc.stdout.read()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200: return
+        except OSError: time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer in {timeout}s")
+
+def start(cmd, env=None, log=None):
+    "Start a server in its own process group, output to a log file."
+    return subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=open(log, 'w+'), stderr=subprocess.STDOUT, start_new_session=True)
+
+def stop(proc):
+    "Stop a server and everything it started."
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try: proc.wait(20)
+        except subprocess.TimeoutExpired: os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+
+@pytest.fixture
+def tracking_server(tmp_path):
+    port = free_port()
+    p = start([sys.executable, '-m', 'defect_qc.tracking', '--store', str(tmp_path/'store'), '--port', str(port)], log=tmp_path/'server.log')
+    p.stdout = open(tmp_path/'server.log')
+    try:
+        wait_http(f'http://127.0.0.1:{port}/health', p)
+        yield f'http://127.0.0.1:{port}'
+    finally: stop(p)
+
+def test_train_register_and_serve(tmp_path, tracking_server, cache_dir):
+    uri = tracking_server
+    r = run_cli('defect_qc.train', 'num_epochs=2', 'data.img_size=48', f'mlflow.tracking_uri={uri}', 'mlflow.experiment_name=central',
+                'mlflow.register_name=castings', 'mlflow.register_min_recall=0', 'mlflow.register_min_accuracy=0',
+                cwd=tmp_path, env={'DEFECT_QC_CACHE': str(cache_dir)})
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert not (tmp_path/'mlflow.db').exists()            # everything went to the server
+    c = MlflowClient(uri)
+    exp = c.get_experiment_by_name('central')
+    (run,) = c.search_runs([exp.experiment_id])
+    assert run.info.status == 'FINISHED'
+    assert [m.step for m in c.get_metric_history(run.info.run_id, 'valid_loss')] == [0, 1]
+    arts = {a.path for a in c.list_artifacts(run.info.run_id, 'results')}
+    assert {'results/metrics.json', 'results/confusion_matrix_val.png'} <= arts, arts
+    (mv,) = c.search_model_versions("name='castings'")
+    assert mv.version == '1' and 'val_recall' in mv.tags and 'threshold' in mv.tags
+    # serve the registered model and score a demo image
+    port = free_port()
+    srv = start([sys.executable, '-m', 'mlflow', 'models', 'serve', '-m', 'models:/castings/1', '--env-manager', 'local',
+                 '-h', '127.0.0.1', '-p', str(port)], env={'MLFLOW_TRACKING_URI': uri}, log=tmp_path/'serve.log')
+    srv.stdout = open(tmp_path/'serve.log')
+    try:
+        wait_http(f'http://127.0.0.1:{port}/ping', srv, timeout=180)
+        from defect_qc.synth import demo_data
+        img = sorted((demo_data(cache_dir=cache_dir)/'test'/'def_front').glob('*.jpeg'))[0]
+        body = {'dataframe_split': {'columns': ['image'], 'data': [[base64.b64encode(img.read_bytes()).decode()], ['bm90IGFuIGltYWdl']]}}
+        req = urllib.request.Request(f'http://127.0.0.1:{port}/invocations', json.dumps(body).encode(), {'Content-Type': 'application/json'})
+        with urllib.request.urlopen(req, timeout=60) as resp: preds = json.loads(resp.read())['predictions']
+    finally: stop(srv)
+    assert len(preds) == 2
+    assert 0 <= preds[0]['p_defect'] <= 1 and preds[0]['label'] in ('ok', 'def') and not preds[0]['error']
+    assert preds[1]['label'] == 'error' and preds[1]['error']
+    # the served answer is the run folder's model's answer
+    from defect_qc.predict import Predictor
+    run_dir = Path(run.data.tags['run_dir'])
+    local = Predictor(run_dir).predict_paths([img])
+    assert abs(local.p_defect[0] - preds[0]['p_defect']) < 1e-5
