@@ -20,9 +20,9 @@ from .data import CLASSES, DataError, casting_dls
 from .models import create_model, save_model
 
 # %% auto #0
-__all__ = ['CONF_DIR', 'load_config', 'class_weights', 'MLflowCallback', 'PreciseBN', 'flatten_config', 'arch_kwargs',
-           'defect_metrics', 'make_learner', 'fit_callbacks', 'tiny_config', 'resolve_data_path', 'tracking_uri',
-           'set_experiment', 'train', 'main']
+__all__ = ['load_config', 'class_weights', 'MLflowCallback', 'PreciseBN', 'flatten_config', 'arch_kwargs', 'defect_metrics',
+           'make_learner', 'fit_callbacks', 'tiny_config', 'resolve_data_path', 'tracking_uri', 'set_experiment',
+           'train', 'main']
 
 # %% ../nbs/03_training.ipynb #d660d8d2
 from fastai.callback.core import Callback
@@ -36,8 +36,6 @@ from fastai.optimizer import Adam
 from fastai.torch_core import set_seed
 
 # %% ../nbs/03_training.ipynb #cc1f1aa7
-CONF_DIR = Path(__file__).parent/'conf' if '__file__' in globals() else None
-
 def load_config(overrides:list=None # Hydra overrides, e.g. `['num_epochs=2', 'data.img_size=64']`
                ) -> DictConfig:
     "Compose the training config with `overrides`, as `python -m defect_qc.train` does."
