@@ -1,15 +1,19 @@
 "Data-parallel training under `accelerate launch` with 2 CPU processes (gloo): one run folder, one MLflow run, full-set evaluation."
-import json, os, subprocess, sys
+import json, os, socket, subprocess, sys
 from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
+
+def _free_port():
+    "A free loopback port for the process group (a fixed one clashes with any other launch on the machine)."
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 def _launch(tmp_path, *overrides, n=2):
     "accelerate launch, 2 CPU processes: torchrun-style launcher (`--multi_gpu`); on a CPU-only box the processes use gloo."
     env = {**os.environ, 'ACCELERATE_USE_CPU': '1', 'OMP_NUM_THREADS': '1'}; env.pop('IN_TEST', None)
     acc = Path(sys.executable).parent/'accelerate'
     cmd = [str(acc), 'launch', '--multi_gpu', '--num_processes', str(n), '--num_machines', '1', '--mixed_precision', 'no',
-           '--dynamo_backend', 'no', '--main_process_port', '29517', '-m', 'defect_qc.train', *overrides]
+           '--dynamo_backend', 'no', '--main_process_port', str(_free_port()), '-m', 'defect_qc.train', *overrides]
     return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
 
 @pytest.fixture(scope='module')
