@@ -1,9 +1,10 @@
 """Training throughput: our pipeline vs a naive PyTorch baseline, measured in the same run.
 
-    python benchmarks/train_speed.py [DATA_ROOT] [--size 128] [--baseline-batches 8]
+    python benchmarks/train_speed.py [DATA_ROOT] [--size 128] [--baseline-batches 16]
 
-Ours: cached uint8 tensors (`casting_dls`), batch augmentation, `DefectCNN` in channels_last, fastai `Learner`
-(one epoch over train/, timed from the first to the last training batch).
+Ours: the default training config: cached uint8 tensors gathered a batch at a time (`casting_dls`), batch augmentation,
+`DefectCNN` in channels_last, `precision=auto` (bfloat16 on a CPU with native bf16), fastai `Learner`
+(one epoch over train/, timed from the second to the last training batch).
 Naive baseline, as a first-time user writes it: a per-item PIL `Dataset` decoding each JPEG every time, torchvision
 transforms (resize, flip, rotation, colour jitter, ToTensor, Normalize), a `DataLoader` with 2 workers and a plain CNN
 (3x3 convs at full resolution + max-pooling, NCHW), in a plain PyTorch loop.
@@ -51,17 +52,20 @@ def bench_ours(root, size, cache_dir):
             if self.training and self.iter > 0: self.n += len(self.xb[0])
             if self.training and self.iter == 0: self.t = time.perf_counter()   # skip the first (warm-up) batch
         def after_train(self): self.ips = self.n/(time.perf_counter()-self.t)
-    dls = casting_dls(root, size, cache_dir=cache_dir, device='cpu', verbose=False)
-    learn = make_learner(dls, load_config([f'data.img_size={size}']), '/tmp')
+    from omegaconf import OmegaConf
+    cfg = load_config([f'data.img_size={size}'])
+    dls = casting_dls(root, size, cfg.data.image_mode, cfg.data.valid_pct, cfg.seed, cfg.batch_size, cfg.data.augment,
+                      OmegaConf.to_container(cfg.data.aug), cache_dir, device='cpu', verbose=False)
+    learn = make_learner(dls, cfg, '/tmp')
     timer = Timer()
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=timer)
-    return timer.ips, dls
+    return timer.ips, dls, cfg
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('root', nargs='?', help='data root (default: ../shared/data/casting_data if present, else demo data)')
     ap.add_argument('--size', type=int, default=128)
-    ap.add_argument('--baseline-batches', type=int, default=8)
+    ap.add_argument('--baseline-batches', type=int, default=16)
     ap.add_argument('--cache-dir', default=None)
     a = ap.parse_args()
     root = a.root or (REPO.parent/'shared/data/casting_data' if (REPO.parent/'shared/data/casting_data/train').is_dir() else None)
@@ -71,8 +75,10 @@ def main():
     from defect_qc.data import find_splits, list_split
     paths, labels = list_split(find_splits(root)['train'])
     print(f"data: {root} ({len(paths)} train images), {a.size} px, {torch.get_num_threads()} threads")
-    ours, dls = bench_ours(root, a.size, a.cache_dir)
-    print(f"ours   (cached tensors + DefectCNN channels_last, fastai): {ours:8.1f} images/s  ({dls.info['n_train']} images/epoch -> {dls.info['n_train']/ours:.1f} s/epoch)")
+    ours, dls, cfg = bench_ours(root, a.size, a.cache_dir)
+    from defect_qc.train import resolve_precision
+    print(f"ours   (cached tensors + DefectCNN channels_last, {resolve_precision(cfg.precision, 'cpu')}, fastai): {ours:8.1f} images/s  "
+          f"({dls.info['n_train']} images/epoch -> {dls.info['n_train']/ours:.1f} s/epoch)")
     naive = bench_naive(paths, labels, a.size, a.baseline_batches)
     print(f"naive  (PIL Dataset + torchvision transforms + plain CNN):  {naive:8.1f} images/s  ({a.baseline_batches} batches of 64)")
     print(f"speed-up: {ours/naive:.1f}x")
