@@ -18,8 +18,9 @@ def test_no_args_trains_on_demo_data(tmp_path, cache_dir):
         assert (run/f).is_file() and (run/f).stat().st_size > 0, f
     m = json.loads((run/'metrics.json').read_text())
     assert {'val', 'test', 'threshold'} <= set(m)
-    # the demo defects are learnable: well above chance (0.5). With 80 validation images the ROC-AUC of the default config
-    # varies between about 0.75 and 0.97 with the seed and the augmentation, so this bound is loose on purpose.
+    # the demo defects are learnable: well above chance (0.5). The default config reaches about 0.92 on the 200 demo
+    # validation images here; from-scratch training on so few images swings with the seed and the CPU's precision, so the
+    # bound is loose on purpose.
     assert m['val']['roc_auc'] >= 0.7, m['val']
     # tracked in ./mlflow.db by default, with per-epoch history
     assert (tmp_path/'mlflow.db').is_file()
