@@ -70,8 +70,11 @@ def test_unreadable_images_stop_before_training(tmp_path, cache_dir):
 
 @pytest.mark.slow
 def test_real_data_subset_reaches_95pct(tmp_path, real_data, cache_dir):
-    root = real_subset(tmp_path/'casting', 700)
-    r = run_cli('defect_qc.train', f'data.path={root}', 'num_epochs=12', 'mlflow.log_model=false', cwd=tmp_path,
+    # accuracy is taken at the tuned threshold, which must catch >= 99.5% of the validation defects: on 150 of them, every
+    # one. 700 images a class for 12 epochs (ROC-AUC 0.994) paid for the last defect with 27-52 false alarms (81-90%);
+    # 750 for 20 epochs (ROC-AUC 0.999, about a minute here) gave 98.0% and 99.3% with two training seeds.
+    root = real_subset(tmp_path/'casting', 750)
+    r = run_cli('defect_qc.train', f'data.path={root}', 'num_epochs=20', 'mlflow.log_model=false', cwd=tmp_path,
                 env={'DEFECT_QC_CACHE': str(cache_dir)})
     assert r.returncode == 0, r.stderr[-3000:]
     (run,) = _run_dirs(tmp_path)
