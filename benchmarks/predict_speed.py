@@ -15,7 +15,7 @@ import torch
 
 warnings.filterwarnings('ignore', category=FutureWarning)
 
-from defect_qc.data import load_images
+from defect_qc.data import image_args, load_images
 from defect_qc.predict import Predictor, make_tiny_run
 
 REAL = Path(__file__).resolve().parents[1].parent/'shared'/'data'/'casting_data'/'train'
@@ -52,7 +52,7 @@ def main(argv=None):
         files, src = jpeg_files(tmp, a.n)
         preds = {'torch': Predictor(run, 'torch'), 'onnx': Predictor(tmp/'export', 'onnx')}
         meta = preds['torch'].meta
-        x, _ = load_images(files, meta['img_size'], meta['image_mode'])
+        x, _ = load_images(files, **image_args(meta))
         print(f"model: {meta['arch']} {meta['img_size']}px {meta['image_mode']} from {a.run_dir or 'a tiny run'}; images: {len(files)} {src}")
         print(f"CPU threads: torch {torch.get_num_threads()}, os.cpu_count() {os.cpu_count()}; torch {torch.__version__}\n")
         rows = []

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import run_cli
-from defect_qc.data import load_image
+from defect_qc.data import image_args, load_image
 from defect_qc.export import TOLERANCE, run_export
 from defect_qc.models import load_model, predict_proba
 from defect_qc.predict import Predictor, make_tiny_run
@@ -19,7 +19,7 @@ def env(tmp_path_factory):
 
 def _torch(run, files):
     m, meta = load_model(run)
-    x = np.stack([load_image(f, meta['img_size'], meta['image_mode']) for f in files])
+    x = np.stack([load_image(f, **image_args(meta)) for f in files])
     return x, predict_proba(m, x, meta['mean'], meta['std'])
 
 @pytest.mark.parametrize('fmt, fname', [('onnx', 'model.onnx'), ('torchscript', 'model.ts')])

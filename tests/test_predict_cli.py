@@ -6,7 +6,7 @@ from conftest import run_cli
 from defect_qc.predict import make_tiny_run
 from defect_qc.synth import make_demo_data
 
-COLS = ['path', 'p_defect', 'label', 'error']
+COLS = ['path', 'p_defect', 'label', 'error', 'ood_score', 'drift', 'drift_reason']
 
 @pytest.fixture(scope='module')
 def env(tmp_path_factory):

@@ -1,0 +1,78 @@
+"The drift alarm as a user meets it: `python -m defect_qc.predict` on ordinary photos and on photos of another kind."
+import io, json
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
+from conftest import run_cli
+
+@pytest.fixture(scope='module')
+def run(tmp_path_factory):
+    "A short real training run on demo data (canonical crop and drift alarm on, as by default)."
+    from defect_qc.synth import make_demo_data
+    tmp = tmp_path_factory.mktemp('drift')
+    data = make_demo_data(tmp/'demo', n_train=240, n_test=40, size=128, seed=5)
+    r = run_cli('defect_qc.train', f'data.path={data}', 'data.img_size=64', 'num_epochs=4', 'batch_size=32',
+                f'data.cache_dir={tmp/"cache"}', f'hydra.run.dir={tmp/"run"}', f'mlflow.tracking_uri=sqlite:///{tmp/"mlflow.db"}',
+                'mlflow.register_name=null', cwd=tmp, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return tmp, tmp/'run', data
+
+def predict(run_dir, *inputs):
+    r = run_cli('defect_qc.predict', run_dir, *inputs, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return pd.read_csv(io.StringIO(r.stdout)), r.stderr
+
+def test_reference_is_saved_with_the_model(run):
+    _, run_dir, _ = run
+    meta = json.loads((run_dir/'model.json').read_text())
+    assert meta['prep']['mask_radius'] == 0.5 and len(meta['prep']['reference']) > 10
+    assert {'size', 'background', 'shape', 'appearance'} <= set(meta['drift']['checks'])
+
+def test_ordinary_photos_are_not_flagged(run):
+    _, run_dir, data = run
+    df, err = predict(run_dir, data/'test')          # the test split: never seen by training or the calibration
+    assert {'ood_score', 'drift'} <= set(df.columns) and df.error.isna().all()
+    assert df.drift.mean() <= 0.1, df[df.drift]
+    assert 'do not look like the training images' not in err or df.drift.any()
+
+def _variants(data, dest):
+    "Inverted, heavily blurred and other-object versions of a few test photos, as files."
+    dest.mkdir(exist_ok=True)
+    files = sorted((data/'test').rglob('*.jpeg'))[:8]
+    for i, f in enumerate(files):
+        im = Image.open(f).convert('L')
+        ImageOps.invert(im).save(dest/f'inverted_{i}.png')
+        im.filter(ImageFilter.GaussianBlur(8)).save(dest/f'blurred_{i}.png')
+        other = Image.new('L', im.size, 90); d = ImageDraw.Draw(other)   # a square plate with bolt holes, not a round casting
+        s = im.size[0]; d.rectangle([s*0.2, s*0.25, s*0.8, s*0.75], fill=200)
+        for cx in (0.3, 0.7): d.ellipse([s*cx - 6, s*0.5 - 6, s*cx + 6, s*0.5 + 6], fill=30)
+        other.rotate(7*i, fillcolor=90).save(dest/f'other_{i}.png')
+    return dest
+
+def test_photos_of_another_kind_are_flagged(run):
+    tmp, run_dir, data = run
+    df, err = predict(run_dir, _variants(data, tmp/'odd'))
+    kind = df.path.map(lambda p: p.split('/')[-1].split('_')[0])
+    for k in ('inverted', 'blurred', 'other'):
+        assert df.drift[kind == k].mean() >= 0.75, (k, df[kind == k][['path', 'ood_score', 'drift_reason']])
+    assert (df.ood_score[df.drift] > 1).all() and (df.drift_reason[df.drift].str.len() > 0).all()
+    n = int(df.drift.sum())
+    assert f"warning: {n} of {len(df)} images do not look like the training images (" in err
+    assert 'check the camera set-up' in err
+
+def test_onnx_backend_raises_the_same_alarm(run):
+    tmp, run_dir, data = run
+    r = run_cli('defect_qc.export', run_dir, '--format', 'onnx', timeout=600)
+    assert r.returncode == 0, r.stderr
+    odd = _variants(data, tmp/'odd')
+    t, _ = predict(run_dir, odd, data/'test')
+    o, err = predict_backend(run_dir, 'onnx', odd, data/'test')
+    assert (t.path == o.path).all()
+    np.testing.assert_allclose(o.ood_score, t.ood_score, rtol=1e-3, atol=1e-3)
+    assert (o.drift == t.drift).mean() >= 0.98 and o.drift.any()
+
+def predict_backend(run_dir, backend, *inputs):
+    r = run_cli('defect_qc.predict', run_dir, *inputs, '--backend', backend, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return pd.read_csv(io.StringIO(r.stdout)), r.stderr
