@@ -421,6 +421,7 @@ def camera_batch(x:torch.Tensor, # `(N, C, H, W)` float images in [0, 1]
                  mask_radius:float|None=0.5, # the canonical crop's mask (share of the side); None: no mask
                  rim:tuple=(0.44, 0.49), # where the background change starts (share of the side), drawn per image
                  p:float=0.5, # share of images given each change
+                 p_background:float|None=None, # share of images given the background change (default: `p`)
                 ) -> torch.Tensor:
     "Random gamma, blur and background brightness per image, as different cameras, lenses and lights would give."
     n, dev = x.shape[0], x.device
@@ -434,7 +435,8 @@ def camera_batch(x:torch.Tensor, # `(N, C, H, W)` float images in [0, 1]
         rb = torch.hypot(xx/w - 0.5 - c[:, :1], yy/h - 0.5 - c[:, 1:])   # (N, 1, H, W)
         r0 = rim[0] + torch.rand(n, 1, 1, 1, device=dev)*(rim[1] - rim[0])
         ring = ((rb - r0)/0.02).clamp(0, 1)
-        x = (x + ring * (torch.rand(n, 1, 1, 1, device=dev)*2-1) * max_background * on()).clamp(0, 1)
+        on_bg = (torch.rand(n, 1, 1, 1, device=dev) < (p if p_background is None else p_background)).float()
+        x = (x + ring * (torch.rand(n, 1, 1, 1, device=dev)*2-1) * max_background * on_bg).clamp(0, 1)
     return x * (torch.hypot(xx - w/2, yy - h/2) / min(h, w) <= mask_radius) if mask_radius else x
 
 # %% ../nbs/01_data.ipynb #a977111c
@@ -447,6 +449,7 @@ def batch_augs(max_rotate:float=10., # degrees
                max_background:float=0.,
                mask_radius:float|None=None, # the canonical crop's mask, kept after the changes
                p_camera:float=0.5, # share of images given each camera change
+               p_background:float|None=None, # share given the background change (default: `p_camera`)
               ) -> list:
     "Training-only batch transform (fastai) running `augment_batch`, then `camera_batch`, on image batches."
     from fastai.torch_core import TensorImage
@@ -457,7 +460,7 @@ def batch_augs(max_rotate:float=10., # degrees
         def encodes(self, x):   # plain tensors inside: fastai's tensor subclass dispatch costs time on every op
             if not isinstance(x, TensorImage): return x
             x = augment_batch(x.as_subclass(torch.Tensor), max_rotate, max_zoom, max_lighting, flip_vert)
-            return TensorImage(camera_batch(x, max_gamma, max_blur, max_background, mask_radius, p=p_camera) if camera else x)
+            return TensorImage(camera_batch(x, max_gamma, max_blur, max_background, mask_radius, p=p_camera, p_background=p_background) if camera else x)
     return [BatchAug(p=1.)]
 
 # %% ../nbs/01_data.ipynb #29fbfd44

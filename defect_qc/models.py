@@ -44,7 +44,7 @@ class DefectCNN(nn.Sequential):
                  stem:tuple=(4, 4), # kernel size and stride of the stem's first convolution
                  pool:str='avg', # global pooling: 'avg', 'max' or 'concat' (both, concatenated)
                  p_drop:float=0.2, # dropout before the head
-                 norm_input:bool=False, # standardise each image (its own mean and std) before the stem
+                 norm_input:bool=True, # standardise each image (its own mean and std) before the stem: blind to overall light
                 ):
         ks, st = stem
         layers = [conv_bn(n_in, widths[0], ks, st, padding=(ks-st+1)//2)]   # 4x4/4: no padding; 5x5/2: 2
@@ -140,7 +140,9 @@ def load_model(folder:str|Path, # run folder holding `model.pth` and `model.json
     for f in ('model.json', 'model.pth'):
         if not (folder/f).is_file(): raise FileNotFoundError(f"{folder}: no trained model here ({f} missing)")
     meta = json.loads((folder/'model.json').read_text())
-    m = create_model(meta['arch'], meta['n_in'], len(meta['classes']), **meta.get('arch_kwargs', {}))
+    kw = meta.get('arch_kwargs', {})
+    if meta['arch'] == 'cnn': kw = {'norm_input': False, **kw}   # saved before `norm_input` existed: it had none
+    m = create_model(meta['arch'], meta['n_in'], len(meta['classes']), **kw)
     m.load_state_dict(torch.load(folder/'model.pth', map_location='cpu', weights_only=True))
     return m.eval(), meta
 

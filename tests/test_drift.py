@@ -63,11 +63,12 @@ def test_photos_of_another_kind_are_flagged(run):
 
 def test_onnx_backend_raises_the_same_alarm(run):
     tmp, run_dir, data = run
-    r = run_cli('defect_qc.export', run_dir, '--format', 'onnx', timeout=600)
+    r = run_cli('defect_qc.export', run_dir, '--format', 'onnx', '--out', tmp/'export', timeout=600)   # an export folder on its own
     assert r.returncode == 0, r.stderr
     odd = _variants(data, tmp/'odd')
     t, _ = predict(run_dir, odd, data/'test')
-    o, err = predict_backend(run_dir, 'onnx', odd, data/'test')
+    o, err = predict_backend(tmp/'export', 'onnx', odd, data/'test')
+    np.testing.assert_allclose(o.p_defect, t.p_defect, atol=1e-4)   # the same crop and the same model
     assert (t.path == o.path).all()
     np.testing.assert_allclose(o.ood_score, t.ood_score, rtol=1e-3, atol=1e-3)
     assert (o.drift == t.drift).mean() >= 0.98 and o.drift.any()
