@@ -45,7 +45,7 @@ class DefectModel(mlflow.pyfunc.PythonModel):
             except (DataError, ValueError, TypeError) as e: srcs.append(io.BytesIO(b'')); bad[i] = str(e)
         df = self.pred.predict_sources(srcs, ['image bytes']*len(srcs), threshold=(params or {}).get('threshold'))
         for i, e in bad.items(): df.loc[i, 'error'] = e
-        return df.drop(columns=['drift_reason'])
+        return df.assign(error=df['error'].fillna('')).drop(columns=['drift_reason'])   # '' when a row has no error
 
 # %% ../nbs/09_tracking.ipynb #09c74c60
 def model_signature() -> ModelSignature:

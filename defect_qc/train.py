@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/training.html.md"""
 
 # %% ../nbs/05_training.ipynb #30daf01b
 from __future__ import annotations
-import json, math, os, sys, time, warnings
+import json, math, os, signal, sys, time, warnings
 from functools import partial
 from pathlib import Path
 
@@ -21,10 +21,10 @@ from .models import create_model, save_model
 from .drift import fit_drift
 
 # %% auto #0
-__all__ = ['load_config', 'class_weights', 'MLflowCallback', 'PreciseBN', 'WeightEMA', 'flatten_config', 'arch_kwargs',
-           'defect_metrics', 'cpu_has_bf16', 'resolve_precision', 'make_learner', 'fit_callbacks', 'LineProgress',
-           'interactive', 'tiny_config', 'resolve_data_path', 'tracking_uri', 'dls_from_config', 'set_experiment',
-           'train', 'main']
+__all__ = ['CONFIG_RULES', 'load_config', 'ConfigError', 'check_config', 'class_weights', 'MLflowCallback', 'PreciseBN',
+           'WeightEMA', 'flatten_config', 'arch_kwargs', 'defect_metrics', 'cpu_has_bf16', 'resolve_precision',
+           'make_learner', 'fit_callbacks', 'LineProgress', 'interactive', 'tiny_config', 'resolve_data_path',
+           'tracking_uri', 'dls_from_config', 'set_experiment', 'train', 'main']
 
 # %% ../nbs/05_training.ipynb #b983619b
 from fastai.callback.core import Callback
@@ -44,6 +44,37 @@ def load_config(overrides:list=None # Hydra overrides, e.g. `['num_epochs=2', 'd
     from hydra import compose, initialize_config_module
     with initialize_config_module('defect_qc.conf', version_base='1.3'):
         return compose('config', overrides=list(overrides or []))
+
+# %% ../nbs/05_training.ipynb #63f99a8a
+class ConfigError(ValueError):
+    "A config value out of range; the one-line message names the key, the value and what is allowed."
+
+def _number(v, integer=False) -> bool:
+    "Is `v` an int (or, unless `integer`, a finite float), and not a bool?"
+    if isinstance(v, bool): return False
+    return isinstance(v, int) if integer else isinstance(v, (int, float)) and math.isfinite(v)
+
+CONFIG_RULES = {   # key -> (test of the value, what is allowed); None passes where the text says "null or"
+    'num_epochs': (lambda v: _number(v, True) and v >= 1, 'an integer >= 1'),
+    'batch_size': (lambda v: _number(v, True) and v >= 1, 'an integer >= 1'),
+    'lr': (lambda v: _number(v) and v > 0, 'a number > 0'),
+    'weight_decay': (lambda v: _number(v) and v >= 0, 'a number >= 0'),
+    'seed': (lambda v: _number(v, True), 'an integer'),
+    'data.img_size': (lambda v: _number(v, True) and 16 <= v <= 2048, 'an integer from 16 to 2048'),
+    'data.valid_pct': (lambda v: _number(v) and 0 < v < 1, 'a number between 0 and 1, both excluded'),
+    'data.mask_radius': (lambda v: v is None or _number(v) and 0.3 <= v <= 0.75, 'null or a number from 0.3 to 0.75'),
+    'threshold.target_recall': (lambda v: _number(v) and 0 < v <= 1, 'a number in (0, 1]'),
+    'drift.alpha': (lambda v: _number(v) and 0 < v < 0.5, 'a number in (0, 0.5)'),
+    'ema.decay': (lambda v: v is None or _number(v) and 0 < v < 1, 'null or a number in (0, 1)'),
+}
+
+def check_config(cfg:DictConfig # a training config
+                ) -> DictConfig:
+    "Refuse values out of range, naming the key, the value and what is allowed; returns `cfg`."
+    for key, (ok, allowed) in CONFIG_RULES.items():
+        v = OmegaConf.select(cfg, key, default='<missing>')
+        if v != '<missing>' and not ok(v): raise ConfigError(f"{key}: {v!r} is not allowed (expected {allowed})")
+    return cfg
 
 # %% ../nbs/05_training.ipynb #749a0a5c
 def class_weights(spec, # 'auto', 'none'/None, or a list `[w_ok, w_def]`
@@ -317,6 +348,7 @@ def train(cfg:DictConfig, # training config (see `load_config`)
           run_dir:str|Path|None=None, # run folder (default: Hydra's output dir)
          ) -> dict:
     "Train, tune the threshold on validation, evaluate, save and track one run; returns the metrics."
+    check_config(cfg)
     from defect_qc.evaluate import report, tune_threshold
     from defect_qc import scale
     state = scale.init_distributed()          # under `accelerate launch`: join the process group (None otherwise)
@@ -390,11 +422,11 @@ def train(cfg:DictConfig, # training config (see `load_config`)
                 from defect_qc.tracking import log_model
                 res['model_uri'] = log_model(run_dir, cfg).model_uri
         mlflow.end_run('FINISHED')
-    except KeyboardInterrupt:
-        if main: mlflow.end_run('KILLED')
+    except KeyboardInterrupt:   # Ctrl-C, and SIGTERM under `python -m defect_qc.train` (see `main`)
+        if main: mlflow.end_run('KILLED'); (run_dir/'STATUS').write_text('KILLED: interrupted before the run finished\n')
         raise
-    except BaseException:
-        if main: mlflow.end_run('FAILED')
+    except BaseException as e:
+        if main: mlflow.end_run('FAILED'); (run_dir/'STATUS').write_text(f'FAILED: {type(e).__name__}: {e}\n')
         raise
     scale.shutdown_distributed()
     res['run_id'], res['run_dir'] = run.info.run_id, str(run_dir)
@@ -411,8 +443,9 @@ def _plain_bn(model):
 
 # %% ../nbs/05_training.ipynb #a92218b8
 def _app(cfg:DictConfig):
-    "Hydra task function: run `train`, turning data and config errors into a one-line message and exit code 1."
+    "Hydra task function: run `train`; a config value out of range exits 2, data and other config errors 1, with one line."
     try: res = train(cfg)
+    except ConfigError as e: print(f"error: {e}", file=sys.stderr); sys.exit(2)
     except (DataError, FileNotFoundError, KeyError, ValueError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error: {msg}", file=sys.stderr); sys.exit(1)
@@ -427,10 +460,15 @@ def _app(cfg:DictConfig):
         print(f"Test at the same threshold: accuracy {t['accuracy']:.4f}, recall(def) {t['recall']:.4f}, missed defects {t['confusion']['fn']}")
     return res
 
+def _interrupt(signum, frame):
+    "Turn a termination signal into `KeyboardInterrupt`, so the run ends KILLED like after Ctrl-C."
+    raise KeyboardInterrupt(f"signal {signum}")
+
 def main():
     "Entry point of `python -m defect_qc.train`: Hydra parses the overrides from the command line."
     import hydra, shutil, tempfile
     from defect_qc.scale import is_main_process, worker_argv
+    signal.signal(signal.SIGTERM, _interrupt)   # what `timeout`, SLURM and Kubernetes send: end the run KILLED, as Ctrl-C does
     tmp = None
     if not is_main_process():   # under `accelerate launch`: only rank 0 makes a run folder (see defect_qc.scale)
         tmp = tempfile.mkdtemp(prefix='defect_qc_worker_')

@@ -72,6 +72,7 @@ def test_train_register_and_serve(tmp_path, tracking_server, cache_dir):
     assert len(preds) == 2
     assert 0 <= preds[0]['p_defect'] <= 1 and preds[0]['label'] in ('ok', 'def') and not preds[0]['error']
     assert preds[1]['label'] == 'error' and preds[1]['error']
+    assert preds[0]['ood_score'] >= 0 and isinstance(preds[0]['drift'], bool)   # the drift alarm, served too
     # the served answer is the run folder's model's answer
     from defect_qc.predict import Predictor
     run_dir = Path(run.data.tags['run_dir'])

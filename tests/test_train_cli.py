@@ -46,6 +46,18 @@ def test_wrong_key_is_refused(tmp_path):
     assert 'num_epoch' in r.stderr and 'Traceback' not in r.stderr
     assert not (tmp_path/'mlflow.db').exists()
 
+@pytest.mark.parametrize('override,msg', [
+    ('lr=-1', "error: lr: -1 is not allowed (expected a number > 0)"),
+    ('num_epochs=abc', "error: num_epochs: 'abc' is not allowed (expected an integer >= 1)"),
+    ('batch_size=0', "error: batch_size: 0 is not allowed (expected an integer >= 1)"),
+    ('data.valid_pct=1.5', "error: data.valid_pct: 1.5 is not allowed (expected a number between 0 and 1, both excluded)"),
+    ('data.img_size=-5', "error: data.img_size: -5 is not allowed (expected an integer from 16 to 2048)")])
+def test_bad_values_are_refused_before_any_work(tmp_path, override, msg):
+    r = run_cli('defect_qc.train', override, cwd=tmp_path, env={'DEFECT_QC_CACHE': str(tmp_path/'cache')})
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines()[-1] == msg and 'Traceback' not in r.stderr
+    assert not (tmp_path/'mlflow.db').exists() and not (tmp_path/'cache').exists()   # no run, no demo data made
+
 def test_missing_data_path(tmp_path):
     r = run_cli('defect_qc.train', f'data.path={tmp_path}/nope', cwd=tmp_path)
     assert r.returncode == 1
@@ -81,3 +93,19 @@ def test_real_data_subset_reaches_95pct(tmp_path, real_data, cache_dir):
     v = json.loads((run/'metrics.json').read_text())['val']
     print('real subset validation:', {k: v[k] for k in ('accuracy', 'recall', 'precision')})
     assert v['accuracy'] >= 0.95, v
+
+def test_sigterm_ends_the_run_killed(tmp_path, cache_dir):
+    "SIGTERM (what `timeout`, SLURM and Kubernetes send) ends the MLflow run KILLED and says so in the run folder."
+    import os, signal, subprocess, sys, time
+    env = {**os.environ, 'DEFECT_QC_CACHE': str(cache_dir)}; env.pop('IN_TEST', None)
+    p = subprocess.Popen([sys.executable, '-m', 'defect_qc.train', 'num_epochs=200', 'early_stopping.enabled=false', 'data.img_size=48',
+                          'hydra.run.dir=run'], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in p.stdout:                      # wait until training is under way
+        if line.startswith('1 '): break
+    p.send_signal(signal.SIGTERM)
+    out = p.communicate(timeout=120)[0]
+    assert p.returncode != 0, out
+    c = MlflowClient(f'sqlite:///{tmp_path}/mlflow.db')
+    (run,) = c.search_runs([c.get_experiment_by_name('defect_qc').experiment_id])
+    assert run.info.status == 'KILLED'
+    assert (tmp_path/'run'/'STATUS').read_text().startswith('KILLED')
