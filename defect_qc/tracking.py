@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/tracking.html.md"""
 
 # %% ../nbs/09_tracking.ipynb #6c221b08
 from __future__ import annotations
-import argparse, base64, io, json, os, re, shutil, subprocess, sys, tempfile
+import argparse, base64, io, json, os, re, shutil, signal, subprocess, sys, tempfile
 from pathlib import Path
 
 import numpy as np
@@ -121,9 +121,17 @@ def server_command(store:str|Path='mlflow_server', # folder for the SQLite datab
             '--artifacts-destination', str(store/'artifacts'), '--serve-artifacts', '--host', host, '--port', str(port),
             '--workers', str(workers)]
 
+def _stop_group(proc:subprocess.Popen, wait:float=15):
+    "Terminate a process group (SIGTERM, then SIGKILL after `wait` seconds)."
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try: os.killpg(proc.pid, sig)
+        except ProcessLookupError: return
+        try: proc.wait(wait); return
+        except subprocess.TimeoutExpired: pass
+
 def main(argv:list=None # command-line arguments
         ) -> int:
-    "Start a central MLflow tracking server (runs until interrupted)."
+    "Start a central MLflow tracking server (runs until interrupted or terminated; the server stops with it)."
     ap = argparse.ArgumentParser(prog='python -m defect_qc.tracking', description='Start a central MLflow tracking server.')
     ap.add_argument('--store', default='mlflow_server', help='folder for the SQLite database and the artifact store')
     ap.add_argument('--host', default='127.0.0.1', help='address to listen on (default: loopback only)')
@@ -134,8 +142,13 @@ def main(argv:list=None # command-line arguments
     cmd = server_command(a.store, a.host, a.port, a.workers)
     print(f"MLflow tracking server on http://{a.host}:{a.port} (store: {Path(a.store).resolve()})\n"
           f"Train against it with: python -m defect_qc.train mlflow.tracking_uri=http://{a.host}:{a.port}", flush=True)
-    try: return subprocess.call(cmd)
-    except KeyboardInterrupt: return 0
+    server = subprocess.Popen(cmd, start_new_session=True)   # its own process group: the server and the workers it starts
+    def _stop(signum, frame): raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, _stop)   # `kill`, systemd, Kubernetes: stop the server with us, never orphan it
+    try: return server.wait()
+    except KeyboardInterrupt:
+        _stop_group(server)
+        return 0
 
 # %% ../nbs/09_tracking.ipynb #2359c7ef
 if __name__ == '__main__' and not IN_NOTEBOOK and not os.environ.get('IN_TEST'): sys.exit(main())

@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/training.html.md"""
 
 # %% ../nbs/05_training.ipynb #30daf01b
 from __future__ import annotations
-import json, math, os, signal, sys, time, warnings
+import contextlib, fcntl, json, math, os, signal, sys, time, warnings
 from functools import partial
 from pathlib import Path
 
@@ -38,6 +38,8 @@ from fastai.optimizer import Adam
 from fastai.torch_core import set_seed
 
 # %% ../nbs/05_training.ipynb #fd6126a0
+OmegaConf.register_new_resolver('pid', os.getpid, replace=True)   # `${pid:}` in hydra.run.dir: one folder per run
+
 def load_config(overrides:list=None # Hydra overrides, e.g. `['num_epochs=2', 'data.img_size=64']`
                ) -> DictConfig:
     "Compose the training config with `overrides`, as `python -m defect_qc.train` does."
@@ -309,16 +311,27 @@ def dls_from_config(cfg:DictConfig, # training config
                        canonical=d.get('canonical', False), mask_radius=d.get('mask_radius'), **kwargs)
 
 # %% ../nbs/05_training.ipynb #80247898
+@contextlib.contextmanager
+def _db_lock(uri:str):
+    "For a SQLite store, hold an exclusive lock on `DB.lock` beside it: the first use creates the schema, once."
+    if not uri.startswith('sqlite:///'): yield; return
+    db = Path(uri[len('sqlite:///'):]).resolve(); db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + '.lock'), 'a') as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try: yield
+        finally: fcntl.flock(f, fcntl.LOCK_UN)
+
 def set_experiment(uri:str, # tracking URI
                    name:str, # experiment name
                   ):
     "Point MLflow at `uri` and `name`, creating the experiment (artifacts beside a SQLite file) if needed."
     mlflow.set_tracking_uri(uri)
-    if uri.startswith('sqlite:///') and mlflow.get_experiment_by_name(name) is None:
-        db = Path(uri[len('sqlite:///'):]).resolve()
-        try: mlflow.create_experiment(name, artifact_location=(db.parent/'mlartifacts').as_uri())
-        except mlflow.exceptions.MlflowException: pass   # created meanwhile by another process
-    return mlflow.set_experiment(name)
+    with _db_lock(uri):   # two runs starting at once in a fresh folder must not both set up the schema
+        if uri.startswith('sqlite:///') and mlflow.get_experiment_by_name(name) is None:
+            db = Path(uri[len('sqlite:///'):]).resolve()
+            try: mlflow.create_experiment(name, artifact_location=(db.parent/'mlartifacts').as_uri())
+            except mlflow.exceptions.MlflowException: pass   # created meanwhile by another process
+        return mlflow.set_experiment(name)
 
 # %% ../nbs/05_training.ipynb #7c92b7f2
 def _to_fp32(learn):

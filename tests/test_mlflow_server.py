@@ -78,3 +78,18 @@ def test_train_register_and_serve(tmp_path, tracking_server, cache_dir):
     run_dir = Path(run.data.tags['run_dir'])
     local = Predictor(run_dir).predict_paths([img])
     assert abs(local.p_defect[0] - preds[0]['p_defect']) < 1e-5
+
+def test_sigterm_stops_the_tracking_server(tmp_path):
+    "SIGTERM to `python -m defect_qc.tracking` stops the `mlflow server` it started: nothing left listening."
+    port = free_port()
+    p = subprocess.Popen([sys.executable, '-m', 'defect_qc.tracking', '--store', str(tmp_path/'store'), '--port', str(port)],
+                         stdout=open(tmp_path/'server.log', 'w+'), stderr=subprocess.STDOUT)
+    p.stdout = open(tmp_path/'server.log')
+    try:
+        wait_http(f'http://127.0.0.1:{port}/health', p)
+        p.send_signal(signal.SIGTERM)                      # to the python process only, as `kill PID` does
+        assert p.wait(30) == 0
+        time.sleep(1)
+        with pytest.raises(OSError): urllib.request.urlopen(f'http://127.0.0.1:{port}/health', timeout=2)
+    finally:
+        if p.poll() is None: p.kill()
