@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #d5029f7e
 from __future__ import annotations
-import argparse, functools, hashlib, json, math, os, sys, time
+import argparse, functools, hashlib, json, math, os, sys, time, warnings
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,9 +20,9 @@ from fastcore.imports import IN_NOTEBOOK
 from .parts import canonical_crop, find_part, match_scale, part_profile, part_reference
 
 # %% auto #0
-__all__ = ['CLASSES', 'CLASS_DIRS', 'DIR_OF', 'IMG_EXTS', 'SPLITS', 'SHORTCUT_AUC', 'SHORTCUT_STATS', 'PART_STATS',
-           'CACHE_VERSION', 'DataError', 'is_image_file', 'find_splits', 'list_split', 'write_fixture', 'folded_auc',
-           'shortcut_audit', 'shortcut_advice', 'file_sha256', 'check_dataset', 'format_report', 'main',
+__all__ = ['CLASSES', 'CLASS_DIRS', 'DIR_OF', 'IMG_EXTS', 'DECODE_ERRORS', 'SPLITS', 'SHORTCUT_AUC', 'SHORTCUT_STATS',
+           'PART_STATS', 'CACHE_VERSION', 'DataError', 'is_image_file', 'find_splits', 'list_split', 'write_fixture',
+           'folded_auc', 'shortcut_audit', 'shortcut_advice', 'file_sha256', 'check_dataset', 'format_report', 'main',
            'load_part_image', 'load_image', 'image_args', 'load_images', 'default_cache_dir', 'cache_key',
            'cached_images', 'reference_profile', 'stratified_split', 'augment_batch', 'camera_batch', 'batch_augs',
            'image_stats', 'casting_dls']
@@ -32,6 +32,8 @@ CLASSES = ['ok', 'def']                              # label = index: ok=0, def=
 CLASS_DIRS = {'ok_front': 'ok', 'def_front': 'def'}  # folder name -> class
 DIR_OF = {v: k for k, v in CLASS_DIRS.items()}       # class -> folder name
 IMG_EXTS = ('.jpeg', '.jpg', '.png')
+DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)   # "unreadable image"
+warnings.filterwarnings('ignore', category=Image.DecompressionBombWarning)   # `_check_pixels` refuses those images instead
 SPLITS = ('train', 'test')
 
 class DataError(ValueError):
@@ -115,6 +117,22 @@ def shortcut_advice(stat:str, auc:float) -> str:
             f"instead of the defects and fail on another camera set-up; photograph both classes the same way, or keep the "
             f"canonical crop and the camera augmentation on (data.canonical, data.aug) and check with benchmarks/shift.py")
 
+# %% ../nbs/01_data.ipynb #a1b2c3d4
+def _check_pixels(im):
+    "Refuse an image over Pillow's decompression-bomb limit before decoding it."
+    if Image.MAX_IMAGE_PIXELS and im.width*im.height > Image.MAX_IMAGE_PIXELS:
+        raise ValueError(f"{im.width}x{im.height} pixels, over the limit of {Image.MAX_IMAGE_PIXELS:,} (a decompression bomb?)")
+
+def _to_mode(im:Image.Image, mode:str) -> Image.Image:
+    "Convert a decoded image to `mode`; 16-bit images are scaled to 8 bits (Pillow's `convert` would saturate them)."
+    if im.mode.startswith('I'):   # I;16, I;16B, ... and I (how some 16-bit PNGs open)
+        a = np.asarray(im).astype(np.int64)
+        if a.size and (a.min() < 0 or a.max() > 65535): raise ValueError(f"mode {im.mode} with values outside 0-65535")
+        im = Image.fromarray((a >> 8).astype(np.uint8), 'L')
+    elif im.mode == 'F': raise ValueError("floating-point image (mode F): save it as 8 or 16 bits")
+    return im.convert(mode)
+
+
 # %% ../nbs/01_data.ipynb #12280e46
 def file_sha256(p:Path) -> str:
     "SHA-256 of a file's bytes."
@@ -130,11 +148,12 @@ def _inspect(p:Path) -> dict:
     try:
         with Image.open(p) as im:
             r.update(size=im.size, mode=im.mode)
+            _check_pixels(im)
             im.load()     # a full decode: catches truncated files that open() alone accepts
             q = getattr(im, 'quantization', None)   # JPEG: the luminance quantisation table (coarser = lower quality)
             r['jpeg_quant'] = float(np.mean(q[0])) if q else float('nan')
-            r['part'] = part_profile(np.asarray(im.convert('L'))); r['part'].pop('_small')
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+            r['part'] = part_profile(np.asarray(_to_mode(im, 'L'))); r['part'].pop('_small')
+    except DECODE_ERRORS as e:
         r['error'] = f"unreadable image ({e})"
     return r
 
@@ -218,8 +237,9 @@ PART_STATS = ('cx', 'cy', 'scale', 'match', 'border', 'mean', 'contrast', 'part_
 def _open(path, size, mode, canonical):
     "A decoded PIL image in `mode`; JPEGs are decoded at a reduced scale where the output allows it."
     with Image.open(path) as im:
+        _check_pixels(im)
         if im.format == 'JPEG': im.draft(mode, (2*size, 2*size) if canonical else (size, size))   # the crop may enlarge a small part
-        return im.convert(mode)
+        return _to_mode(im, mode)
 
 @functools.cache
 def _outside(size:int, r:float) -> np.ndarray:
@@ -241,7 +261,7 @@ def load_part_image(path:str|Path, # image file (or a file-like object)
             part = find_part(np.asarray(im.convert('L')), np.asarray(prep['reference'], np.float32))
             out = canonical_crop(im, part, size)
         a = np.array(out, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    except DECODE_ERRORS as e:
         raise DataError(f"{path}: unreadable image ({e})") from None
     if prep and prep.get('mask_radius'): a[_outside(size, prep['mask_radius'])] = 0
     if part: part = {k: part[k] for k in PART_STATS}
@@ -329,7 +349,7 @@ def cached_images(paths:list, # image files
 def _profile(args):
     p, size, mode = args
     try: return part_profile(np.asarray(_open(p, size, mode, True).convert('L')))['profile']
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError): return None
+    except DECODE_ERRORS: return None
 
 def reference_profile(paths:list, # training image files
                       size:int=128, # the model's input size (decoding as `load_image` does)

@@ -1,0 +1,56 @@
+"Odd images through the command lines: 16-bit PNGs and decompression bombs. (A start on the matrix of issue 13.)"
+import io
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from conftest import run_cli
+
+@pytest.fixture(scope='module')
+def env(tmp_path_factory):
+    "A tiny run, a few demo photos, a 16-bit copy of one and a decompression bomb (zeros: a small file, 144M pixels)."
+    from defect_qc.predict import make_tiny_run
+    from defect_qc.synth import make_demo_data
+    tmp = tmp_path_factory.mktemp('bad')
+    run = make_tiny_run(tmp/'run')
+    demo = make_demo_data(tmp/'demo', 20, 10, size=64, seed=2)
+    f8 = sorted((demo/'test'/'ok_front').glob('*.jpeg'))[0]
+    a = np.asarray(Image.open(f8).convert('L')).astype(np.uint16) * 257      # the same picture in 16 bits
+    Image.fromarray(a).save(tmp/'deep16.png')
+    Image.fromarray(np.asarray(Image.open(f8).convert('L'))).save(tmp/'same8.png')
+    Image.new('L', (12000, 12000)).save(tmp/'bomb.png', optimize=False)
+    return tmp, run, demo
+
+def predict(*args): return run_cli('defect_qc.predict', *args, timeout=300)
+
+def test_16bit_png_is_scaled_not_saturated(env):
+    tmp, run, _ = env
+    r = predict(run, tmp/'deep16.png', tmp/'same8.png')
+    assert r.returncode == 0, r.stderr
+    df = pd.read_csv(io.StringIO(r.stdout))
+    assert df.error.isna().all()
+    assert abs(df.p_defect[0] - df.p_defect[1]) < 0.01, df        # the 16-bit file scores as its 8-bit twin
+
+def test_bomb_is_an_error_row_not_a_crash(env):
+    tmp, run, demo = env
+    r = predict(run, tmp/'bomb.png', sorted((demo/'test'/'ok_front').glob('*.jpeg'))[0])
+    assert r.returncode == 0, r.stderr
+    df = pd.read_csv(io.StringIO(r.stdout))
+    assert df.label.tolist()[0] == 'error' and 'over the limit' in df.error[0] and df.label[1] in ('ok', 'def')
+    assert 'Traceback' not in r.stderr
+
+def test_bomb_in_the_data_is_named_and_skippable(env, tmp_path, cache_dir):
+    import shutil
+    tmp, _, demo = env
+    data = tmp_path/'data'; shutil.copytree(demo, data)
+    shutil.copy(tmp/'bomb.png', data/'train'/'ok_front'/'bomb.png')
+    r = run_cli('defect_qc.data', data, timeout=300)
+    assert r.returncode == 1 and f"ERROR: {data/'train'/'ok_front'/'bomb.png'}: unreadable image (12000x12000 pixels, over the limit" in r.stdout
+    assert 'Traceback' not in r.stderr
+    common = [f'data.path={data}', 'data.img_size=32', 'num_epochs=1', f'data.cache_dir={tmp_path/"cache"}',
+              f'mlflow.tracking_uri=sqlite:///{tmp_path}/mlflow.db', 'mlflow.register_name=null', f'hydra.run.dir={tmp_path/"run"}']
+    r = run_cli('defect_qc.train', *common, cwd=tmp_path)
+    assert r.returncode == 1 and 'bomb.png' in r.stderr.strip().splitlines()[-1] and 'Traceback' not in r.stderr
+    r = run_cli('defect_qc.train', *common, 'data.skip_bad_images=true', cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert 'warning: skipping 1 unreadable image(s)' in r.stderr and 'bomb.png' in r.stderr
