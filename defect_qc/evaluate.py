@@ -19,7 +19,7 @@ from torchmetrics.functional.classification import (binary_accuracy, binary_prec
     binary_f1_score, binary_auroc, binary_average_precision, binary_confusion_matrix, binary_roc, binary_precision_recall_curve)
 
 from .data import CLASSES, DataError, find_splits, image_args, list_split, load_images
-from .models import load_model, normalize_uint8, predict_proba
+from .models import ModelFileError, load_model, normalize_uint8, predict_proba
 
 # %% auto #0
 __all__ = ['METRIC_KEYS', 'SHIFTS', 'binary_metrics', 'tune_threshold', 'plot_confusion', 'plot_curves', 'plot_hist',
@@ -498,7 +498,7 @@ def main(argv:list=None # command-line arguments (default: `sys.argv[1:]`)
     except DataError as e: _err(str(e)); return 1
     t0 = time.perf_counter()
     try: res, dest = evaluate_folder(a.run_dir, a.data_dir, a.out, a.bs)
-    except (DataError, FileNotFoundError, FileExistsError, KeyError) as e: _err(str(e).strip('"')); return 1
+    except (DataError, ModelFileError, FileNotFoundError, FileExistsError, KeyError) as e: _err(str(e).strip('"')); return 1
     except Exception as e:
         _err(f"{a.run_dir}: evaluation failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"); return 1
     print(format_metrics_table(res))

@@ -6,15 +6,16 @@ Docs: https://defect-qc.github.io/defect_qc/models.html.md"""
 
 # %% ../nbs/03_models.ipynb #a04785fc
 from __future__ import annotations
-import json
+import json, pickle
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
 # %% auto #0
-__all__ = ['ARCHS', 'conv_bn', 'ConcatPool', 'ImageStandardize', 'DefectCNN', 'register_arch', 'cnn', 'resnet18', 'resnet34',
-           'load_weights', 'create_model', 'save_model', 'load_model', 'normalize_uint8', 'predict_proba']
+__all__ = ['ARCHS', 'MODEL_FORMAT', 'REQUIRED_META', 'conv_bn', 'ConcatPool', 'ImageStandardize', 'DefectCNN', 'register_arch',
+           'cnn', 'resnet18', 'resnet34', 'load_weights', 'create_model', 'ModelFileError', 'read_model_json',
+           'save_model', 'load_model', 'normalize_uint8', 'predict_proba']
 
 # %% ../nbs/03_models.ipynb #8b21fc40
 def conv_bn(ni:int, # input channels
@@ -121,6 +122,29 @@ def create_model(arch:str='cnn', # a name in `ARCHS`
     if weights: load_weights(m, weights)
     return m.to(memory_format=torch.channels_last)
 
+# %% ../nbs/03_models.ipynb #1c09eebc
+MODEL_FORMAT = 2   # the model.json format this version writes (1: no `format_version` key; 2: prep, drift, norm_input)
+REQUIRED_META = ('arch', 'n_in', 'img_size', 'image_mode', 'mean', 'std', 'classes', 'threshold')
+
+class ModelFileError(ValueError):
+    "A model file that cannot be used; the one-line message names the file and the problem."
+
+def read_model_json(f:str|Path, # a `model.json` (or an `export.json`, with its own `required` keys)
+                    required:tuple=REQUIRED_META, # keys the file must have
+                   ) -> dict:
+    "The metadata of a saved model, checked: valid JSON, a format this version reads, no key missing."
+    f = Path(f)
+    try: meta = json.loads(f.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelFileError(f"{f}: not valid JSON ({e}): the file is damaged; restore it or retrain") from None
+    if not isinstance(meta, dict): raise ModelFileError(f"{f}: not a model description (expected a JSON object)")
+    v = meta.get('format_version', 1)
+    if not isinstance(v, int) or v > MODEL_FORMAT:
+        raise ModelFileError(f"{f}: model format {v!r} needs a newer defect_qc (this version reads formats 1 to {MODEL_FORMAT})")
+    if (missing := [k for k in required if k not in meta]):
+        raise ModelFileError(f"{f}: incomplete, missing {', '.join(missing)}: the file was cut short or edited; restore it or retrain")
+    return meta
+
 # %% ../nbs/03_models.ipynb #34009363
 def save_model(model:nn.Module, # trained model
                folder:str|Path, # run folder
@@ -129,6 +153,7 @@ def save_model(model:nn.Module, # trained model
     "Write `model.pth` and `model.json` into `folder`; the architecture's full keyword arguments go into `arch_kwargs`."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     meta = {**meta, 'arch_kwargs': {**getattr(model, 'hparams', {}), **meta.get('arch_kwargs', {})}}   # defaults may change later
+    meta['format_version'] = MODEL_FORMAT
     torch.save(model.state_dict(), folder/'model.pth')
     (folder/'model.json').write_text(json.dumps(meta, indent=2))
     return folder/'model.pth'
@@ -139,11 +164,15 @@ def load_model(folder:str|Path, # run folder holding `model.pth` and `model.json
     folder = Path(folder)
     for f in ('model.json', 'model.pth'):
         if not (folder/f).is_file(): raise FileNotFoundError(f"{folder}: no trained model here ({f} missing)")
-    meta = json.loads((folder/'model.json').read_text())
+    meta = read_model_json(folder/'model.json')
     kw = meta.get('arch_kwargs', {})
     if meta['arch'] == 'cnn': kw = {'norm_input': False, **kw}   # saved before `norm_input` existed: it had none
-    m = create_model(meta['arch'], meta['n_in'], len(meta['classes']), **kw)
-    m.load_state_dict(torch.load(folder/'model.pth', map_location='cpu', weights_only=True))
+    try:
+        m = create_model(meta['arch'], meta['n_in'], len(meta['classes']), **kw)
+        m.load_state_dict(torch.load(folder/'model.pth', map_location='cpu', weights_only=True))
+    except (RuntimeError, TypeError, ValueError, EOFError, KeyError, pickle.UnpicklingError) as e:
+        raise ModelFileError(f"{folder/'model.pth'}: does not fit {folder/'model.json'} ({str(e).splitlines()[0][:200]}): saved by another "
+                             f"version of defect_qc, or damaged; retrain or restore the run folder") from None
     return m.eval(), meta
 
 # %% ../nbs/03_models.ipynb #030d5be4

@@ -20,7 +20,7 @@ from fastcore.imports import IN_NOTEBOOK
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
 from .data import (CLASSES, PART_STATS, image_args, load_part_image, DataError, IMG_EXTS, file_sha256, find_splits, image_stats, is_image_file,
                             list_split, load_image, load_images)
-from .models import create_model, load_model, normalize_uint8, predict_proba, save_model
+from .models import REQUIRED_META, create_model, load_model, normalize_uint8, predict_proba, read_model_json, save_model
 from .drift import ScoredModel, drift_scores
 
 # %% auto #0
@@ -92,8 +92,8 @@ def read_meta(run_dir:str|Path # a run folder (`model.json`) or an export folder
     "The model's preprocessing and threshold metadata: `model.json`, else `export.json`."
     d = Path(run_dir)
     if not d.is_dir(): raise FileNotFoundError(f"{d}: no such folder")
-    for f in ('model.json', 'export.json'):
-        if (d/f).is_file(): return json.loads((d/f).read_text())
+    if (d/'model.json').is_file(): return read_model_json(d/'model.json')
+    if (d/'export.json').is_file(): return read_model_json(d/'export.json', tuple(k for k in REQUIRED_META if k != 'n_in'))
     raise FileNotFoundError(f"{d}: no trained model here (model.json missing)")
 
 def _decode(src, name, size, mode, prep=None):

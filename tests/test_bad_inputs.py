@@ -1,5 +1,6 @@
 "Odd images through the command lines: 16-bit PNGs and decompression bombs. (A start on the matrix of issue 13.)"
-import io
+import io, json
+from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
@@ -54,3 +55,20 @@ def test_bomb_in_the_data_is_named_and_skippable(env, tmp_path, cache_dir):
     r = run_cli('defect_qc.train', *common, 'data.skip_bad_images=true', cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert 'warning: skipping 1 unreadable image(s)' in r.stderr and 'bomb.png' in r.stderr
+
+@pytest.mark.parametrize('damage,msg', [
+    (lambda j: '{"arch": "cnn", "n_in"', 'model.json: not valid JSON'),
+    (lambda j: json.dumps({k: v for k, v in j.items() if k != 'arch'}), 'model.json: incomplete, missing arch'),
+    (lambda j: json.dumps({**j, 'format_version': 99}), 'model.json: model format 99 needs a newer defect_qc'),
+    (lambda j: json.dumps({**j, 'arch_kwargs': {**j['arch_kwargs'], 'widths': [8, 16, 32, 64]}}), 'model.pth: does not fit')])
+def test_damaged_model_files_get_one_line(env, tmp_path, damage, msg):
+    import shutil
+    tmp, run, demo = env
+    bad = Path(shutil.copytree(run, tmp_path/'run'))
+    (bad/'model.json').write_text(damage(json.loads((run/'model.json').read_text())))
+    img = sorted((demo/'test'/'ok_front').glob('*.jpeg'))[0]
+    for r in (predict(bad, img), run_cli('defect_qc.export', bad, timeout=300), run_cli('defect_qc.evaluate', bad, demo, timeout=300)):
+        assert r.returncode == 1 and 'Traceback' not in r.stderr, r.stderr
+        last = r.stderr.strip().splitlines()[-1]
+        assert last.startswith('error: ') and msg in last, last
+    assert (run/'model.json').is_file()   # nothing earlier was touched
