@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/training.html.md"""
 
 # %% ../nbs/05_training.ipynb #30daf01b
 from __future__ import annotations
-import contextlib, fcntl, json, math, os, signal, sys, time, warnings
+import contextlib, fcntl, json, math, os, signal, socket, sys, time, warnings
 from functools import partial
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from .drift import fit_drift
 __all__ = ['CONFIG_RULES', 'load_config', 'ConfigError', 'check_config', 'class_weights', 'MLflowCallback', 'PreciseBN',
            'WeightEMA', 'flatten_config', 'arch_kwargs', 'defect_metrics', 'cpu_has_bf16', 'resolve_precision',
            'make_learner', 'fit_callbacks', 'LineProgress', 'interactive', 'tiny_config', 'resolve_data_path',
-           'tracking_uri', 'dls_from_config', 'set_experiment', 'train', 'main']
+           'tracking_uri', 'dls_from_config', 'TrackingError', 'check_tracking', 'set_experiment', 'train', 'main']
 
 # %% ../nbs/05_training.ipynb #b983619b
 from fastai.callback.core import Callback
@@ -311,6 +311,20 @@ def dls_from_config(cfg:DictConfig, # training config
                        canonical=d.get('canonical', False), mask_radius=d.get('mask_radius'), **kwargs)
 
 # %% ../nbs/05_training.ipynb #80247898
+class TrackingError(ValueError):
+    "The tracking server cannot be reached; the one-line message names the URI."
+
+def check_tracking(uri:str, # tracking URI
+                   timeout:float=5., # seconds to wait for a connection
+                  ) -> str:
+    "Fail fast (seconds, not MLflow's minutes of retries) when an http(s) tracking server does not accept connections."
+    from urllib.parse import urlparse
+    u = urlparse(uri)
+    if u.scheme not in ('http', 'https'): return uri
+    try: socket.create_connection((u.hostname, u.port or (443 if u.scheme == 'https' else 80)), timeout).close()
+    except OSError as e: raise TrackingError(f"mlflow.tracking_uri: cannot reach {uri} ({e.strerror or e}): start the server or fix the URI") from None
+    return uri
+
 @contextlib.contextmanager
 def _db_lock(uri:str):
     "For a SQLite store, hold an exclusive lock on `DB.lock` beside it: the first use creates the schema, once."
@@ -361,7 +375,7 @@ def train(cfg:DictConfig, # training config (see `load_config`)
           run_dir:str|Path|None=None, # run folder (default: Hydra's output dir)
          ) -> dict:
     "Train, tune the threshold on validation, evaluate, save and track one run; returns the metrics."
-    check_config(cfg)
+    check_config(cfg); check_tracking(tracking_uri(cfg))
     from defect_qc.evaluate import report, tune_threshold
     from defect_qc import scale
     state = scale.init_distributed()          # under `accelerate launch`: join the process group (None otherwise)

@@ -58,6 +58,13 @@ def test_bad_values_are_refused_before_any_work(tmp_path, override, msg):
     assert r.stderr.strip().splitlines()[-1] == msg and 'Traceback' not in r.stderr
     assert not (tmp_path/'mlflow.db').exists() and not (tmp_path/'cache').exists()   # no run, no demo data made
 
+def test_unreachable_tracking_server_fails_fast(tmp_path):
+    "One line naming the URI, in seconds: not MLflow's minutes of retries and five tracebacks (the timeout is the bound)."
+    r = run_cli('defect_qc.train', 'mlflow.tracking_uri=http://127.0.0.1:1', cwd=tmp_path, timeout=120)
+    assert r.returncode == 1 and 'Traceback' not in r.stderr, r.stderr[-2000:]
+    assert r.stderr.strip().splitlines()[-1] == ("error: mlflow.tracking_uri: cannot reach http://127.0.0.1:1 (Connection refused): "
+                                                "start the server or fix the URI")
+
 def test_missing_data_path(tmp_path):
     r = run_cli('defect_qc.train', f'data.path={tmp_path}/nope', cwd=tmp_path)
     assert r.returncode == 1
