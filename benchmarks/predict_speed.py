@@ -1,4 +1,4 @@
-"""Prediction speed, torch vs ONNX Runtime, batch 1 and 64: model compute alone and end-to-end from JPEG files.
+"""Prediction speed, torch vs ONNX Runtime, batch 1 and 64: model compute alone and end-to-end from JPEG files; the cost of heat maps.
 
 usage: python benchmarks/predict_speed.py [RUN_DIR] [--n 512] [--img-size 128]
 
@@ -67,6 +67,11 @@ def main(argv=None):
         print('| backend | batch | model compute (img/s) | end-to-end from JPEG (img/s) |')
         print('|---|---:|---:|---:|')
         for name, bs, comp, e2e in rows: print(f'| {name} | {bs} | {comp:,.0f} | {e2e:,.0f} |')
+        p = preds['torch']; p.bs = 64       # the cost of an explanation: prediction plus Grad-CAM, as `predict --explain` runs them
+        plain = rate(lambda: p.predict_paths(files, warn=False), len(files), warmup=0)
+        expl = rate(lambda: (p.predict_paths(files, warn=False), p.explain(files)), len(files), warmup=0)
+        print(f"\nwith Grad-CAM heat maps (torch, batch 64, end-to-end): {expl:,.0f} img/s, against {plain:,.0f} img/s without "
+              f"({plain/expl:.1f}x the time)")
     return 0
 
 if __name__ == '__main__': sys.exit(main())

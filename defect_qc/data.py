@@ -21,11 +21,11 @@ from .parts import canonical_crop, find_part, match_scale, part_profile, part_re
 
 # %% auto #0
 __all__ = ['CLASSES', 'CLASS_DIRS', 'DIR_OF', 'IMG_EXTS', 'DECODE_ERRORS', 'SPLITS', 'SHORTCUT_AUC', 'SHORTCUT_STATS',
-           'PART_STATS', 'CACHE_VERSION', 'DataError', 'is_image_file', 'find_splits', 'list_split', 'write_fixture',
-           'folded_auc', 'shortcut_audit', 'shortcut_advice', 'file_sha256', 'check_dataset', 'format_report', 'main',
-           'load_part_image', 'load_image', 'image_args', 'load_images', 'default_cache_dir', 'cache_key',
-           'cached_images', 'reference_profile', 'stratified_split', 'augment_batch', 'camera_batch', 'batch_augs',
-           'image_stats', 'casting_dls']
+           'MODE_NOTES', 'PART_STATS', 'CACHE_VERSION', 'DataError', 'is_image_file', 'find_splits', 'list_split',
+           'write_fixture', 'folded_auc', 'shortcut_audit', 'shortcut_advice', 'file_sha256', 'check_dataset',
+           'format_report', 'main', 'load_part_image', 'load_image', 'image_args', 'load_images', 'default_cache_dir',
+           'cache_key', 'cached_images', 'reference_profile', 'stratified_split', 'augment_batch', 'camera_batch',
+           'batch_augs', 'image_stats', 'casting_dls']
 
 # %% ../nbs/01_data.ipynb #dd48e30a
 CLASSES = ['ok', 'def']                              # label = index: ok=0, def=1 (defect is the positive class)
@@ -138,6 +138,11 @@ def file_sha256(p:Path) -> str:
     "SHA-256 of a file's bytes."
     return hashlib.sha256(Path(p).read_bytes()).hexdigest()
 
+MODE_NOTES = {'RGBA': 'the alpha channel (transparency) is ignored', 'LA': 'the alpha channel (transparency) is ignored',
+              'PA': 'the alpha channel (transparency) is ignored', 'CMYK': 'printer colours, converted approximately',
+              '1': 'black and white only: fine detail is lost', 'F': 'floating-point pixels cannot be used',
+              'I;16': '16 bits, scaled to 8', 'I;16B': '16 bits, scaled to 8', 'I;16L': '16 bits, scaled to 8', 'I': '32-bit integers, scaled to 8 bits'}
+
 def _inspect(p:Path) -> dict:
     "Hash, size and mode of one image file, or the reason it cannot be read."
     p = Path(p)
@@ -174,7 +179,8 @@ def check_dataset(root:str|Path, # data root (Kaggle layout or a flat labelled f
             entries = sorted(cdir.iterdir()) if cdir.is_dir() else []
             imgs = [p for p in entries if p.is_file() and is_image_file(p)]
             for p in entries:
-                if p.is_dir(): problem(p, "unexpected sub-folder in a class folder", 'warning')
+                if p.is_symlink() and not p.exists(): problem(p, "broken symbolic link (its target is missing, or a loop): skipped", 'warning')
+                elif p.is_dir(): problem(p, "unexpected sub-folder in a class folder", 'warning')
                 elif not is_image_file(p): problem(p, f"not an image file (extensions: {', '.join(IMG_EXTS)})", 'warning')
             files += [(split, cls, p) for p in imgs]
             counts[split][cls] = len(imgs)
@@ -185,6 +191,10 @@ def check_dataset(root:str|Path, # data root (Kaggle layout or a flat labelled f
         if 'error' in r: problem(p, r['error']); counts[split][cls] -= 1
         if 'size' in r: sizes['x'.join(map(str, r['size']))] += 1; modes[r['mode']] += 1
         if 'sha256' in r: by_hash[r['sha256']].append((split, str(p)))
+    for mode, n in modes.items():
+        if mode in MODE_NOTES:
+            first = next(p for (*_, p), r in zip(files, infos) if r.get('mode') == mode)
+            problem(first, f"{n} image(s) in mode {mode}: {MODE_NOTES[mode]}; save them as 8-bit grey or RGB", 'warning')
     dups = [[p for _, p in g] for g in by_hash.values() if len(g) > 1]
     leaks = [g for g in by_hash.values() if len({s for s, _ in g}) > 1]
     tr = [(cls, r) for (split, cls, _), r in zip(files, infos) if split in ('train', 'data') and 'error' not in r]

@@ -10,6 +10,7 @@ import argparse, json, math, os, sys, time
 from pathlib import Path
 
 import numpy as np
+import scipy.stats
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -22,9 +23,20 @@ from .data import CLASSES, DataError, find_splits, image_args, list_split, load_
 from .models import ModelFileError, load_model, normalize_uint8, predict_proba
 
 # %% auto #0
-__all__ = ['METRIC_KEYS', 'SHIFTS', 'binary_metrics', 'tune_threshold', 'plot_confusion', 'plot_curves', 'plot_hist',
-           'gradcam_layer', 'gradcam', 'worst_errors', 'plot_gallery', 'plot_gradcam', 'report', 'format_metrics_table',
-           'shift_scale', 'shift_background', 'shift_benchmark', 'new_eval_dir', 'evaluate_folder', 'main']
+__all__ = ['METRIC_KEYS', 'THRESHOLD_MODES', 'SHIFTS', 'upper_bound', 'binary_metrics', 'max_misses', 'tune_threshold',
+           'tune_band', 'decide', 'band_metrics', 'plot_confusion', 'plot_curves', 'plot_hist', 'gradcam_layer',
+           'gradcam', 'cam_overlay', 'worst_errors', 'plot_gallery', 'plot_gradcam', 'report', 'format_metrics_table',
+           'format_band', 'shift_scale', 'shift_background', 'shift_benchmark', 'new_eval_dir', 'evaluate_folder',
+           'main']
+
+# %% ../nbs/06_evaluate.ipynb #f63594ca
+def upper_bound(k:int, # events seen (e.g. missed defects)
+                n:int, # trials (e.g. defective parts)
+                conf:float=0.95, # one-sided confidence level
+               ) -> float:
+    "Exact (Clopper-Pearson) one-sided upper confidence bound on a rate after `k` events in `n` trials; NaN when `n` is 0."
+    if n <= 0: return math.nan
+    return 1.0 if k >= n else float(scipy.stats.beta.ppf(conf, k + 1, n - k))
 
 # %% ../nbs/06_evaluate.ipynb #5982d960
 METRIC_KEYS = ('accuracy', 'precision', 'recall', 'specificity', 'f1', 'roc_auc', 'pr_auc')
@@ -44,7 +56,7 @@ def binary_metrics(y_true, # true labels, 0=ok, 1=def
                    p_def, # P(defect) per item
                    threshold:float=0.5, # predict `def` when `p_def >= threshold`
                   ) -> dict:
-    "Accuracy, precision, recall, specificity, F1, ROC-AUC, PR-AUC and the confusion matrix, `def` being positive."
+    "Accuracy, precision, recall, specificity, F1, ROC-AUC, PR-AUC, miss and false-alarm rates with 95% upper bounds, and the confusion matrix."
     y, p = _arrays(y_true, p_def)
     n, n_pos = len(y), int(y.sum())
     pred = torch.from_numpy((p >= float(threshold)).astype(np.int64))
@@ -60,6 +72,8 @@ def binary_metrics(y_true, # true labels, 0=ok, 1=def
     r['roc_auc'] = float(binary_auroc(torch.from_numpy(p), yt)) if both else math.nan
     r['pr_auc'] = float(binary_average_precision(torch.from_numpy(p), yt)) if both else math.nan
     cm = dict(tn=tn, fp=fp, fn=fn, tp=tp)
+    r.update(miss_rate=fn/n_pos if n_pos else math.nan, miss_rate_ub95=upper_bound(fn, n_pos),
+             false_alarm_rate=fp/(n - n_pos) if n > n_pos else math.nan, false_alarm_rate_ub95=upper_bound(fp, n - n_pos))
     r.update(threshold=float(threshold), n=n, n_pos=n_pos, confusion=cm,
              confusion_pct={k: 100*v/n if n else math.nan for k, v in cm.items()})
     return r
@@ -76,39 +90,103 @@ def _midpoint(ts:np.ndarray, i:int) -> float:
     z = lambda v: math.log(max(v, 1e-7)/max(1 - v, 1e-7))
     return float(1/(1 + math.exp(-(z(lo) + z(ts[i]))/2))) if i > 0 else float(ts[i]/2)
 
+THRESHOLD_MODES = ('recall', 'bound')
+
+def max_misses(n_pos:int, # defective parts in validation
+               target_miss:float, # the tolerated missed-defect rate (1 - target recall)
+               conf:float=0.95, # confidence of the bound
+              ) -> int:
+    "The most validation misses whose upper bound on the miss rate still meets `target_miss`; -1 when even 0 misses do not."
+    k = 0
+    while k <= n_pos and upper_bound(k, n_pos, conf) <= target_miss: k += 1
+    return k - 1
+
 def tune_threshold(y_true, # validation labels, 0=ok, 1=def
                    p_def, # validation P(defect)
                    target_recall:float=0.995, # share of defective parts that must be caught
                    max_false_alarm_rate:float=0.5, # above this share of good parts flagged, the target counts as not met
+                   mode:str='recall', # 'recall': the point estimate meets the target; 'bound': its 95% upper bound does
                   ) -> dict:
-    "Decision threshold reaching `target_recall` with the fewest false alarms, centred in its gap; else the F1-best one."
+    "Decision threshold reaching `target_recall` (or proving it, `mode='bound'`) with the fewest false alarms, centred in its gap; else the F1-best one."
+    if mode not in THRESHOLD_MODES: raise ValueError(f"threshold.mode: {mode!r} is not allowed (expected one of {', '.join(THRESHOLD_MODES)})")
     y, p = _arrays(y_true, p_def)
     n_pos, n_neg = int(y.sum()), int((y == 0).sum())
-    info = dict(target_recall=float(target_recall), max_false_alarm_rate=float(max_false_alarm_rate), n=len(y), n_pos=n_pos)
+    info = dict(target_recall=float(target_recall), max_false_alarm_rate=float(max_false_alarm_rate), mode=mode, n=len(y), n_pos=n_pos)
     if n_pos == 0:
         fa = int((p >= 0.5).sum())
         return dict(threshold=0.5, method='f1_fallback', met=False, recall=math.nan, false_alarms=fa,
                     false_alarm_rate=fa/n_neg if n_neg else math.nan, **info,
                     message=f"threshold: the validation split has no defective image, so recall cannot be measured: "
                             f"target recall {target_recall} not met, keeping threshold 0.5 (F1 fallback)")
+    goal, note = target_recall, ''
+    if mode == 'bound':   # the same search, for the recall that the bound allows
+        k = max_misses(n_pos, 1 - target_recall)
+        goal = (n_pos - max(k, 0)) / n_pos
+        if k < 0: note = (f"; the validation split is too small to prove the target: even with no miss the 95% upper bound on the "
+                          f"escape rate is {upper_bound(0, n_pos):.2%} > {1 - target_recall:.2%} (it needs at least "
+                          f"{math.ceil(math.log(0.05)/math.log(target_recall))} defective images)")
     ts = np.unique(p)
     tp, fp = _counts_at(y, p, ts)
     rec = tp / n_pos
-    i = np.flatnonzero(rec >= target_recall - 1e-12)[-1]      # recall falls and false alarms fall as t grows: the last one meeting it
+    i = np.flatnonzero(rec >= goal - 1e-12)[-1]      # recall falls and false alarms fall as t grows: the last one meeting it
     far = fp / n_neg if n_neg else np.zeros(len(ts))
     if far[i] <= max_false_alarm_rate:
-        method, met = 'target_recall', True
-        msg = (f"threshold {ts[i]:.4g}: recall {rec[i]:.4f} >= target {target_recall} on validation "
-               f"with {fp[i]} false alarm(s) out of {n_neg} good parts ({far[i]:.1%})")
+        method, met = ('target_recall', True) if mode == 'recall' else ('bound', not note)
+        msg = (f"threshold {ts[i]:.4g}: recall {rec[i]:.4f} >= target {goal if mode == 'recall' else target_recall} on validation"
+               + (f" (escape rate <= {upper_bound(n_pos - tp[i], n_pos):.2%} at 95% confidence)" if mode == 'bound' else '')
+               + f" with {fp[i]} false alarm(s) out of {n_neg} good parts ({far[i]:.1%})" + note)
     else:
         f1 = 2*tp / (2*tp + fp + (n_pos - tp))
         j = np.flatnonzero(f1 == f1.max())[-1]
         msg = (f"threshold: target recall {target_recall} cannot be met on validation without flagging {far[i]:.0%} of the good parts "
                f"(> {max_false_alarm_rate:.0%}); falling back to the F1-best threshold {ts[j]:.4g} "
-               f"(recall {rec[j]:.4f}, {fp[j]} false alarm(s), F1 {f1[j]:.4f})")
+               f"(recall {rec[j]:.4f}, {fp[j]} false alarm(s), F1 {f1[j]:.4f})" + note)
         method, met, i = 'f1_fallback', False, j
     return dict(threshold=_midpoint(ts, i), edge=float(ts[i]), method=method, met=met, recall=float(rec[i]), false_alarms=int(fp[i]),
-                false_alarm_rate=float(far[i]), **info, message=msg.replace(f"{ts[i]:.4g}", f"{_midpoint(ts, i):.4g}", 1))
+                false_alarm_rate=float(far[i]), miss_rate_ub95=upper_bound(n_pos - int(tp[i]), n_pos), **info,
+                message=msg.replace(f"{ts[i]:.4g}", f"{_midpoint(ts, i):.4g}", 1))
+
+
+# %% ../nbs/06_evaluate.ipynb #ff50f269
+def tune_band(y_true, # validation labels, 0=ok, 1=def
+              p_def, # validation P(defect)
+              t_accept:float, # the tuned threshold: below it parts are accepted automatically
+              max_false_reject:float=0.01, # share of good parts that may be rejected automatically
+              mode:str='recall', # 'recall': the validation rate meets it; 'bound': its 95% upper bound does
+             ) -> dict:
+    "The review band `[t_accept, t_reject)`: `t_reject` is the lowest threshold rejecting at most `max_false_reject` of the good parts."
+    y, p = _arrays(y_true, p_def)
+    good = np.sort(p[y == 0])[::-1]
+    allowed = int(math.floor(max_false_reject*len(good) + 1e-9)) if mode == 'recall' else max_misses(len(good), max_false_reject)
+    if allowed >= len(good): t = t_accept                   # every good part may be rejected: no band
+    else:
+        ts = np.unique(p); j = np.searchsorted(ts, good[max(allowed, 0)], 'right')   # the first score above that good part
+        t = _midpoint(ts, j) if j < len(ts) else float(np.nextafter(1.0, 2.0))     # no score above it: nothing is rejected
+    return dict(t_accept=float(t_accept), t_reject=max(float(t), float(t_accept)), max_false_reject=float(max_false_reject), mode=mode)
+
+def decide(p:np.ndarray, # P(defect); NaN where an image could not be scored
+           t_accept:float, # below: accept
+           t_reject:float, # at or above: reject
+          ) -> np.ndarray:
+    "`accept`, `review` or `reject` per part; an image that could not be scored goes to review."
+    p = np.asarray(p, dtype=np.float64)
+    return np.where(p < t_accept, 'accept', np.where(p >= t_reject, 'reject', 'review'))   # NaN compares False: review
+
+# %% ../nbs/06_evaluate.ipynb #3e3f4ca9
+def band_metrics(y_true, # labels, 0=ok, 1=def
+                 p_def, # P(defect)
+                 t_accept:float, # below: accept
+                 t_reject:float, # at or above: reject
+                ) -> dict:
+    "Share of parts per decision, escapes (defects accepted) and false rejects (good parts rejected), with 95% upper bounds."
+    y, p = _arrays(y_true, p_def)
+    d = decide(p, t_accept, t_reject); n, n_pos = len(y), int(y.sum()); n_neg = n - n_pos
+    esc, frej = int(((d == 'accept') & (y == 1)).sum()), int(((d == 'reject') & (y == 0)).sum())
+    share = lambda k: float((d == k).mean()) if n else math.nan
+    return dict(t_accept=float(t_accept), t_reject=float(t_reject), accept_rate=share('accept'), review_rate=share('review'),
+                reject_rate=share('reject'), n_review=int((d == 'review').sum()), escapes=esc, false_rejects=frej,
+                escape_rate=esc/n_pos if n_pos else math.nan, escape_rate_ub95=upper_bound(esc, n_pos),
+                false_reject_rate=frej/n_neg if n_neg else math.nan, false_reject_rate_ub95=upper_bound(frej, n_neg))
 
 # %% ../nbs/06_evaluate.ipynb #d5631f49
 def _save(fig:Figure, path:Path) -> Path:
@@ -212,6 +290,17 @@ def gradcam(model:nn.Module, # a trained 2-class model
     cam = F.relu((g.float().mean((2, 3), keepdim=True) * a).sum(1, keepdim=True))
     cam = F.interpolate(cam, size=tuple(xt.shape[-2:]), mode='bilinear', align_corners=False)[:, 0]
     return (cam / cam.flatten(1).amax(1).clamp_min(1e-12)[:, None, None]).cpu().numpy()
+
+# %% ../nbs/06_evaluate.ipynb #ec20a49d
+def cam_overlay(image:np.ndarray, # `(C, H, W)` uint8 image, as the model saw it
+                cam:np.ndarray, # `(H, W)` Grad-CAM map in [0, 1]
+                alpha:float=0.45, # weight of the colour map
+               ) -> np.ndarray:
+    "The image in grey with its Grad-CAM map in colour on top: `(H, W, 3)` uint8 RGB."
+    import matplotlib
+    g = np.asarray(image, np.float32).mean(0)[..., None] / 255
+    heat = matplotlib.colormaps['jet'](np.clip(cam, 0, 1))[..., :3]
+    return np.round(255*((1 - alpha)*g + alpha*heat)).astype(np.uint8)
 
 # %% ../nbs/06_evaluate.ipynb #85e2890a
 def worst_errors(y_true, # true labels
@@ -323,14 +412,16 @@ def report(out_dir:str|Path, # folder for the plots and `metrics.json`
            images:dict|None=None, # split -> `(N, C, H, W)` uint8 images aligned with the paths (default: load from paths)
            meta:dict|None=None, # `model.json` content: preprocessing for loading images and Grad-CAM
            threshold_info:dict|None=None, # how the threshold was chosen (from `tune_threshold`)
+           band:dict|None=None, # the review band (from `tune_band`): adds `band_*` decision metrics per split
           ) -> dict:
     "Metrics at `threshold` and at 0.5 for every split, plots per split, and `metrics.json`; returns the metrics."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    res = {'threshold': float(threshold), 'threshold_info': threshold_info}
+    res = {'threshold': float(threshold), 'threshold_info': threshold_info, **({'band': band} if band else {})}
     at05 = {}
     for split, (y, p, paths) in splits.items():
         y, p = _arrays(y, p)
         res[split], at05[split] = binary_metrics(y, p, threshold), binary_metrics(y, p, 0.5)
+        if band: res[split].update({f'band_{k}': v for k, v in band_metrics(y, p, band['t_accept'], band['t_reject']).items()})
         _split_plots(out, split, y, p, paths, float(threshold), model, (images or {}).get(split), meta)
     res['at_0.5'] = at05
     (out/'metrics.json').write_text(json.dumps(_jsonable(res), indent=2))
@@ -355,6 +446,20 @@ def format_metrics_table(metrics:dict # `report`'s result / `metrics.json`, or o
         lines.append(f"{s:{w}} {m['n']:>6} {m['threshold']:7.4g} " + ' '.join(f'{f(m[k]):>7}' for k, _ in _COLS)
                      + f" {c['tn']:>6} {c['fp']:>6} {c['fn']:>6} {c['tp']:>6}")
     return '\n'.join(lines)
+
+def format_band(metrics:dict # `report`'s result / `metrics.json` (with a `band`)
+               ) -> str|None:
+    "The review band in a few lines: the share of parts per decision, escapes and false rejects with 95% upper bounds; None without a band."
+    b = metrics.get('band')
+    if not b: return None
+    lines = [f"review band: accept below {b['t_accept']:.4g}, reject from {b['t_reject']:.4g}, a person reviews in between"]
+    for s, m in metrics.items():
+        if isinstance(m, dict) and 'band_review_rate' in m:
+            g = lambda k: m[f'band_{k}']
+            lines.append(f"  {s}: {g('accept_rate'):.1%} accepted, {g('review_rate'):.1%} to review ({g('n_review')}), {g('reject_rate'):.1%} rejected; "
+                         f"escapes {g('escapes')} (<= {g('escape_rate_ub95'):.2%} at 95%), false rejects {g('false_rejects')} (<= {g('false_reject_rate_ub95'):.2%})")
+    return '\n'.join(lines)
+
 
 # %% ../nbs/06_evaluate.ipynb #9269be2d
 def _background_fill(a:np.ndarray, shape:tuple, rng) -> np.ndarray:
@@ -476,7 +581,7 @@ def evaluate_folder(run_dir:str|Path, # run folder with `model.pth` + `model.jso
     th = float(meta['threshold'])
     dest = new_eval_dir(run_dir, out)
     info = dict(source='model.json (saved run threshold; not re-tuned on this data)', target_recall=meta.get('target_recall'))
-    res = report(dest, data, th, model=model, images=images, meta=meta, threshold_info=info)
+    res = report(dest, data, th, model=model, images=images, meta=meta, threshold_info=info, band=meta.get('band'))
     res.update(run_dir=str(Path(run_dir).resolve()), data_dir=str(Path(data_dir).resolve()), n_unreadable=n_bad,
                evaluated_at=time.strftime('%Y-%m-%dT%H:%M:%S'))
     (dest/'metrics.json').write_text(json.dumps(_jsonable(res), indent=2))
@@ -502,6 +607,7 @@ def main(argv:list=None # command-line arguments (default: `sys.argv[1:]`)
     except Exception as e:
         _err(f"{a.run_dir}: evaluation failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"); return 1
     print(format_metrics_table(res))
+    if (b := format_band(res)): print(b)
     if 'train' in res: print("note: train/ holds the images this model was trained and validated on: its numbers are optimistic")
     print(f"threshold {res['threshold']:.4g} from {Path(a.run_dir)/'model.json'}; "
           f"{res['n_unreadable']} unreadable image(s) skipped; {time.perf_counter()-t0:.1f} s; wrote {dest}")

@@ -85,7 +85,7 @@ def export_model(run_dir:str|Path, # run folder with `model.pth` + `model.json`
     if not diff <= TOLERANCE: raise RuntimeError(f"{dest}: exported model differs from PyTorch by {diff:.2e} (> {TOLERANCE})")
     ej = out/'export.json'
     info = json.loads(ej.read_text()) if ej.is_file() else {}
-    info.update({k: meta[k] for k in ('arch', 'img_size', 'image_mode', 'mean', 'std', 'classes', 'threshold', 'prep', 'drift') if k in meta},
+    info.update({k: meta[k] for k in ('arch', 'img_size', 'image_mode', 'mean', 'std', 'classes', 'threshold', 'band', 'prep', 'drift') if k in meta},
                 input=dict(name='image', dtype='uint8', shape=['batch', c, s, s], range=[0, 255],
                            preprocessing=f"decode, convert to {meta['image_mode']}, " + ("crop around the part (canonical) to" if meta.get('prep') else "resize to")
                                          + f" {s}x{s}: defect_qc.data.load_image(path, **image_args(meta)) with meta = model.json"),

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from fastcore.basics import patch
 from fastcore.imports import IN_NOTEBOOK
 
 # `defect_qc.data` imports fastai, whose import calls the deprecated `torch.jit.script`: keep that warning off the CLI's stderr
@@ -22,9 +23,11 @@ from .data import (CLASSES, PART_STATS, image_args, load_part_image, DataError, 
                             list_split, load_image, load_images)
 from .models import REQUIRED_META, create_model, load_model, normalize_uint8, predict_proba, read_model_json, save_model
 from .drift import ScoredModel, drift_scores
+from .evaluate import cam_overlay, decide, gradcam
 
 # %% auto #0
-__all__ = ['OUT_FORMATS', 'make_tiny_run', 'expand_inputs', 'read_meta', 'Predictor', 'write_results', 'drift_summary', 'main']
+__all__ = ['OUT_FORMATS', 'make_tiny_run', 'expand_inputs', 'read_meta', 'Predictor', 'write_results', 'write_heatmaps',
+           'drift_summary', 'main']
 
 # %% ../nbs/07_predict.ipynb #55712215
 def make_tiny_run(dest:str|Path, # run folder to create
@@ -59,30 +62,52 @@ def make_tiny_run(dest:str|Path, # run folder to create
 
 # %% ../nbs/07_predict.ipynb #01313e33
 def _is_glob(s:str) -> bool: return any(c in s for c in '*?[')
+def _broken_link(p) -> bool: return Path(p).is_symlink() and not Path(p).exists()
+
+def _images_under(d, # a folder
+                  notes:list, # where to report broken links and folders reached twice
+                 ) -> list:
+    "Image files under folder `d` (sorted), following links to folders but entering each real folder once."
+    out, seen = [], set()
+    for top, dirs, files in os.walk(d, followlinks=True):
+        real = os.path.realpath(top)
+        if real in seen: notes.append(f"{top}: links to a folder already searched (skipped)"); dirs[:] = []; continue
+        seen.add(real); dirs.sort()
+        for f in files:
+            p = Path(top)/f
+            if not is_image_file(p): continue
+            if _broken_link(p): notes.append(f"{p}: broken symbolic link (skipped)")
+            else: out.append(p)
+    return sorted(out)
 
 def expand_inputs(inputs:list, # image files, folders and glob patterns
                  ) -> tuple[list, list]:
-    "Expand `inputs` into a de-duplicated list of image paths; also returns notes about inputs that matched nothing."
-    out, seen, notes = [], set(), []
+    "Expand `inputs` into image paths, each real file once; also returns notes about inputs that matched nothing, broken links and loops."
+    out, seen, notes, linked_twice = [], set(), [], 0
     def add(p):
-        k = os.path.normpath(str(p))
+        nonlocal linked_twice
+        k = os.path.realpath(p)
         if k not in seen: seen.add(k); out.append(Path(p))
-    def add_dir(d):
-        fs = sorted(f for f in Path(d).rglob('*') if f.is_file() and is_image_file(f))
-        for f in fs: add(f)
-        return len(fs)
+        elif k != os.path.abspath(p): linked_twice += 1
     for s in map(str, inputs):
         p = Path(s)
         if p.is_dir():
-            if not add_dir(p): notes.append(f"{s}: no image files ({', '.join(IMG_EXTS)}) in this folder")
+            fs = _images_under(p, notes)
+            for f in fs: add(f)
+            if not fs: notes.append(f"{s}: no image files ({', '.join(IMG_EXTS)}) in this folder")
         elif p.exists() or not _is_glob(s): add(p)
         else:
             n = 0
             for m in sorted(glob.glob(os.path.expanduser(s), recursive=True)):
-                if Path(m).is_dir(): n += add_dir(m)
-                elif is_image_file(Path(m)): add(m); n += 1
+                if Path(m).is_dir():
+                    fs = _images_under(m, notes); n += len(fs)
+                    for f in fs: add(f)
+                elif not is_image_file(Path(m)): continue
+                elif _broken_link(m): notes.append(f"{m}: broken symbolic link (skipped)")
+                else: add(m); n += 1
             if not n: notes.append(f"{s}: the pattern matches no image file")
-    return out, notes
+    if linked_twice: notes.append(f"{linked_twice} path(s) reach a file already listed through a symbolic link: each file is classified once")
+    return out, list(dict.fromkeys(notes))
 
 # %% ../nbs/07_predict.ipynb #5effe340
 _EXPORT_HINT = "run `python -m defect_qc.export {d} --format {f}` first"
@@ -137,6 +162,7 @@ class Predictor:
         elif backend in ('onnx', 'torchscript'): self._score = self._load_export(backend)
         else: raise ValueError(f"backend: unknown backend {backend!r} (choose torch, onnx or torchscript)")
         self.threshold = float(self.meta['threshold'] if threshold is None else threshold)
+        self.band = self.meta.get('band') if threshold is None else None   # a threshold of one's own replaces the review band
         self.img_size, self.image_mode = int(self.meta['img_size']), self.meta['image_mode']
         self.classes = list(self.meta.get('classes', CLASSES))
         self.stats = {}
@@ -192,6 +218,14 @@ class Predictor:
         p, th = np.asarray(p, dtype=np.float64), self.threshold if threshold is None else float(threshold)
         return np.where(np.isnan(p), 'error', np.where(p >= th, self.classes[1], self.classes[0]))
 
+    def decisions(self, p:np.ndarray, # P(defect); NaN for images that could not be read
+                  threshold:float|None=None, # a threshold for this call: one cut, no review band
+                 ) -> np.ndarray:
+        "`accept`/`review`/`reject` per image from the run's review band; without one, `accept`/`reject` at the threshold; unreadable: `review`."
+        b = self.band if threshold is None else None
+        ta, tr = (b['t_accept'], b['t_reject']) if b else ((self.threshold if threshold is None else float(threshold)),)*2
+        return decide(p, ta, tr)
+
     def _run(self, srcs, names, progress=False, warn=True):
         "Decode (threads, one batch ahead) and score; returns (P(defect) with NaN for failures, error messages)."
         n, bs, t0 = len(srcs), self.bs, time.perf_counter()
@@ -232,7 +266,8 @@ class Predictor:
 
     def _frame(self, first, probs, errs, drift, threshold=None):
         score, flag, why = drift
-        return pd.DataFrame({**first, 'p_defect': probs.astype(np.float64), 'label': self.labels(probs, threshold), 'error': errs,
+        return pd.DataFrame({**first, 'p_defect': probs.astype(np.float64), 'label': self.labels(probs, threshold),
+                             'decision': self.decisions(probs, threshold), 'error': errs,
                              'ood_score': score.astype(np.float64), 'drift': flag, 'drift_reason': why})
 
     def predict_paths(self, paths:list, # image files
@@ -258,6 +293,24 @@ class Predictor:
         "Like `predict_bytes` for any mix of paths and file-like objects (the served model's rows)."
         return self._frame({}, *self._run(srcs, names, False, warn), threshold)
 
+# %% ../nbs/07_predict.ipynb #e1e79b13
+@patch
+def explain(self:Predictor, srcs:list, # paths or file-like objects
+            names:list|None=None, # how errors name each source (default: the paths)
+           ) -> list:
+    "Grad-CAM overlays (`(H, W, 3)` uint8, from `cam_overlay`) of the images; None where one cannot be read."
+    if self.backend != 'torch': raise ValueError(f"explain: Grad-CAM needs the torch backend (model.pth), not {self.backend}")
+    names, out = names or [str(s) for s in srcs], [None]*len(srcs)
+    for s in srcs:
+        if hasattr(s, 'seek'): s.seek(0)   # a stream already read by the prediction
+    for i in range(0, len(srcs), self.bs):
+        dec = [_decode(s, n, self.img_size, self.image_mode, self.meta.get('prep'))[0] for s, n in zip(srcs[i:i+self.bs], names[i:i+self.bs])]
+        good = [k for k, d in enumerate(dec) if d is not None]
+        if not good: continue
+        x = np.stack([dec[k][0] for k in good])
+        for k, img, cam in zip(good, x, gradcam(self.model, x, self.meta['mean'], self.meta['std'])): out[i+k] = cam_overlay(img, cam)
+    return out
+
 # %% ../nbs/07_predict.ipynb #67004de2
 OUT_FORMATS = ('.csv', '.json')
 
@@ -274,6 +327,22 @@ def write_results(df:pd.DataFrame, # from `Predictor.predict_paths`
     if suf == '.csv': df.to_csv(tmpf, index=False)
     else: tmpf.write_text(json.dumps(json.loads(df.to_json(orient='records')), indent=1))
     os.replace(tmpf, out)
+
+# %% ../nbs/07_predict.ipynb #1a51fd5a
+def write_heatmaps(pred:Predictor, # a torch-backend predictor
+                   paths:list, # the images
+                   out_dir:str|Path, # folder for the PNGs
+                  ) -> list:
+    "Write `NNNN_<name>.png` Grad-CAM overlays into `out_dir`; returns each image's PNG path ('' where it could not be read)."
+    from PIL import Image
+    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    res, w = [], len(str(len(paths)))
+    for i, h in enumerate(pred.explain(paths)):
+        f = out/f"{i:0{w}d}_{Path(paths[i]).stem}.png"
+        if h is not None: Image.fromarray(h).save(f)
+        res.append(str(f) if h is not None else '')
+    return res
+
 
 # %% ../nbs/07_predict.ipynb #c765243e
 def _err(msg): print(f"error: {msg}", file=sys.stderr)
@@ -298,12 +367,14 @@ def main(argv:list=None # command-line arguments (default: `sys.argv[1:]`)
                     help='torch (model.pth) or an export made by `python -m defect_qc.export` (default: torch)')
     ap.add_argument('--bs', type=int, default=64, help='batch size (default: 64)')
     ap.add_argument('--workers', type=int, default=None, help='image-decoding threads (default: all cores)')
+    ap.add_argument('--explain', metavar='DIR', help="write a Grad-CAM heat map PNG per image into DIR (column 'heatmap'; torch backend)")
     ap.add_argument('--progress', action=argparse.BooleanOptionalAction, default=None,
                     help='progress bar on stderr (default: on a terminal, for more than 2 batches)')
     a = ap.parse_args(argv)
     if a.out and Path(a.out).suffix.lower() not in OUT_FORMATS: _err(f"--out {a.out}: use a .csv or .json file"); return 2
     if a.threshold is not None and not 0 <= a.threshold <= 1: _err(f"--threshold {a.threshold}: must be in [0, 1]"); return 2
     if a.bs < 1: _err(f"--bs {a.bs}: must be >= 1"); return 2
+    if a.explain and a.backend != 'torch': _err(f"--explain: Grad-CAM needs --backend torch (the model's gradients), not {a.backend}"); return 2
     try: pred = Predictor(a.run_dir, a.backend, a.threshold, a.bs, a.workers)
     except (OSError, ValueError, KeyError) as e: _err(str(e)); return 1
     except Exception as e: _err(f"{a.run_dir}: cannot load the model ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"); return 1
@@ -316,8 +387,10 @@ def main(argv:list=None # command-line arguments (default: `sys.argv[1:]`)
     for e in errs[:20]: print(f"warning: {e}", file=sys.stderr)
     if len(errs) > 20: print(f"warning: ... and {len(errs)-20} more unreadable images", file=sys.stderr)
     if (msg := drift_summary(df)): print(f"warning: {msg}", file=sys.stderr)
-    try: write_results(df, a.out)
-    except OSError as e: _err(f"--out {a.out}: cannot write ({e})"); return 1
+    try:
+        if a.explain: df['heatmap'] = write_heatmaps(pred, df['path'].tolist(), a.explain)
+        write_results(df, a.out)
+    except OSError as e: _err(f"{'--out ' + str(a.out) if a.out else '--explain ' + str(a.explain)}: cannot write ({e})"); return 1
     s = pred.stats
     print(f"{s['n_ok']} of {s['n']} images classified ({s['n_errors']} unreadable) in {s['seconds']:.2f} s: "
           f"{s['images_per_s']:.1f} images/s [{a.backend}, threshold {pred.threshold:.4g}]"

@@ -6,53 +6,132 @@ Docs: https://defect-qc.github.io/defect_qc/tracking.html.md"""
 
 # %% ../nbs/09_tracking.ipynb #6c221b08
 from __future__ import annotations
-import argparse, base64, io, json, os, re, shutil, signal, subprocess, sys, tempfile
+import argparse, base64, io, json, os, re, shutil, signal, stat, subprocess, sys, tempfile, traceback
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import mlflow
+from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
-from mlflow.types import ColSpec, Schema
+from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE
+from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 from fastcore.imports import IN_NOTEBOOK
 
 from .data import DataError
 from .models import load_model, predict_proba
 
 # %% auto #0
-__all__ = ['DefectModel', 'model_signature', 'image_frame', 'log_model', 'maybe_register', 'server_command', 'main']
+__all__ = ['MAX_IMAGE_BYTES', 'PATH_ROOT_ENV', 'MAX_BYTES_ENV', 'read_allowed', 'ServeError', 'score_rows', 'DefectModel',
+           'model_signature', 'image_frame', 'log_model', 'maybe_register', 'server_command', 'main']
 
 # %% ../nbs/09_tracking.ipynb #26fe1995
-def _source(row):
-    "One DataFrame row (base64 `image` or `path`) -> the bytes or path to decode."
-    img = row.get('image') if hasattr(row, 'get') else None
-    if isinstance(img, (bytes, bytearray)): return io.BytesIO(img)
-    if isinstance(img, str) and img: return io.BytesIO(base64.b64decode(img))
-    p = row.get('path') if hasattr(row, 'get') else None
-    if isinstance(p, str) and p: return p
-    raise DataError("row has neither an 'image' (base64 bytes) nor a 'path'")
+MAX_IMAGE_BYTES = 20_000_000   # the largest image (file or decoded base64) the served model reads
+PATH_ROOT_ENV, MAX_BYTES_ENV = 'DEFECT_QC_PATH_ROOT', 'DEFECT_QC_MAX_IMAGE_BYTES'
+_NOT_ALLOWED = "path: not allowed or not readable"
 
+def read_allowed(path:str, # a path from a request (relative paths are taken inside `root`)
+                 root:str|None, # the one folder paths may name; None: path input is off
+                 max_bytes:int=MAX_IMAGE_BYTES, # larger files are refused
+                ) -> bytes:
+    "The bytes of a regular file whose real path lies inside `root`; any other path raises the same `DataError`."
+    if not root: raise DataError(f"path: path input is off in this served model (send the image base64-encoded in 'image')")
+    try:
+        root = os.path.realpath(root); real = os.path.realpath(os.path.join(root, path))
+        if os.path.commonpath([real, root]) != root: raise PermissionError(real)
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, 'O_NOFOLLOW', 0))   # a FIFO opens without blocking
+        with os.fdopen(fd, 'rb') as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes: raise PermissionError(real)
+            data = f.read(max_bytes + 1)
+        if len(data) > max_bytes: raise PermissionError(real)
+        return data
+    except (OSError, ValueError): raise DataError(_NOT_ALLOWED) from None
+
+# %% ../nbs/09_tracking.ipynb #b391654b
+class ServeError(MlflowException):
+    "An error the served model returns as one line (MLflow's server would otherwise prepend the whole request to it)."
+    def __init__(self, msg:str, # the line the client sees
+                 code=INVALID_PARAMETER_VALUE, # MLflow error code: `INVALID_PARAMETER_VALUE` is HTTP 400
+                ): super().__init__(msg, error_code=code)
+    @property
+    def message(self): return self._line
+    @message.setter
+    def message(self, v): self.__dict__.setdefault('_line', v)   # the first message stays
+
+# %% ../nbs/09_tracking.ipynb #9e7eead4
+def _source(row, # one request row (a Series with `image` and/or `path`)
+            root:str|None, # the folder `path` may name; None: path input is off
+            max_bytes:int=MAX_IMAGE_BYTES, # the size limit
+           ) -> tuple[bytes, str]:
+    "One request row -> the encoded image and how an error names it; `DataError` when the row cannot be read."
+    img, p = row.get('image'), row.get('path')
+    if isinstance(img, (bytes, bytearray)): data = bytes(img)
+    elif isinstance(img, str) and img:
+        if len(img) > 4*max_bytes//3 + 4: raise DataError(f"image: over the size limit of {max_bytes:,} bytes")
+        try: data = base64.b64decode(img, validate=True)
+        except ValueError: raise DataError("image: not valid base64") from None
+    elif isinstance(p, str) and p: return read_allowed(p, root, max_bytes), p
+    else: raise DataError("row has neither an 'image' (base64 bytes) nor a 'path'")
+    if len(data) > max_bytes: raise DataError(f"image: over the size limit of {max_bytes:,} bytes")
+    return data, 'image bytes'
+
+# %% ../nbs/09_tracking.ipynb #9ad87bfd
+def _png_b64(a:np.ndarray) -> str:
+    "An RGB array as a base64-encoded PNG."
+    from PIL import Image
+    b = io.BytesIO(); Image.fromarray(a).save(b, 'PNG'); return base64.b64encode(b.getvalue()).decode()
+
+def score_rows(pred, # a `defect_qc.predict.Predictor`
+               df:pd.DataFrame, # request rows: `image` (base64) and/or `path`
+               root:str|None=None, # the folder `path` may name; None: path input is off
+               max_bytes:int=MAX_IMAGE_BYTES, # the size limit per image
+               threshold:float|None=None, # decision threshold (default: the run's)
+               explain:bool=False, # a Grad-CAM heat map (base64 PNG, column `heatmap`) for every row; or per row, column `explain`
+              ) -> pd.DataFrame:
+    "Score request rows; a row that cannot be read is an error row with `None` (JSON `null`) scores."
+    srcs, names, bad = [], [], {}
+    for i, (_, row) in enumerate(df.iterrows()):
+        try: data, name = _source(row, root, max_bytes)
+        except DataError as e: data, name, bad[i] = b'', '', str(e)
+        srcs.append(io.BytesIO(data)); names.append(name)
+    out = pred.predict_sources(srcs, names, threshold=threshold)
+    for i, e in bad.items(): out.loc[i, 'error'] = e
+    out = out.drop(columns=['drift_reason']).assign(error=out['error'].fillna(''))   # '' when a row has no error
+    for c in ('p_defect', 'ood_score'): out[c] = out[c].astype(object).where(out[c].notna(), None)
+    want = [bool(explain) or (isinstance(row.get('explain'), (bool, np.bool_)) and bool(row.get('explain'))) for _, row in df.iterrows()]
+    if any(want):
+        idx = [i for i, w in enumerate(want) if w and i not in bad]
+        heat = dict(zip(idx, pred.explain([srcs[i] for i in idx], [names[i] for i in idx])))
+        out['heatmap'] = [_png_b64(heat[i]) if heat.get(i) is not None else '' for i in range(len(out))]
+    return out
+
+# %% ../nbs/09_tracking.ipynb #5e06f903
 class DefectModel(mlflow.pyfunc.PythonModel):
-    "MLflow pyfunc: a DataFrame of images (`image` base64 or `path`) -> `p_defect`, `label`, `error`, `ood_score`, `drift`."
+    "MLflow pyfunc: a DataFrame of images (`image` base64, or `path` where allowed) -> `p_defect`, `label`, `decision`, `error`, `ood_score`, `drift`."
     def load_context(self, context):
         from defect_qc.predict import Predictor
+        cfg = getattr(context, 'model_config', None) or {}
         self.pred = Predictor(context.artifacts['model_dir'])
+        self.root = os.environ.get(PATH_ROOT_ENV) or cfg.get('path_root')
+        self.max_bytes = int(os.environ.get(MAX_BYTES_ENV) or cfg.get('max_image_bytes') or MAX_IMAGE_BYTES)
 
     def predict(self, context, model_input:pd.DataFrame, params:dict=None) -> pd.DataFrame:
-        srcs, bad = [], {}
-        for i, (_, row) in enumerate(model_input.iterrows()):
-            try: srcs.append(_source(row))
-            except (DataError, ValueError, TypeError) as e: srcs.append(io.BytesIO(b'')); bad[i] = str(e)
-        df = self.pred.predict_sources(srcs, ['image bytes']*len(srcs), threshold=(params or {}).get('threshold'))
-        for i, e in bad.items(): df.loc[i, 'error'] = e
-        return df.assign(error=df['error'].fillna('')).drop(columns=['drift_reason'])   # '' when a row has no error
+        if not isinstance(model_input, pd.DataFrame) or not {'image', 'path'} & set(model_input.columns):
+            raise ServeError("the input needs a column 'image' (base64-encoded image files) or 'path'")
+        try: return score_rows(self.pred, model_input, self.root, self.max_bytes, (params or {}).get('threshold'), bool((params or {}).get('explain')))
+        except Exception as e:
+            traceback.print_exc()   # the details go to the server's log, one line to the client
+            raise ServeError(f"the model could not score this batch ({type(e).__name__})", INTERNAL_ERROR) from None
 
 # %% ../nbs/09_tracking.ipynb #09c74c60
 def model_signature() -> ModelSignature:
-    "Input: optional `image` (base64) and `path` columns; output: `p_defect`, `label`, `error`, `ood_score`, `drift`."
-    return ModelSignature(inputs=Schema([ColSpec('string', 'image', required=False), ColSpec('string', 'path', required=False)]),
-                          outputs=Schema([ColSpec('double', 'p_defect'), ColSpec('string', 'label'), ColSpec('string', 'error'),
-                                          ColSpec('double', 'ood_score'), ColSpec('boolean', 'drift')]))
+    "Input: optional `image` (base64), `path` and `explain` columns, param `explain`; output: `p_defect`, `label`, `decision`, `error`, `ood_score`, `drift`."
+    return ModelSignature(inputs=Schema([ColSpec('string', 'image', required=False), ColSpec('string', 'path', required=False),
+                                         ColSpec('boolean', 'explain', required=False)]),
+                          outputs=Schema([ColSpec('double', 'p_defect'), ColSpec('string', 'label'), ColSpec('string', 'decision'), ColSpec('string', 'error'),
+                                          ColSpec('double', 'ood_score'), ColSpec('boolean', 'drift')]),
+                          params=ParamSchema([ParamSpec('explain', 'boolean', False)]))
 
 def image_frame(files:list # image files
                ) -> pd.DataFrame:
@@ -66,17 +145,25 @@ def _example_image(meta) -> str:
     b = io.BytesIO(); synth_casting(meta['img_size'], None, 0).convert('RGB').save(b, 'JPEG', quality=90)
     return base64.b64encode(b.getvalue()).decode()
 
+_MODEL_CODE = '''"defect_qc's served model, logged as code: MLflow runs this file to build it (no pickled object)."
+import mlflow
+from defect_qc.tracking import DefectModel
+mlflow.models.set_model(DefectModel())
+'''
+
 def log_model(run_dir:str|Path, # run folder with model.pth, model.json and metrics.json
               cfg=None, # training config (for `mlflow.register_*`); None: don't register
               name:str='model', # the model's name in the run
              ):
-    "Log the run's model as a pyfunc to the active MLflow run; register it if it meets the targets. Returns the `ModelInfo`."
+    "Log the run's model as a pyfunc from code to the active MLflow run; register it if it meets the targets. Returns the `ModelInfo`."
     import defect_qc
     run_dir = Path(run_dir); _, meta = load_model(run_dir)
     with tempfile.TemporaryDirectory() as td:
         md = Path(td)/'model_dir'; md.mkdir()
         for f in ('model.pth', 'model.json'): shutil.copy(run_dir/f, md/f)
-        info = mlflow.pyfunc.log_model(name=name, python_model=DefectModel(), artifacts={'model_dir': str(md)},
+        code = Path(td)/'defect_model.py'; code.write_text(_MODEL_CODE)
+        info = mlflow.pyfunc.log_model(name=name, python_model=str(code), artifacts={'model_dir': str(md)},
+                                       model_config={'path_root': None, 'max_image_bytes': MAX_IMAGE_BYTES},
                                        signature=model_signature(), input_example=pd.DataFrame({'image': [_example_image(meta)]}),
                                        code_paths=[str(Path(defect_qc.__file__).parent)],
                                        pip_requirements=_requirements())
@@ -106,6 +193,11 @@ def maybe_register(info, # `ModelInfo` from `log_model`
     for split in ('test',):
         if split in res: tags.update({f'{split}_{k}': res[split][k] for k in ('accuracy', 'recall')})
     for k, val in tags.items(): client.set_model_version_tag(cfg.mlflow.register_name, mv.version, k, f'{val:.6g}')
+    card = Path(run_dir)/'model_card.md'
+    if card.is_file():   # the registry shows the model card as the version's description (MLflow keeps 5,000 characters)
+        text = card.read_text()
+        client.update_model_version(cfg.mlflow.register_name, mv.version,
+                                    text if len(text) <= 5000 else text[:4800] + "\n\n... (the full card: the run's results/model_card.md)")
     print(f"Registered model {cfg.mlflow.register_name} version {mv.version}")
     return mv
 

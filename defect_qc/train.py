@@ -66,6 +66,10 @@ CONFIG_RULES = {   # key -> (test of the value, what is allowed); None passes wh
     'data.valid_pct': (lambda v: _number(v) and 0 < v < 1, 'a number between 0 and 1, both excluded'),
     'data.mask_radius': (lambda v: v is None or _number(v) and 0.3 <= v <= 0.75, 'null or a number from 0.3 to 0.75'),
     'threshold.target_recall': (lambda v: _number(v) and 0 < v <= 1, 'a number in (0, 1]'),
+    'threshold.mode': (lambda v: v in ('recall', 'bound'), "'recall' or 'bound'"),
+    'threshold.band': (lambda v: isinstance(v, bool), 'true or false'),
+    'card.data_check': (lambda v: isinstance(v, bool), 'true or false'),
+    'threshold.max_false_reject': (lambda v: _number(v) and 0 < v < 1, 'a number in (0, 1)'),
     'drift.alpha': (lambda v: _number(v) and 0 < v < 0.5, 'a number in (0, 0.5)'),
     'ema.decay': (lambda v: v is None or _number(v) and 0 < v < 1, 'null or a number in (0, 1)'),
 }
@@ -360,6 +364,16 @@ def _scores(learn, dl):
     p, y = learn.get_preds(dl=dl)
     return p[:, 1].float().numpy(), y.numpy()
 
+def _write_card(run_dir, res, meta, cfg, data_path, dls, splits):
+    "Write the run's `model_card.md`, with a data check of the data folder."
+    from defect_qc.card import write_card
+    from defect_qc.data import check_dataset
+    counts = {'train': dls.info['train_counts'], **{('validation' if s == 'val' else s): np.bincount(y, minlength=2).tolist() for s, (y, _, _) in splits.items()}}
+    ov = run_dir/'.hydra'/'overrides.yaml'
+    overrides = list(OmegaConf.load(ov)) if ov.is_file() else []
+    check = check_dataset(data_path) if cfg.get('card', {}).get('data_check', True) else None
+    write_card(run_dir, res, meta, cfg, counts, check, 'demo data (synthetic)' if cfg.data.path is None else str(data_path), overrides)
+
 def _log_outputs(run_dir, res, cfg):
     "Log final metrics, the run folder's files and the model to the active MLflow run."
     flat = {f'{split}_{k}': v for split in ('val', 'test') if split in res for k, v in res[split].items()
@@ -367,7 +381,7 @@ def _log_outputs(run_dir, res, cfg):
     flat['threshold'] = res['threshold']
     mlflow.log_metrics(flat)
     for f in sorted(run_dir.glob('*')):
-        if f.is_file() and f.suffix in ('.png', '.json', '.log', '.csv'): mlflow.log_artifact(str(f), 'results')
+        if f.is_file() and f.suffix in ('.png', '.json', '.log', '.csv', '.md'): mlflow.log_artifact(str(f), 'results')
     if (run_dir/'.hydra').is_dir(): mlflow.log_artifacts(str(run_dir/'.hydra'), 'hydra')
 
 # %% ../nbs/05_training.ipynb #a667b4d0
@@ -376,7 +390,7 @@ def train(cfg:DictConfig, # training config (see `load_config`)
          ) -> dict:
     "Train, tune the threshold on validation, evaluate, save and track one run; returns the metrics."
     check_config(cfg); check_tracking(tracking_uri(cfg))
-    from defect_qc.evaluate import report, tune_threshold
+    from defect_qc.evaluate import format_band, report, tune_band, tune_threshold
     from defect_qc import scale
     state = scale.init_distributed()          # under `accelerate launch`: join the process group (None otherwise)
     main = scale.is_main_process()
@@ -426,8 +440,9 @@ def train(cfg:DictConfig, # training config (see `load_config`)
             (run_dir/'best.pth').unlink(missing_ok=True)
             _to_fp32(learn)
             pv, yv = _scores(learn, dls.valid)
-            th = tune_threshold(yv, pv, cfg.threshold.target_recall)
+            th = tune_threshold(yv, pv, cfg.threshold.target_recall, mode=cfg.threshold.mode)
             print(th['message'])
+            band = tune_band(yv, pv, th['threshold'], cfg.threshold.max_false_reject, cfg.threshold.mode) if cfg.threshold.band else None
             splits = {'val': (yv, pv, dls.info['valid_paths'])}
             if dls.test is not None:
                 pt, yt = _scores(learn, dls.test)
@@ -435,15 +450,18 @@ def train(cfg:DictConfig, # training config (see `load_config`)
             meta = dict(arch=cfg.model.arch, arch_kwargs=arch_kwargs(cfg), n_in=dls.info['n_channels'],
                         img_size=cfg.data.img_size, image_mode=cfg.data.image_mode, mean=dls.info['mean'], std=dls.info['std'],
                         classes=CLASSES, prep=dls.info['prep'], threshold=float(th['threshold']), target_recall=cfg.threshold.target_recall,
+                        threshold_mode=cfg.threshold.mode, band=band,
                         mlflow_run_id=run.info.run_id)
             model = learn.model.eval()   # float32 since _to_fp32
             if state is not None: model = _plain_bn(model)
             if cfg.drift.enabled: meta['drift'] = fit_drift(model, dls, cfg.drift.alpha)   # the alarm's reference, calibrated on validation
-            res = report(run_dir, splits, th['threshold'], model=model, meta=meta, threshold_info=th)
+            res = report(run_dir, splits, th['threshold'], model=model, meta=meta, threshold_info=th, band=band)
+            if band: print(format_band(res))
             res['fit_seconds'] = fit_s; res['epochs_run'] = epochs_run
             if state is not None: res['world_size'] = ws
             (run_dir/'metrics.json').write_text(json.dumps(res, indent=2, default=float))
             save_model(model, run_dir, meta)
+            _write_card(run_dir, res, meta, cfg, data_path, dls, splits)
             _log_outputs(run_dir, res, cfg)
             if cfg.mlflow.log_model:
                 from defect_qc.tracking import log_model
@@ -480,11 +498,13 @@ def _app(cfg:DictConfig):
     v = res['val']
     print(f"Run folder: {res['run_dir']}\nMLflow run: {res['run_id']} ({tracking_uri(cfg)})\n"
           f"Validation at threshold {res['threshold']:.4f}: accuracy {v['accuracy']:.4f}, recall(def) {v['recall']:.4f}, "
-          f"precision(def) {v['precision']:.4f}, false alarms {v['confusion']['fp']}, missed defects {v['confusion']['fn']}")
+          f"precision(def) {v['precision']:.4f}, false alarms {v['confusion']['fp']}, missed defects {v['confusion']['fn']} "
+          f"(escape rate <= {v['miss_rate_ub95']:.2%} at 95% confidence)")
     if res.get('model_uri'): print(f"MLflow model: {res['model_uri']}")
     if 'test' in res:
         t = res['test']
-        print(f"Test at the same threshold: accuracy {t['accuracy']:.4f}, recall(def) {t['recall']:.4f}, missed defects {t['confusion']['fn']}")
+        print(f"Test at the same threshold: accuracy {t['accuracy']:.4f}, recall(def) {t['recall']:.4f}, missed defects {t['confusion']['fn']} "
+              f"(escape rate <= {t['miss_rate_ub95']:.2%} at 95% confidence)")
     return res
 
 def _interrupt(signum, frame):

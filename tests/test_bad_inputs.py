@@ -72,3 +72,35 @@ def test_damaged_model_files_get_one_line(env, tmp_path, damage, msg):
         last = r.stderr.strip().splitlines()[-1]
         assert last.startswith('error: ') and msg in last, last
     assert (run/'model.json').is_file()   # nothing earlier was touched
+
+def test_links_and_loops_classify_each_file_once(env, tmp_path):
+    "A folder that links back to itself, a second link to an image and a broken link: each image gets one row."
+    import shutil
+    tmp, run, demo = env
+    d = Path(shutil.copytree(demo/'test', tmp_path/'imgs'))
+    n = len(list(d.rglob('*.jpeg')))
+    (d/'ok_front'/'loop').symlink_to(d); (d/'twin.jpeg').symlink_to(next(d.rglob('*.jpeg')))
+    (d/'gone.jpeg').symlink_to(tmp_path/'no-such.jpeg')
+    for inp in (d, f'{d}/**/*.jpeg'):
+        r = predict(run, inp)
+        assert r.returncode == 0, r.stderr
+        df = pd.read_csv(io.StringIO(r.stdout))
+        assert len(df) == n and df.error.isna().all(), (inp, len(df), n)
+        assert f"warning: {d/'gone.jpeg'}: broken symbolic link (skipped)" in r.stderr
+        assert 'reach a file already listed through a symbolic link' in r.stderr and 'Traceback' not in r.stderr
+
+def test_data_check_reports_links_and_unusable_modes(env, tmp_path):
+    import shutil
+    tmp, _, demo = env
+    data = Path(shutil.copytree(demo, tmp_path/'data'))
+    ok = data/'train'/'ok_front'
+    (ok/'gone.jpeg').symlink_to(tmp_path/'no-such.jpeg'); (ok/'self.jpeg').symlink_to('self.jpeg')
+    Image.open(next(ok.glob('*.jpeg'))).convert('RGBA').save(ok/'alpha.png')
+    Image.open(next(ok.glob('*.jpeg'))).convert('CMYK').save(ok/'print.jpeg')
+    r = run_cli('defect_qc.data', data, '--json', tmp_path/'rep.json', timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr     # warnings, no error: the images can still be used
+    for f in ('gone.jpeg', 'self.jpeg'): assert f"WARNING: {ok/f}: broken symbolic link" in r.stdout, r.stdout
+    assert f"WARNING: {ok/'alpha.png'}: 1 image(s) in mode RGBA: the alpha channel (transparency) is ignored" in r.stdout
+    assert f"WARNING: {ok/'print.jpeg'}: 1 image(s) in mode CMYK" in r.stdout
+    rep = json.loads((tmp_path/'rep.json').read_text())
+    assert rep['modes']['RGBA'] == 1 and rep['modes']['CMYK'] == 1

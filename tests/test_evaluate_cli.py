@@ -1,5 +1,6 @@
 "`python -m defect_qc.evaluate` as a user calls it: output folder, metrics.json, plots, exit codes and error messages."
 import json, random, shutil
+from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
@@ -9,7 +10,8 @@ from defect_qc.predict import make_tiny_run
 from defect_qc.synth import make_demo_data
 
 PLOTS = ('confusion_matrix', 'curves', 'hist', 'errors', 'gradcam')
-METRICS = {'accuracy', 'precision', 'recall', 'specificity', 'f1', 'roc_auc', 'pr_auc', 'threshold', 'n', 'n_pos', 'confusion', 'confusion_pct'}
+METRICS = {'accuracy', 'precision', 'recall', 'specificity', 'f1', 'roc_auc', 'pr_auc', 'threshold', 'n', 'n_pos', 'confusion', 'confusion_pct',
+           'miss_rate', 'miss_rate_ub95', 'false_alarm_rate', 'false_alarm_rate_ub95'}
 
 @pytest.fixture(scope='module')
 def env(tmp_path_factory):
@@ -70,6 +72,31 @@ def test_flat_folder_and_out(env):
     r = evaluate(run, demo/'test', '--out', 'batch7')          # exists: refused, nothing overwritten
     assert r.returncode == 1 and r.stderr.strip().startswith('error: ') and 'already exists' in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+def test_review_band_of_the_run(env, tmp_path):
+    "A run with a review band: evaluate reports the share of parts per decision and the bounds, and predict decides with it."
+    tmp, run, demo = env
+    banded = Path(shutil.copytree(run, tmp_path/'banded'))
+    meta = json.loads((banded/'model.json').read_text())
+    (banded/'model.json').write_text(json.dumps({**meta, 'band': {'t_accept': 0.37, 't_reject': 0.6}}))
+    r = evaluate(banded, demo/'test')
+    assert r.returncode == 0, r.stderr
+    assert 'review band: accept below 0.37, reject from 0.6' in r.stdout and 'to review' in r.stdout
+    (ev,) = banded.glob('eval-*')
+    m = json.loads((ev/'metrics.json').read_text())['data']
+    assert abs(m['band_accept_rate'] + m['band_review_rate'] + m['band_reject_rate'] - 1) < 1e-9
+    assert m['band_escapes'] == m['confusion']['fn'] and 0 < m['miss_rate_ub95'] <= 1
+    r = run_cli('defect_qc.predict', banded, demo/'test', '--out', tmp_path/'p.csv', timeout=300)
+    assert r.returncode == 0, r.stderr
+    import pandas as pd
+    df = pd.read_csv(tmp_path/'p.csv')
+    want = np.where(df.p_defect < 0.37, 'accept', np.where(df.p_defect >= 0.6, 'reject', 'review'))
+    assert (df.decision.values == want).all()
+    # the band travels with an ONNX export
+    assert run_cli('defect_qc.export', banded, '--format', 'onnx', timeout=300).returncode == 0
+    r = run_cli('defect_qc.predict', banded, demo/'test', '--backend', 'onnx', '--out', tmp_path/'o.csv', timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert (pd.read_csv(tmp_path/'o.csv').decision.values == want).all()
 
 def test_unreadable_image_is_skipped_with_warning(env):
     tmp, run, demo = env

@@ -1,34 +1,9 @@
 "A real MLflow tracking server and a real scoring server on loopback: train against one, serve the registered model with the other."
-import base64, json, os, signal, socket, subprocess, sys, time, urllib.request
+import base64, json, os, signal, subprocess, sys, time, urllib.request
 from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
-from conftest import run_cli
-
-def free_port():
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
-
-def wait_http(url, proc, timeout=120):
-    "Poll `url` until it answers 200; fail early if the process died."
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if proc.poll() is not None: raise RuntimeError(f"server exited with {proc.returncode}: {proc.stdout.read()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200: return
-        except OSError: time.sleep(0.5)
-    raise TimeoutError(f"{url} did not answer in {timeout}s")
-
-def start(cmd, env=None, log=None):
-    "Start a server in its own process group, output to a log file."
-    return subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=open(log, 'w+'), stderr=subprocess.STDOUT, start_new_session=True)
-
-def stop(proc):
-    "Stop a server and everything it started."
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try: proc.wait(20)
-        except subprocess.TimeoutExpired: os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+from conftest import run_cli, free_port, wait_http, start, stop, served, post
 
 @pytest.fixture
 def tracking_server(tmp_path):
@@ -56,19 +31,18 @@ def test_train_register_and_serve(tmp_path, tracking_server, cache_dir):
     assert {'results/metrics.json', 'results/confusion_matrix_val.png'} <= arts, arts
     (mv,) = c.search_model_versions("name='castings'")
     assert mv.version == '1' and 'val_recall' in mv.tags and 'threshold' in mv.tags
-    # serve the registered model and score a demo image
-    port = free_port()
-    srv = start([sys.executable, '-m', 'mlflow', 'models', 'serve', '-m', 'models:/castings/1', '--env-manager', 'local',
-                 '-h', '127.0.0.1', '-p', str(port)], env={'MLFLOW_TRACKING_URI': uri}, log=tmp_path/'serve.log')
-    srv.stdout = open(tmp_path/'serve.log')
-    try:
-        wait_http(f'http://127.0.0.1:{port}/ping', srv, timeout=180)
-        from defect_qc.synth import demo_data
-        img = sorted((demo_data(cache_dir=cache_dir)/'test'/'def_front').glob('*.jpeg'))[0]
-        body = {'dataframe_split': {'columns': ['image'], 'data': [[base64.b64encode(img.read_bytes()).decode()], ['bm90IGFuIGltYWdl']]}}
-        req = urllib.request.Request(f'http://127.0.0.1:{port}/invocations', json.dumps(body).encode(), {'Content-Type': 'application/json'})
-        with urllib.request.urlopen(req, timeout=60) as resp: preds = json.loads(resp.read())['predictions']
-    finally: stop(srv)
+    # serve the registered model and score a demo image (and a path: off by default)
+    from defect_qc.synth import demo_data
+    img = sorted((demo_data(cache_dir=cache_dir)/'test'/'def_front').glob('*.jpeg'))[0]
+    body = {'dataframe_split': {'columns': ['image', 'path'],
+                                'data': [[base64.b64encode(img.read_bytes()).decode(), None], ['bm90IGFuIGltYWdl', None], [None, str(img)]]}}
+    with served('models:/castings/1', tmp_path/'serve.log', env={'MLFLOW_TRACKING_URI': uri}) as url:
+        status, text = post(f'{url}/invocations', body)
+    assert status == 200, text
+    preds = json.loads(text)['predictions']
+    assert len(preds) == 3
+    assert preds[2]['label'] == 'error' and 'path input is off' in preds[2]['error'] and preds[2]['p_defect'] is None
+    preds = preds[:2]
     assert len(preds) == 2
     assert 0 <= preds[0]['p_defect'] <= 1 and preds[0]['label'] in ('ok', 'def') and not preds[0]['error']
     assert preds[1]['label'] == 'error' and preds[1]['error']

@@ -6,7 +6,7 @@ from conftest import run_cli
 from defect_qc.predict import make_tiny_run
 from defect_qc.synth import make_demo_data
 
-COLS = ['path', 'p_defect', 'label', 'error', 'ood_score', 'drift', 'drift_reason']
+COLS = ['path', 'p_defect', 'label', 'decision', 'error', 'ood_score', 'drift', 'drift_reason']
 
 @pytest.fixture(scope='module')
 def env(tmp_path_factory):
@@ -69,3 +69,18 @@ def test_bad_out_suffix(env):
     tmp, run, demo, bad = env
     r = predict(run, demo/'test', '--out', tmp/'p.xlsx')
     assert r.returncode == 2 and 'use a .csv or .json file' in r.stderr
+
+def test_explain_writes_a_heat_map_per_image(env, tmp_path):
+    from PIL import Image
+    tmp, run, demo, bad = env
+    files = sorted((demo/'test'/'def_front').glob('*.jpeg'))[:3]
+    r = predict(run, *files, bad, '--explain', tmp_path/'heat', '--out', tmp_path/'p.csv')
+    assert r.returncode == 0, r.stderr
+    df = pd.read_csv(tmp_path/'p.csv', keep_default_na=False)
+    assert df.columns.tolist() == COLS + ['heatmap'] and df.heatmap.iloc[-1] == ''
+    pngs = sorted((tmp_path/'heat').glob('*.png'))
+    assert [str(p) for p in pngs] == df.heatmap.iloc[:3].tolist() and pngs[0].name == f'0_{files[0].stem}.png'
+    with Image.open(pngs[0]) as im: assert im.mode == 'RGB' and im.size == (64, 64)
+    r = predict(run, *files, '--backend', 'onnx', '--explain', tmp_path/'heat2')
+    assert r.returncode == 2 and r.stderr.strip() == "error: --explain: Grad-CAM needs --backend torch (the model's gradients), not onnx"
+    assert not (tmp_path/'heat2').exists()

@@ -31,7 +31,7 @@ def test_no_args_trains_on_demo_data(tmp_path, cache_dir):
 
 def test_overrides_reach_the_run(tmp_path, cache_dir):
     r = run_cli('defect_qc.train', 'num_epochs=2', 'data.img_size=64', 'mlflow.experiment_name=ovr', 'mlflow.log_model=false',
-                cwd=tmp_path, env={'DEFECT_QC_CACHE': str(cache_dir)})
+                'threshold.band=true', 'threshold.mode=bound', cwd=tmp_path, env={'DEFECT_QC_CACHE': str(cache_dir)})
     assert r.returncode == 0, r.stderr[-3000:]
     (run,) = _run_dirs(tmp_path)
     cfg = (run/'.hydra/config.yaml').read_text()
@@ -39,6 +39,13 @@ def test_overrides_reach_the_run(tmp_path, cache_dir):
     assert 'num_epochs=2' in (run/'.hydra/overrides.yaml').read_text()
     assert json.loads((run/'model.json').read_text())['img_size'] == 64
     assert json.loads((run/'metrics.json').read_text())['epochs_run'] == 2
+    # the review band and the bound-mode threshold reach the model, the metrics, the log and the model card
+    meta, m = json.loads((run/'model.json').read_text()), json.loads((run/'metrics.json').read_text())
+    assert meta['threshold_mode'] == 'bound' and meta['band']['t_accept'] == meta['threshold'] <= meta['band']['t_reject']
+    assert {'band_review_rate', 'band_escape_rate_ub95', 'miss_rate_ub95'} <= set(m['val']) and 'band_review_rate' in m['test']
+    assert 'review band: accept below' in r.stdout and 'escape rate <=' in r.stdout
+    card = (run/'model_card.md').read_text()
+    assert 'Review band: accept below' in card and 'threshold.band=true' in card and '## Known limitations' in card
 
 def test_wrong_key_is_refused(tmp_path):
     r = run_cli('defect_qc.train', 'num_epoch=3', cwd=tmp_path)
@@ -50,6 +57,8 @@ def test_wrong_key_is_refused(tmp_path):
     ('lr=-1', "error: lr: -1 is not allowed (expected a number > 0)"),
     ('num_epochs=abc', "error: num_epochs: 'abc' is not allowed (expected an integer >= 1)"),
     ('batch_size=0', "error: batch_size: 0 is not allowed (expected an integer >= 1)"),
+    ('num_epochs=0', "error: num_epochs: 0 is not allowed (expected an integer >= 1)"),
+    ('data.valid_pct=0', "error: data.valid_pct: 0 is not allowed (expected a number between 0 and 1, both excluded)"),
     ('data.valid_pct=1.5', "error: data.valid_pct: 1.5 is not allowed (expected a number between 0 and 1, both excluded)"),
     ('data.img_size=-5', "error: data.img_size: -5 is not allowed (expected an integer from 16 to 2048)")])
 def test_bad_values_are_refused_before_any_work(tmp_path, override, msg):

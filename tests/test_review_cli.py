@@ -1,0 +1,46 @@
+"`python -m defect_qc.review` as a user calls it: the queue finds flipped labels; bad input is one line and a non-zero exit."
+import shutil
+from pathlib import Path
+import pandas as pd
+import pytest
+from PIL import Image
+from conftest import run_cli
+from defect_qc.review import spot_data
+
+def review(*args, cwd=None): return run_cli('defect_qc.review', *args, cwd=cwd, timeout=600)
+
+@pytest.fixture(scope='module')
+def flipped_data(tmp_path_factory):
+    "80 + 80 spot images, three labels flipped."
+    root = spot_data(tmp_path_factory.mktemp('review')/'data', 80, seed=5)
+    flipped = []
+    for src, dst, i in (('ok_front', 'def_front', 3), ('ok_front', 'def_front', 30), ('def_front', 'ok_front', 50)):
+        f = sorted((root/'train'/src).glob('*.png'))[i]; shutil.move(f, root/'train'/dst/f.name); flipped.append(str(root/'train'/dst/f.name))
+    return root, flipped
+
+def test_flipped_labels_come_first(flipped_data, tmp_path):
+    root, flipped = flipped_data
+    r = review(root, '--folds', '3', '--epochs', '8', '--img-size', '48', '--no-crop', '--top', '6', '--out', tmp_path/'out',
+               '--tracking-uri', f'sqlite:///{tmp_path}/mlflow.db', cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    q = pd.read_csv(tmp_path/'out'/'label_issues.csv')
+    assert set(flipped) <= set(q.path[:5]), q.head(8)
+    assert list(q.columns) == ['rank', 'path', 'given', 'suggested', 'p_defect', 'self_confidence', 'why']
+    with Image.open(tmp_path/'out'/'review_gallery.png') as im: assert im.format == 'PNG'
+    assert 'image(s) to review' in r.stdout and 'Traceback' not in r.stderr
+    assert not (tmp_path/'mlruns').exists()
+
+@pytest.mark.parametrize('args, code, msg', [
+    (('{tmp}/nope',), 1, 'data folder not found'),
+    (('{data}', '--folds', '1'), 2, '--folds 1: must be >= 2'),
+    (('{one}',), 1, 'both classes are needed'),
+    (('{data}', '--out', '{tmp}/busy'), 1, 'already exists and is not empty')])
+def test_bad_input_is_one_line(flipped_data, tmp_path, args, code, msg):
+    root, _ = flipped_data
+    one = tmp_path/'one'; (one/'ok_front').mkdir(parents=True); (one/'def_front').mkdir()
+    for f in sorted((root/'train'/'ok_front').glob('*.png'))[:10]: shutil.copy(f, one/'ok_front')
+    (tmp_path/'busy').mkdir(); (tmp_path/'busy'/'keep.txt').write_text('earlier work')
+    r = review(*[a.format(tmp=tmp_path, data=root, one=one) for a in args], '--tracking-uri', '', cwd=tmp_path)
+    assert r.returncode == code and 'Traceback' not in r.stderr, r.stderr
+    assert r.stderr.strip().startswith('error: ') and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert (tmp_path/'busy'/'keep.txt').read_text() == 'earlier work'
