@@ -108,7 +108,7 @@ def model_card(res:dict, # the run's metrics (`metrics.json`)
     "The run's model card as Markdown."
     demo = cfg.data.path is None
     head = [f"# Model card: defect_qc run `{meta.get('mlflow_run_id', '?')}`", '',
-            f"A {meta['arch']} classifier of cast parts (good `ok` / defective `def`) from {meta['image_mode']} photos at "
+            f"A `{meta['arch']}` classifier of cast parts (good `ok` / defective `def`) from {'grey-level' if meta['image_mode'] == 'L' else 'colour'} photos at "
             f"{meta['img_size']}x{meta['img_size']} px{' after cropping around the part' if meta.get('prep') else ''}. "
             f"Trained {time.strftime('%Y-%m-%d')} with defect_qc {defect_qc.__version__}.", '',
             "Intended use: sorting photos of the same kind of castings, taken with the same set-up as the training photos, "
