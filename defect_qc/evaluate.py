@@ -20,12 +20,12 @@ from torchmetrics.functional.classification import (binary_accuracy, binary_prec
     binary_f1_score, binary_auroc, binary_average_precision, binary_confusion_matrix, binary_roc, binary_precision_recall_curve)
 
 from .data import CLASSES, DataError, find_splits, image_args, list_split, load_images
-from .models import ModelFileError, load_model, normalize_uint8, predict_proba
+from .models import ModelFileError, decide, load_model, normalize_uint8, predict_proba
 
 # %% auto #0
 __all__ = ['METRIC_KEYS', 'THRESHOLD_MODES', 'SHIFTS', 'upper_bound', 'binary_metrics', 'max_misses', 'tune_threshold',
-           'tune_band', 'decide', 'band_metrics', 'plot_confusion', 'plot_curves', 'plot_hist', 'gradcam_layer',
-           'gradcam', 'cam_overlay', 'worst_errors', 'plot_gallery', 'plot_gradcam', 'report', 'format_metrics_table',
+           'tune_band', 'band_metrics', 'plot_confusion', 'plot_curves', 'plot_hist', 'gradcam_layer', 'gradcam',
+           'cam_overlay', 'worst_errors', 'plot_gallery', 'plot_gradcam', 'report', 'format_metrics_table',
            'format_band', 'shift_scale', 'shift_background', 'shift_benchmark', 'new_eval_dir', 'evaluate_folder',
            'main']
 
@@ -163,14 +163,6 @@ def tune_band(y_true, # validation labels, 0=ok, 1=def
         ts = np.unique(p); j = np.searchsorted(ts, good[max(allowed, 0)], 'right')   # the first score above that good part
         t = _midpoint(ts, j) if j < len(ts) else float(np.nextafter(1.0, 2.0))     # no score above it: nothing is rejected
     return dict(t_accept=float(t_accept), t_reject=max(float(t), float(t_accept)), max_false_reject=float(max_false_reject), mode=mode)
-
-def decide(p:np.ndarray, # P(defect); NaN where an image could not be scored
-           t_accept:float, # below: accept
-           t_reject:float, # at or above: reject
-          ) -> np.ndarray:
-    "`accept`, `review` or `reject` per part; an image that could not be scored goes to review."
-    p = np.asarray(p, dtype=np.float64)
-    return np.where(p < t_accept, 'accept', np.where(p >= t_reject, 'reject', 'review'))   # NaN compares False: review
 
 # %% ../nbs/06_evaluate.ipynb #3e3f4ca9
 def band_metrics(y_true, # labels, 0=ok, 1=def

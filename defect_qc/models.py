@@ -9,13 +9,14 @@ from __future__ import annotations
 import json, pickle
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 
 # %% auto #0
 __all__ = ['ARCHS', 'MODEL_FORMAT', 'REQUIRED_META', 'conv_bn', 'ConcatPool', 'ImageStandardize', 'DefectCNN', 'register_arch',
            'cnn', 'resnet18', 'resnet34', 'load_weights', 'create_model', 'ModelFileError', 'read_model_json',
-           'save_model', 'load_model', 'normalize_uint8', 'predict_proba']
+           'save_model', 'load_model', 'normalize_uint8', 'predict_proba', 'decide']
 
 # %% ../nbs/03_models.ipynb #8b21fc40
 def conv_bn(ni:int, # input channels
@@ -200,3 +201,12 @@ def predict_proba(model:nn.Module, # a trained model
     x = torch.as_tensor(x)
     out = [torch.softmax(model(normalize_uint8(x[i:i+bs].to(device), mean, std)).float(), 1)[:, 1].cpu() for i in range(0, len(x), bs)]
     return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
+
+# %% ../nbs/03_models.ipynb #1b66b636
+def decide(p:np.ndarray, # P(defect); NaN where an image could not be scored
+           t_accept:float, # below: accept
+           t_reject:float, # at or above: reject
+          ) -> np.ndarray:
+    "`accept`, `review` or `reject` per part; an image that could not be scored goes to review."
+    p = np.asarray(p, dtype=np.float64)
+    return np.where(p < t_accept, 'accept', np.where(p >= t_reject, 'reject', 'review'))   # NaN compares False: review

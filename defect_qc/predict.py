@@ -21,9 +21,8 @@ from fastcore.imports import IN_NOTEBOOK
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
 from .data import (CLASSES, PART_STATS, image_args, load_part_image, DataError, IMG_EXTS, file_sha256, find_splits, image_stats, is_image_file,
                             list_split, load_image, load_images)
-from .models import REQUIRED_META, create_model, load_model, normalize_uint8, predict_proba, read_model_json, save_model
+from .models import REQUIRED_META, create_model, decide, load_model, normalize_uint8, predict_proba, read_model_json, save_model
 from .drift import ScoredModel, drift_scores
-from .evaluate import cam_overlay, decide, gradcam
 
 # %% auto #0
 __all__ = ['OUT_FORMATS', 'make_tiny_run', 'expand_inputs', 'read_meta', 'Predictor', 'write_results', 'write_heatmaps',
@@ -300,6 +299,7 @@ def explain(self:Predictor, srcs:list, # paths or file-like objects
            ) -> list:
     "Grad-CAM overlays (`(H, W, 3)` uint8, from `cam_overlay`) of the images; None where one cannot be read."
     if self.backend != 'torch': raise ValueError(f"explain: Grad-CAM needs the torch backend (model.pth), not {self.backend}")
+    from defect_qc.evaluate import cam_overlay, gradcam   # plotting and metrics libraries: only when explaining
     names, out = names or [str(s) for s in srcs], [None]*len(srcs)
     for s in srcs:
         if hasattr(s, 'seek'): s.seek(0)   # a stream already read by the prediction
