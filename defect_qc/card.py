@@ -22,6 +22,7 @@ def _pct(v, digits:int=2) -> str:
     "A rate as a percentage; '-' when undefined."
     return '-' if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100*v:.{digits}f}%"
 
+# %% ../nbs/11_card.ipynb #3154ad33
 def data_section(counts:dict, # split -> `[n_ok, n_def]` images used
                  check:dict|None=None, # a `check_dataset` report of the data folder
                  source:str='', # where the data came from
@@ -50,6 +51,7 @@ def metrics_section(res:dict # the run's metrics (`metrics.json`)
                    f"{_pct(m['miss_rate_ub95'])} | {c['fp']} | {_pct(m['false_alarm_rate_ub95'])} | {m['roc_auc']:.4f} |")
     return out
 
+# %% ../nbs/11_card.ipynb #bf2807f1
 def operating_section(res:dict, # the run's metrics
                       meta:dict, # the model's `model.json`
                      ) -> list:
@@ -79,6 +81,7 @@ def drift_section(meta:dict # the model's `model.json`
     return ['## Drift reference', '', f"Every prediction gets an `ood_score` and a `drift` flag from {len(ref['checks'])} checks "
             f"({', '.join(ref['checks'])}) against the training photos, calibrated so that {_pct(ref['alpha'], 1)} of the validation photos are flagged."]
 
+# %% ../nbs/11_card.ipynb #55620129
 def limitations(res:dict, # the run's metrics
                 meta:dict, # the model's `model.json`
                 check:dict|None=None, # the data check report
@@ -120,6 +123,7 @@ def model_card(res:dict, # the run's metrics (`metrics.json`)
             limitations(res, meta, check, demo), repro]
     return '\n'.join(head + [l for sec in body for l in sec + ['']]).rstrip() + '\n'
 
+# %% ../nbs/11_card.ipynb #192bacc9
 def write_card(run_dir:str|Path, # the run folder
                *args, **kwargs, # passed to `model_card`
               ) -> Path:

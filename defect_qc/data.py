@@ -44,6 +44,7 @@ def is_image_file(p:Path) -> bool:
     "Does `p` have one of the image extensions in `IMG_EXTS`?"
     return Path(p).suffix.lower() in IMG_EXTS
 
+# %% ../nbs/01_data.ipynb #65b6eb11
 def find_splits(root:str|Path, # data root: Kaggle layout or a flat `{ok_front,def_front}` folder
                ) -> dict:
     "Map split name -> folder: `train`/`test` for the Kaggle layout, `data` for a flat labelled folder."
@@ -54,6 +55,7 @@ def find_splits(root:str|Path, # data root: Kaggle layout or a flat `{ok_front,d
     if any((root/d).is_dir() for d in CLASS_DIRS): return {'data': root}
     raise DataError(f"{root}: not a labelled data set (expected train/ and test/, or {'/ and '.join(CLASS_DIRS)}/ inside)")
 
+# %% ../nbs/01_data.ipynb #074cdcaa
 def list_split(folder:str|Path, # a split folder holding `ok_front/` and `def_front/`
               ) -> tuple[list, np.ndarray]:
     "Image paths (sorted) and their labels (0=ok, 1=def) in one split folder."
@@ -97,6 +99,7 @@ def folded_auc(y:np.ndarray, # labels 0/1
     auc = (rankdata(v)[y].sum() - n1*(n1+1)/2) / (n1*n0)
     return float(max(auc, 1 - auc))
 
+# %% ../nbs/01_data.ipynb #32d9cab7
 def shortcut_audit(infos:list, # per-image results of the data check (`part`, `size`, `file_size`, `jpeg_quant`)
                    labels:list, # their labels
                    max_ref:int=600, # images used for the reference part
@@ -111,6 +114,7 @@ def shortcut_audit(infos:list, # per-image results of the data check (`part`, `s
                                            for r, s in zip(infos, scale)])))
     return {k: round(folded_auc(labels, v), 4) for k, v in cols.items()}
 
+# %% ../nbs/01_data.ipynb #8823d120
 def shortcut_advice(stat:str, auc:float) -> str:
     "The warning for a statistic that separates the classes."
     return (f"shortcut: '{stat}' alone separates def from ok in train/ (ROC-AUC {auc:.2f} > {SHORTCUT_AUC}): a model can learn it "
@@ -123,6 +127,7 @@ def _check_pixels(im):
     if Image.MAX_IMAGE_PIXELS and im.width*im.height > Image.MAX_IMAGE_PIXELS:
         raise ValueError(f"{im.width}x{im.height} pixels, over the limit of {Image.MAX_IMAGE_PIXELS:,} (a decompression bomb?)")
 
+# %% ../nbs/01_data.ipynb #a218c753
 def _to_mode(im:Image.Image, mode:str) -> Image.Image:
     "Convert a decoded image to `mode`; 16-bit images are scaled to 8 bits (Pillow's `convert` would saturate them)."
     if im.mode.startswith('I'):   # I;16, I;16B, ... and I (how some 16-bit PNGs open)
@@ -132,12 +137,12 @@ def _to_mode(im:Image.Image, mode:str) -> Image.Image:
     elif im.mode == 'F': raise ValueError("floating-point image (mode F): save it as 8 or 16 bits")
     return im.convert(mode)
 
-
 # %% ../nbs/01_data.ipynb #12280e46
 def file_sha256(p:Path) -> str:
     "SHA-256 of a file's bytes."
     return hashlib.sha256(Path(p).read_bytes()).hexdigest()
 
+# %% ../nbs/01_data.ipynb #f0e07ecf
 MODE_NOTES = {'RGBA': 'the alpha channel (transparency) is ignored', 'LA': 'the alpha channel (transparency) is ignored',
               'PA': 'the alpha channel (transparency) is ignored', 'CMYK': 'printer colours, converted approximately',
               '1': 'black and white only: fine detail is lost', 'F': 'floating-point pixels cannot be used',
@@ -162,6 +167,27 @@ def _inspect(p:Path) -> dict:
         r['error'] = f"unreadable image ({e})"
     return r
 
+# %% ../nbs/01_data.ipynb #cb08bf5e
+def _class_files(split, sdir, problem):
+    "Image files of one split as `(split, class, path)` and their counts per class, reporting layout problems to `problem`."
+    counts, files = {}, []
+    for e in sorted(sdir.iterdir()):
+        if e.is_dir() and e.name not in CLASS_DIRS: problem(e, f"unknown class folder '{e.name}' (expected {' or '.join(CLASS_DIRS)})")
+        elif e.is_file(): problem(e, "stray file outside the class folders", 'warning')
+    for d, cls in CLASS_DIRS.items():
+        cdir = sdir/d
+        entries = sorted(cdir.iterdir()) if cdir.is_dir() else []
+        imgs = [p for p in entries if p.is_file() and is_image_file(p)]
+        for p in entries:
+            if p.is_symlink() and not p.exists(): problem(p, "broken symbolic link (its target is missing, or a loop): skipped", 'warning')
+            elif p.is_dir(): problem(p, "unexpected sub-folder in a class folder", 'warning')
+            elif not is_image_file(p): problem(p, f"not an image file (extensions: {', '.join(IMG_EXTS)})", 'warning')
+        files += [(split, cls, p) for p in imgs]
+        counts[cls] = len(imgs)
+        if not imgs: problem(cdir, f"empty class: no images of class '{cls}' in {split}" + ('' if cdir.is_dir() else ' (folder missing)'))
+    return files, counts
+
+# %% ../nbs/01_data.ipynb #823eb15f
 def check_dataset(root:str|Path, # data root (Kaggle layout or a flat labelled folder)
                   n_workers:int=None, # decoding threads (default: all cores)
                  ) -> dict:
@@ -170,21 +196,8 @@ def check_dataset(root:str|Path, # data root (Kaggle layout or a flat labelled f
     counts, problems, files = {}, [], []
     def problem(path, reason, level='error'): problems.append(dict(path=str(path), reason=reason, level=level))
     for split, sdir in splits.items():
-        counts[split] = {}
-        for e in sorted(sdir.iterdir()):
-            if e.is_dir() and e.name not in CLASS_DIRS: problem(e, f"unknown class folder '{e.name}' (expected {' or '.join(CLASS_DIRS)})")
-            elif e.is_file(): problem(e, "stray file outside the class folders", 'warning')
-        for d, cls in CLASS_DIRS.items():
-            cdir = sdir/d
-            entries = sorted(cdir.iterdir()) if cdir.is_dir() else []
-            imgs = [p for p in entries if p.is_file() and is_image_file(p)]
-            for p in entries:
-                if p.is_symlink() and not p.exists(): problem(p, "broken symbolic link (its target is missing, or a loop): skipped", 'warning')
-                elif p.is_dir(): problem(p, "unexpected sub-folder in a class folder", 'warning')
-                elif not is_image_file(p): problem(p, f"not an image file (extensions: {', '.join(IMG_EXTS)})", 'warning')
-            files += [(split, cls, p) for p in imgs]
-            counts[split][cls] = len(imgs)
-            if not imgs: problem(cdir, f"empty class: no images of class '{cls}' in {split}" + ('' if cdir.is_dir() else ' (folder missing)'))
+        f, counts[split] = _class_files(split, sdir, problem)
+        files += f
     with ThreadPoolExecutor(n_workers or os.cpu_count()) as ex: infos = list(ex.map(_inspect, [p for *_, p in files]))
     sizes, modes, by_hash = Counter(), Counter(), defaultdict(list)
     for (split, cls, p), r in zip(files, infos):
@@ -228,6 +241,7 @@ def format_report(rep:dict, # a report from `check_dataset`
     lines.append(f"{rep['n_errors']} error(s), {rep['n_warnings']} warning(s), {len(rep['duplicates'])} duplicate group(s)")
     return '\n'.join(lines)
 
+# %% ../nbs/01_data.ipynb #1e5147ce
 def main(argv:list=None # command-line arguments (default: `sys.argv[1:]`)
         ) -> int:
     "Check a data set from the command line; returns the exit code (1 when there are errors)."
@@ -251,12 +265,14 @@ def _open(path, size, mode, canonical):
         if im.format == 'JPEG': im.draft(mode, (2*size, 2*size) if canonical else (size, size))   # the crop may enlarge a small part
         return _to_mode(im, mode)
 
+# %% ../nbs/01_data.ipynb #53be09ff
 @functools.cache
 def _outside(size:int, r:float) -> np.ndarray:
     "Boolean `(size, size)` mask of the pixels farther than `r` times the side from the centre."
     yy, xx = np.mgrid[0:size, 0:size] + 0.5
     return np.hypot(xx - size/2, yy - size/2) > r*size
 
+# %% ../nbs/01_data.ipynb #117a8bbf
 def load_part_image(path:str|Path, # image file (or a file-like object)
                     size:int=128, # side of the square output
                     mode:str='L', # 'L' (1 channel) or 'RGB' (3 channels)
@@ -277,6 +293,7 @@ def load_part_image(path:str|Path, # image file (or a file-like object)
     if part: part = {k: part[k] for k in PART_STATS}
     return (a[None] if a.ndim == 2 else a.transpose(2, 0, 1)), part
 
+# %% ../nbs/01_data.ipynb #537dcf87
 def load_image(path:str|Path, # image file (or a file-like object)
                size:int=128, # side of the square output
                mode:str='L', # 'L' (1 channel) or 'RGB' (3 channels)
@@ -285,6 +302,7 @@ def load_image(path:str|Path, # image file (or a file-like object)
     "Decode, convert and resize (or crop canonically) one image to a `(C, size, size)` uint8 array."
     return load_part_image(path, size, mode, prep)[0]
 
+# %% ../nbs/01_data.ipynb #1eac2330
 def image_args(meta:dict # a model's metadata (`model.json`)
               ) -> dict:
     "The keyword arguments of `load_image` that reproduce a model's training preprocessing."
@@ -295,6 +313,7 @@ def _try_load(args):
     try: return load_part_image(*args)
     except DataError: return None
 
+# %% ../nbs/01_data.ipynb #0584d246
 def load_images(paths:list, # image files
                 size:int=128, # side of the square output
                 mode:str='L', # 'L' or 'RGB'
@@ -325,6 +344,7 @@ def default_cache_dir() -> Path:
     "Folder of the image cache: `$DEFECT_QC_CACHE`, else `~/.cache/defect_qc`."
     return Path(os.environ.get('DEFECT_QC_CACHE') or Path.home()/'.cache'/'defect_qc')
 
+# %% ../nbs/01_data.ipynb #f6ee7cce
 def cache_key(paths:list, size:int, mode:str, prep:dict=None) -> str:
     "Key of a cached array: hash of every file's content (in order), the size, the mode and the preprocessing."
     h = hashlib.sha256(f"v{CACHE_VERSION}|{size}|{mode}|{json.dumps(prep, sort_keys=True, default=float)}|".encode())
@@ -333,6 +353,7 @@ def cache_key(paths:list, size:int, mode:str, prep:dict=None) -> str:
         except OSError: h.update(str(p).encode())
     return h.hexdigest()[:32]
 
+# %% ../nbs/01_data.ipynb #764314ea
 def cached_images(paths:list, # image files
                   size:int=128, # side of the square output
                   mode:str='L', # 'L' or 'RGB'
@@ -361,6 +382,7 @@ def _profile(args):
     try: return part_profile(np.asarray(_open(p, size, mode, True).convert('L')))['profile']
     except DECODE_ERRORS: return None
 
+# %% ../nbs/01_data.ipynb #dd527801
 def reference_profile(paths:list, # training image files
                       size:int=128, # the model's input size (decoding as `load_image` does)
                       mode:str='L', # 'L' or 'RGB'
@@ -397,6 +419,7 @@ def _affine_grid(theta, h, w):
     py = theta[:, :, 1, None]*ys                          # (N, 2, H): the part that depends on the row
     return px.transpose(1, 2)[:, None] + py.transpose(1, 2)[:, :, None]
 
+# %% ../nbs/01_data.ipynb #c352a579
 def augment_batch(x:torch.Tensor, # `(N, C, H, W)` float images in [0, 1]
                   max_rotate:float=10., # degrees
                   max_zoom:float=1.05, # largest zoom factor
@@ -432,7 +455,6 @@ def augment_batch(x:torch.Tensor, # `(N, C, H, W)` float images in [0, 1]
         x = torch.sigmoid_(torch.logit(x, eps=1e-3).add_(b).mul_(c))   # as fastai's Brightness and Contrast: never clipped
     return x
 
-
 # %% ../nbs/01_data.ipynb #63b33dc4
 def _blur(x:torch.Tensor, sigma:torch.Tensor) -> torch.Tensor:
     "Gaussian blur with one standard deviation (pixels) per image: two depthwise 1-D convolutions."
@@ -444,6 +466,7 @@ def _blur(x:torch.Tensor, sigma:torch.Tensor) -> torch.Tensor:
     y = F.conv2d(F.pad(y, (0, 0, 3, 3), mode='replicate'), g[:, None, :, None], groups=n*c)
     return y.reshape(n, c, h, w)
 
+# %% ../nbs/01_data.ipynb #827ae8b5
 def camera_batch(x:torch.Tensor, # `(N, C, H, W)` float images in [0, 1]
                  max_gamma:float=1.5, # gamma drawn log-uniformly in [1/max_gamma, max_gamma]
                  max_blur:float=1.0, # largest Gaussian blur (standard deviation in pixels)
@@ -501,11 +524,13 @@ class _FromCache:
         from fastai.torch_core import TensorImage
         return TensorImage(torch.from_numpy(self.x[i]))
 
+# %% ../nbs/01_data.ipynb #98ee493a
 class _Label:
     "Item getter: index -> class name."
     def __init__(self, y): self.y = y
     def __call__(self, i): return CLASSES[self.y[i]]
 
+# %% ../nbs/01_data.ipynb #555e01dc
 @functools.cache
 def _cached_dl_type():
     "A fastai `TfmdDL` that gathers whole batches from the cache array (one indexing op instead of 64 item pipelines)."
@@ -526,11 +551,39 @@ def _cached_dl_type():
             return res
     return CachedDL
 
+# %% ../nbs/01_data.ipynb #c3df6a2e
 def image_stats(x:np.ndarray # `(N, C, H, W)` uint8 images
                ) -> tuple[list, list]:
     "Per-channel mean and std of uint8 images, scaled to [0, 1]."
     t = torch.from_numpy(x).float().div_(255)
     return t.mean((0, 2, 3)).tolist(), t.std((0, 2, 3)).tolist()
+
+# %% ../nbs/01_data.ipynb #340beba5
+def _casting_arrays(root, img_size, image_mode, cache_dir, skip_bad, prep_args):
+    "Decoded (cached) images of train/ and test/: `(x, y, paths, is_test, parts, prep)`; `prep_args` None: no canonical crop."
+    splits = find_splits(root)
+    if 'train' not in splits: raise DataError(f"{root}: no train/ folder")
+    tr_paths, tr_y = list_split(splits['train'])
+    te_paths, te_y = list_split(splits['test']) if 'test' in splits else ([], np.zeros(0, np.int64))
+    for cls in CLASSES:
+        if not (tr_y == CLASSES.index(cls)).any(): raise DataError(f"{splits['train']/DIR_OF[cls]}: no images of class '{cls}' in train/")
+    prep = dict(reference=reference_profile(tr_paths, img_size, image_mode), **prep_args) if prep_args is not None else None
+    x, ok, parts = cached_images(tr_paths + te_paths, img_size, image_mode, cache_dir, skip_bad, prep)
+    paths = [p for p, k in zip(tr_paths + te_paths, ok) if k]
+    is_test = np.r_[np.zeros(len(tr_paths), bool), np.ones(len(te_paths), bool)][ok]
+    return x, np.concatenate([tr_y, te_y])[ok], paths, is_test, parts, prep
+
+# %% ../nbs/01_data.ipynb #3f6fbcfe
+def _cached_dls(x, y, train_idx, valid_idx, tfms, bs, device):
+    "fastai `DataLoaders` whose items are indices into the cached images `x` (labels `y`)."
+    from fastai.data.block import CategoryBlock, DataBlock, TransformBlock
+    from fastai.data.transforms import IndexSplitter
+    from fastai.torch_core import default_device
+    dblock = DataBlock(blocks=(TransformBlock(), CategoryBlock(vocab=CLASSES, sort=False)), dl_type=_cached_dl_type(),
+                       get_x=_FromCache(x), get_y=_Label(y), splitter=IndexSplitter(valid_idx), batch_tfms=tfms)
+    dls = dblock.dataloaders(train_idx.tolist(), bs=bs, device=device or default_device(), num_workers=0)
+    for dl in dls.loaders: dl.cache = (x, y)
+    return dls
 
 # %% ../nbs/01_data.ipynb #ef18caec
 def casting_dls(root:str|Path, # data root in the Kaggle layout
@@ -549,31 +602,16 @@ def casting_dls(root:str|Path, # data root in the Kaggle layout
                 mask_radius:float|None=0.5, # with `canonical`: blank the background beyond this share of the side
                ) -> 'DataLoaders':
     "fastai `DataLoaders` over cached tensors; `.test` holds the test split's loader (or None), `.info` the data facts."
-    from fastai.data.block import CategoryBlock, DataBlock, TransformBlock
-    from fastai.data.transforms import IndexSplitter, IntToFloatTensor, Normalize
-    from fastai.torch_core import default_device
+    from fastai.data.transforms import IntToFloatTensor, Normalize
     if image_mode not in ('L', 'RGB'): raise DataError(f"data.image_mode: expected 'L' or 'RGB', got {image_mode!r}")
     t0 = time.perf_counter()
-    splits = find_splits(root)
-    if 'train' not in splits: raise DataError(f"{root}: no train/ folder")
-    tr_paths, tr_y = list_split(splits['train'])
-    te_paths, te_y = list_split(splits['test']) if 'test' in splits else ([], np.zeros(0, np.int64))
-    for cls in CLASSES:
-        if not (tr_y == CLASSES.index(cls)).any(): raise DataError(f"{splits['train']/DIR_OF[cls]}: no images of class '{cls}' in train/")
-    prep = dict(reference=reference_profile(tr_paths, img_size, image_mode), mask_radius=mask_radius) if canonical else None
-    x, ok, parts = cached_images(tr_paths + te_paths, img_size, image_mode, cache_dir, skip_bad, prep)
-    paths = [p for p, k in zip(tr_paths + te_paths, ok) if k]
-    y = np.concatenate([tr_y, te_y])[ok]
-    is_test = np.r_[np.zeros(len(tr_paths), bool), np.ones(len(te_paths), bool)][ok]
-    tr_all = np.flatnonzero(~is_test)
+    x, y, paths, is_test, parts, prep = _casting_arrays(root, img_size, image_mode, cache_dir, skip_bad,
+                                                        dict(mask_radius=mask_radius) if canonical else None)
+    tr_all, te_all = np.flatnonzero(~is_test), np.flatnonzero(is_test)
     t_idx, v_idx = stratified_split(y[tr_all], valid_pct, seed)
     mean, std = image_stats(x[tr_all[t_idx]])
     tfms = [IntToFloatTensor()] + (batch_augs(**{'mask_radius': prep and mask_radius, **(aug or {})}) if augment else []) + [Normalize.from_stats(mean, std, cuda=False)]
-    dblock = DataBlock(blocks=(TransformBlock(), CategoryBlock(vocab=CLASSES, sort=False)), dl_type=_cached_dl_type(),
-                       get_x=_FromCache(x), get_y=_Label(y), splitter=IndexSplitter(v_idx), batch_tfms=tfms)
-    dls = dblock.dataloaders(tr_all.tolist(), bs=bs, device=device or default_device(), num_workers=0)
-    for dl in dls.loaders: dl.cache = (x, y)
-    te_all = np.flatnonzero(is_test)
+    dls = _cached_dls(x, y, tr_all, v_idx, tfms, bs, device)
     dls.test = dls.test_dl(te_all.tolist(), with_labels=True) if len(te_all) else None
     dls.info = dict(root=str(root), img_size=img_size, image_mode=image_mode, n_channels=x.shape[1], mean=mean, std=std,
                     classes=CLASSES, prep=prep, n_train=len(t_idx), n_valid=len(v_idx), n_test=len(te_all),

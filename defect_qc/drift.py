@@ -42,6 +42,7 @@ def fit_features(f:np.ndarray, # `(N, F)` features of the training images
     vals, vecs = np.linalg.eigh(cov)
     return dict(mu=mu.astype(np.float32), W=(vecs / np.sqrt(vals)).astype(np.float32))
 
+# %% ../nbs/04_drift.ipynb #ee985664
 class FeatureDistance(nn.Module):
     "Mahalanobis distance of features to the nearest class mean, divided by the square root of the dimension."
     def __init__(self, mu, W):
@@ -86,6 +87,7 @@ def _stat(parts, name):
     v = np.asarray(parts, np.float64)[:, PART_STATS.index(col)]
     return np.log(np.clip(v, 1e-6, None)) if tf == 'log' else v
 
+# %% ../nbs/04_drift.ipynb #179ece5e
 def check_distances(parts:np.ndarray|None, # `(N, len(PART_STATS))` part statistics (`load_part_image`), or None
                     feat_dist:np.ndarray|None, # `(N,)` feature distances (`ScoredModel`), or None
                     ref:dict, # the drift reference
@@ -102,6 +104,7 @@ def check_distances(parts:np.ndarray|None, # `(N, len(PART_STATS))` part statist
         out[name] = np.nan_to_num(z, nan=np.inf) / c['limit']
     return out
 
+# %% ../nbs/04_drift.ipynb #f9f0b28d
 def drift_reference(train_parts:np.ndarray, # part statistics of the training images
                     valid_parts:np.ndarray, # part statistics of the validation images
                     train_feats:np.ndarray|None=None, # `(N, F)` features of the training images
@@ -128,6 +131,7 @@ def drift_reference(train_parts:np.ndarray, # part statistics of the training im
         checks[name]['limit'] = max(lim, FLOOR) if name != 'appearance' else lim
     return ref
 
+# %% ../nbs/04_drift.ipynb #982a8076
 def drift_scores(parts:np.ndarray, # `(N, len(PART_STATS))` part statistics
                  feat_dist:np.ndarray|None, # `(N,)` feature distances, or None
                  ref:dict, # the model's drift reference
@@ -155,6 +159,7 @@ def model_features(model:nn.Module, # a trained model
            for i in range(0, len(x), bs)]
     return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
 
+# %% ../nbs/04_drift.ipynb #a95ff5a7
 def fit_drift(model:nn.Module, # the trained model (float32, eval mode)
               dls, # its `casting_dls` (cache, split and part statistics)
               alpha:float=0.01, # share of validation images flagged

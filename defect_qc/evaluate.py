@@ -52,6 +52,7 @@ def _arrays(y_true, p_def):
     if len(p) and not ((p >= 0) & (p <= 1)).all(): raise ValueError("p_def must be probabilities in [0, 1]")
     return y.astype(np.int64), p
 
+# %% ../nbs/06_evaluate.ipynb #81e544dd
 def binary_metrics(y_true, # true labels, 0=ok, 1=def
                    p_def, # P(defect) per item
                    threshold:float=0.5, # predict `def` when `p_def >= threshold`
@@ -84,12 +85,14 @@ def _counts_at(y:np.ndarray, p:np.ndarray, ts:np.ndarray):
     pp, pn = np.sort(p[y == 1]), np.sort(p[y == 0])
     return len(pp) - np.searchsorted(pp, ts, 'left'), len(pn) - np.searchsorted(pn, ts, 'left')
 
+# %% ../nbs/06_evaluate.ipynb #3bb83dfd
 def _midpoint(ts:np.ndarray, i:int) -> float:
     "The middle (in log-odds) of the gap below score `ts[i]`: every threshold in the gap makes the same validation decisions."
     lo = ts[i-1] if i > 0 else 0.
     z = lambda v: math.log(max(v, 1e-7)/max(1 - v, 1e-7))
     return float(1/(1 + math.exp(-(z(lo) + z(ts[i]))/2))) if i > 0 else float(ts[i]/2)
 
+# %% ../nbs/06_evaluate.ipynb #9648a747
 THRESHOLD_MODES = ('recall', 'bound')
 
 def max_misses(n_pos:int, # defective parts in validation
@@ -101,6 +104,25 @@ def max_misses(n_pos:int, # defective parts in validation
     while k <= n_pos and upper_bound(k, n_pos, conf) <= target_miss: k += 1
     return k - 1
 
+# %% ../nbs/06_evaluate.ipynb #319335c1
+def _bound_goal(n_pos, target_recall):
+    "The recall that proves `target_recall` (95% upper bound on the escape rate) with `n_pos` defects, and a note when none can."
+    k = max_misses(n_pos, 1 - target_recall)
+    if k >= 0: return (n_pos - k) / n_pos, ''
+    return 1.0, (f"; the validation split is too small to prove the target: even with no miss the 95% upper bound on the "
+                 f"escape rate is {upper_bound(0, n_pos):.2%} > {1 - target_recall:.2%} (it needs at least "
+                 f"{math.ceil(math.log(0.05)/math.log(target_recall))} defective images)")
+
+# %% ../nbs/06_evaluate.ipynb #8db49816
+def _no_defect_threshold(p, n_neg, target_recall, info):
+    "Without a defective image, recall cannot be measured: threshold 0.5, said so."
+    fa = int((p >= 0.5).sum())
+    return dict(threshold=0.5, method='f1_fallback', met=False, recall=math.nan, false_alarms=fa,
+                false_alarm_rate=fa/n_neg if n_neg else math.nan, **info,
+                message=f"threshold: the validation split has no defective image, so recall cannot be measured: "
+                        f"target recall {target_recall} not met, keeping threshold 0.5 (F1 fallback)")
+
+# %% ../nbs/06_evaluate.ipynb #006e736d
 def tune_threshold(y_true, # validation labels, 0=ok, 1=def
                    p_def, # validation P(defect)
                    target_recall:float=0.995, # share of defective parts that must be caught
@@ -112,19 +134,8 @@ def tune_threshold(y_true, # validation labels, 0=ok, 1=def
     y, p = _arrays(y_true, p_def)
     n_pos, n_neg = int(y.sum()), int((y == 0).sum())
     info = dict(target_recall=float(target_recall), max_false_alarm_rate=float(max_false_alarm_rate), mode=mode, n=len(y), n_pos=n_pos)
-    if n_pos == 0:
-        fa = int((p >= 0.5).sum())
-        return dict(threshold=0.5, method='f1_fallback', met=False, recall=math.nan, false_alarms=fa,
-                    false_alarm_rate=fa/n_neg if n_neg else math.nan, **info,
-                    message=f"threshold: the validation split has no defective image, so recall cannot be measured: "
-                            f"target recall {target_recall} not met, keeping threshold 0.5 (F1 fallback)")
-    goal, note = target_recall, ''
-    if mode == 'bound':   # the same search, for the recall that the bound allows
-        k = max_misses(n_pos, 1 - target_recall)
-        goal = (n_pos - max(k, 0)) / n_pos
-        if k < 0: note = (f"; the validation split is too small to prove the target: even with no miss the 95% upper bound on the "
-                          f"escape rate is {upper_bound(0, n_pos):.2%} > {1 - target_recall:.2%} (it needs at least "
-                          f"{math.ceil(math.log(0.05)/math.log(target_recall))} defective images)")
+    if n_pos == 0: return _no_defect_threshold(p, n_neg, target_recall, info)
+    goal, note = _bound_goal(n_pos, target_recall) if mode == 'bound' else (target_recall, '')   # bound: the recall it allows
     ts = np.unique(p)
     tp, fp = _counts_at(y, p, ts)
     rec = tp / n_pos
@@ -145,7 +156,6 @@ def tune_threshold(y_true, # validation labels, 0=ok, 1=def
     return dict(threshold=_midpoint(ts, i), edge=float(ts[i]), method=method, met=met, recall=float(rec[i]), false_alarms=int(fp[i]),
                 false_alarm_rate=float(far[i]), miss_rate_ub95=upper_bound(n_pos - int(tp[i]), n_pos), **info,
                 message=msg.replace(f"{ts[i]:.4g}", f"{_midpoint(ts, i):.4g}", 1))
-
 
 # %% ../nbs/06_evaluate.ipynb #ff50f269
 def tune_band(y_true, # validation labels, 0=ok, 1=def
@@ -184,6 +194,7 @@ def band_metrics(y_true, # labels, 0=ok, 1=def
 def _save(fig:Figure, path:Path) -> Path:
     fig.savefig(path, dpi=90, bbox_inches='tight'); return Path(path)
 
+# %% ../nbs/06_evaluate.ipynb #620c8044
 def plot_confusion(m:dict, # metrics from `binary_metrics`
                    path:str|Path, # PNG file to write
                    title:str='', # e.g. the split name
@@ -201,6 +212,7 @@ def plot_confusion(m:dict, # metrics from `binary_metrics`
     fig.suptitle(f"{title}: threshold {m['threshold']:.3g}, n={m['n']}, recall {m['recall']:.3f}, specificity {m['specificity']:.3f}")
     return _save(fig, path)
 
+# %% ../nbs/06_evaluate.ipynb #aef21ef2
 def plot_curves(y_true, # true labels
                 p_def, # P(defect)
                 threshold:float, # operating threshold to mark
@@ -230,6 +242,7 @@ def plot_curves(y_true, # true labels
     ax2.set(xlabel='recall', ylabel='precision', title=f'{title} precision-recall', xlim=(-.02, 1.02), ylim=(-.02, 1.02))
     return _save(fig, path)
 
+# %% ../nbs/06_evaluate.ipynb #5fb12622
 def plot_hist(y_true, # true labels
               p_def, # P(defect)
               threshold:float, # decision threshold to draw
@@ -259,6 +272,7 @@ def gradcam_layer(model:nn.Module # a CNN
         if any(isinstance(m, nn.Conv2d) for m in child.modules()): return child
     raise ValueError(f"{type(model).__name__}: no convolution layer for Grad-CAM")
 
+# %% ../nbs/06_evaluate.ipynb #7164c2f1
 def gradcam(model:nn.Module, # a trained 2-class model
             x, # `(N, C, H, W)` uint8 images
             mean:list, # training mean per channel
@@ -306,12 +320,15 @@ def worst_errors(y_true, # true labels
     wrong = np.flatnonzero((p >= threshold) != (y == 1))
     return wrong[np.argsort(-margin[wrong], kind='stable')][:k]
 
+# %% ../nbs/06_evaluate.ipynb #bf8e970b
 def _grid(n, ncol=8):
     ncol = max(1, min(ncol, n)); return (n + ncol - 1)//ncol, ncol
 
+# %% ../nbs/06_evaluate.ipynb #45efd52d
 def _title(y, p, path=None):
     return f"true {CLASSES[int(y)]}  P(def)={p:.3f}" + (f"\n{Path(path).name[:24]}" if path is not None else '')
 
+# %% ../nbs/06_evaluate.ipynb #6bc4a716
 def plot_gallery(images:np.ndarray, # `(N, C, H, W)` uint8 images to show
                  y_true, # their labels
                  p_def, # their P(defect)
@@ -336,6 +353,7 @@ def plot_gallery(images:np.ndarray, # `(N, C, H, W)` uint8 images to show
     fig.suptitle(title)
     return _save(fig, path)
 
+# %% ../nbs/06_evaluate.ipynb #43849f20
 def plot_gradcam(images:np.ndarray, # `(N, C, H, W)` uint8 images
                  cams:np.ndarray, # `(N, H, W)` maps from `gradcam`
                  y_true, # labels
@@ -368,6 +386,7 @@ def _jsonable(o):
     if isinstance(o, Path): return str(o)
     return o
 
+# %% ../nbs/06_evaluate.ipynb #d07112dc
 def _pick_images(idx, images, paths, meta):
     "uint8 images of the items `idx` (from `images`, else decoded from `paths`) and the mask of those found."
     idx = np.asarray(idx, dtype=int)
@@ -376,6 +395,7 @@ def _pick_images(idx, images, paths, meta):
     x, ok = load_images([paths[i] for i in idx], **(image_args(meta) if meta else {}), skip_bad=True)
     return x, ok
 
+# %% ../nbs/06_evaluate.ipynb #2a743deb
 def _split_plots(out, split, y, p, paths, threshold, model, images, meta, k_err=16, k_cam=4):
     "Write the plots of one split."
     plot_confusion(binary_metrics(y, p, threshold), out/f'confusion_matrix_{split}.png', split)
@@ -397,6 +417,7 @@ def _split_plots(out, split, y, p, paths, threshold, model, images, meta, k_err=
     plot_gradcam(x, cams, y[s], p[s], out/f'gradcam_{split}.png', f'{split}: defects and mistakes',
                  names=[paths[i] for i in s] if paths is not None else None)
 
+# %% ../nbs/06_evaluate.ipynb #0d1732fe
 def report(out_dir:str|Path, # folder for the plots and `metrics.json`
            splits:dict, # split name -> `(y_true, p_def, paths)` (paths may be None)
            threshold:float, # the decision threshold (tuned on validation)
@@ -439,6 +460,7 @@ def format_metrics_table(metrics:dict # `report`'s result / `metrics.json`, or o
                      + f" {c['tn']:>6} {c['fp']:>6} {c['fn']:>6} {c['tp']:>6}")
     return '\n'.join(lines)
 
+# %% ../nbs/06_evaluate.ipynb #e76322e2
 def format_band(metrics:dict # `report`'s result / `metrics.json` (with a `band`)
                ) -> str|None:
     "The review band in a few lines: the share of parts per decision, escapes and false rejects with 95% upper bounds; None without a band."
@@ -452,7 +474,6 @@ def format_band(metrics:dict # `report`'s result / `metrics.json` (with a `band`
                          f"escapes {g('escapes')} (<= {g('escape_rate_ub95'):.2%} at 95%), false rejects {g('false_rejects')} (<= {g('false_reject_rate_ub95'):.2%})")
     return '\n'.join(lines)
 
-
 # %% ../nbs/06_evaluate.ipynb #9269be2d
 def _background_fill(a:np.ndarray, shape:tuple, rng) -> np.ndarray:
     "A background like the photo's border: its median brightness plus smooth noise of its spread."
@@ -461,6 +482,7 @@ def _background_fill(a:np.ndarray, shape:tuple, rng) -> np.ndarray:
     noise = ndi.gaussian_filter(rng.normal(0, 1, shape), 3); noise /= noise.std() + 1e-6
     return np.median(b) + 0.5*b.std()*noise
 
+# %% ../nbs/06_evaluate.ipynb #24a4f0b7
 def shift_scale(a:np.ndarray, # `(H, W)` uint8 photo
                 f:float, # new size of the part, relative to now
                 seed:int=0, # seed of the background noise
@@ -490,10 +512,15 @@ def shift_background(a:np.ndarray, # `(H, W)` uint8 photo
     m = np.clip((np.hypot((xx - (W-1)/2)/W, (yy - (H-1)/2)/H) - r0)/(r1 - r0), 0, 1)
     return np.clip(a.astype(np.float32) + m*delta, 0, 255).astype(np.uint8)
 
+# %% ../nbs/06_evaluate.ipynb #8bf83254
 def _gamma(a, g): return np.clip(255*(a/255.)**g, 0, 255).astype(np.uint8)
+
+# %% ../nbs/06_evaluate.ipynb #f78b4e5b
 def _blur(a, r=1.5):
     from PIL import Image as PILImage, ImageFilter
     return np.asarray(PILImage.fromarray(a).filter(ImageFilter.GaussianBlur(r)))
+
+# %% ../nbs/06_evaluate.ipynb #9b1dea13
 def _roundtrip(a, s=512):
     from PIL import Image as PILImage
     H, W = a.shape; B = PILImage.Resampling
@@ -517,6 +544,7 @@ def _encode(a:np.ndarray, shift:str) -> bytes:
     else: PILImage.fromarray(a).save(b, 'PNG', compress_level=1)
     return b.getvalue()
 
+# %% ../nbs/06_evaluate.ipynb #69479d1c
 def shift_benchmark(run:str|Path, # a run folder (or export folder)
                     paths:list, # its validation images
                     y:np.ndarray, # their labels
@@ -539,6 +567,7 @@ def shift_benchmark(run:str|Path, # a run folder (or export folder)
 # %% ../nbs/06_evaluate.ipynb #cb5d08f5
 def _err(msg): print(f"error: {msg}", file=sys.stderr)
 
+# %% ../nbs/06_evaluate.ipynb #807006c8
 def new_eval_dir(run_dir:str|Path, # the run folder
                  name:str|None=None, # sub-folder name (default `eval-YYYYmmdd-HHMMSS`)
                 ) -> Path:
@@ -551,6 +580,7 @@ def new_eval_dir(run_dir:str|Path, # the run folder
             if name: raise FileExistsError(f"{d}: already exists; choose another --out (earlier results are never overwritten)") from None
     raise FileExistsError(f"{Path(run_dir)/base}: too many evaluation folders with this name")
 
+# %% ../nbs/06_evaluate.ipynb #1a5cba50
 def evaluate_folder(run_dir:str|Path, # run folder with `model.pth` + `model.json`
                     data_dir:str|Path, # labelled folder (Kaggle layout or flat)
                     out:str|None=None, # sub-folder name (default `eval-YYYYmmdd-HHMMSS`)
@@ -579,6 +609,7 @@ def evaluate_folder(run_dir:str|Path, # run folder with `model.pth` + `model.jso
     (dest/'metrics.json').write_text(json.dumps(_jsonable(res), indent=2))
     return res, dest
 
+# %% ../nbs/06_evaluate.ipynb #a0e8b95b
 def main(argv:list=None # command-line arguments (default: `sys.argv[1:]`)
         ) -> int:
     "CLI: evaluate a trained run on a labelled folder; writes metrics and plots into a new sub-folder of the run."

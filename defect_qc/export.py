@@ -17,7 +17,7 @@ from fastcore.imports import IN_NOTEBOOK
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)   # from fastai's import
 from .data import file_sha256, image_args, load_image
 from .drift import ScoredModel
-from .models import load_model, predict_proba
+from .models import load_exported, load_model, predict_proba
 
 # %% auto #0
 __all__ = ['FORMATS', 'TOLERANCE', 'check_images', 'export_model', 'run_export', 'main']
@@ -44,12 +44,14 @@ def _export_onnx(sm, example, dest, opset):
                               dynamic_axes={'image': {0: 'batch'}, 'p_defect': {0: 'batch'}, 'feature_distance': {0: 'batch'}}, **kw)
         return 'legacy'
 
+# %% ../nbs/08_export.ipynb #8fdaaa68
 def _export_torchscript(sm, example, dest):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')   # torch.jit is deprecated in torch 2.x, and tracing warns about shapes
         torch.jit.trace(sm, example).save(str(dest))
     return 'torch.jit.trace'
 
+# %% ../nbs/08_export.ipynb #9c13d61b
 def check_images(meta:dict, # model metadata (`img_size`, `image_mode`)
                  n:int=8, # images
                  seed:int=0, # random seed
@@ -62,6 +64,40 @@ def check_images(meta:dict, # model metadata (`img_size`, `image_mode`)
         out.append(load_image(io.BytesIO(b.getvalue()), **image_args(meta)))
     return np.stack(out)
 
+# %% ../nbs/08_export.ipynb #fc486594
+def _write_graph(sm, meta, dest, fmt, opset):
+    "Write the exported graph to `dest` atomically (a temporary file, then a rename); returns the exporter used."
+    example = torch.from_numpy(check_images(meta, 2))
+    tmpf = dest.with_name(f'.{dest.name}.tmp{os.getpid()}')
+    try:
+        exporter = _export_onnx(sm, example, tmpf, opset) if fmt == 'onnx' else _export_torchscript(sm, example, tmpf)
+        os.replace(tmpf, dest)
+    finally: tmpf.unlink(missing_ok=True)
+    return exporter
+
+# %% ../nbs/08_export.ipynb #54a9b649
+def _check_export(sm, meta, dest):
+    "Largest difference between the exported graph and PyTorch on demo castings; an error above `TOLERANCE`."
+    xc = check_images(meta, 8, seed=100)
+    with torch.inference_mode(): want = np.stack([t.numpy() for t in sm(torch.from_numpy(xc))])
+    diff = float(np.abs(np.stack(run_export(dest, xc, both=True)) - want).max())
+    if not diff <= TOLERANCE: raise RuntimeError(f"{dest}: exported model differs from PyTorch by {diff:.2e} (> {TOLERANCE})")
+    return diff
+
+# %% ../nbs/08_export.ipynb #d9003c2d
+def _export_meta(meta):
+    "What a deployment needs from `model.json` to prepare the images and read the outputs."
+    c, s = len(meta['mean']), int(meta['img_size'])
+    keep = ('arch', 'img_size', 'image_mode', 'mean', 'std', 'classes', 'threshold', 'band', 'prep', 'drift')
+    return dict({k: meta[k] for k in keep if k in meta},
+                input=dict(name='image', dtype='uint8', shape=['batch', c, s, s], range=[0, 255],
+                           preprocessing=f"decode, convert to {meta['image_mode']}, " + ("crop around the part (canonical) to" if meta.get('prep') else "resize to")
+                                         + f" {s}x{s}: defect_qc.data.load_image(path, **image_args(meta)) with meta = model.json"),
+                output=dict(name='p_defect', dtype='float32', shape=['batch'],
+                            meaning="P(defect); normalisation and softmax are inside the graph; label 'def' if p_defect >= threshold"),
+                outputs=['p_defect', 'feature_distance (drift alarm: defect_qc.drift.drift_scores)'])
+
+# %% ../nbs/08_export.ipynb #8180faed
 def export_model(run_dir:str|Path, # run folder with `model.pth` + `model.json`
                  fmt:str='onnx', # 'onnx' or 'torchscript'
                  out:str|Path|None=None, # output folder (default: `run_dir`)
@@ -72,26 +108,12 @@ def export_model(run_dir:str|Path, # run folder with `model.pth` + `model.json`
     run_dir = Path(run_dir); model, meta = load_model(run_dir)
     out = Path(out) if out else run_dir; out.mkdir(parents=True, exist_ok=True)
     sm = ScoredModel(model, meta['mean'], meta['std'], meta.get('drift')).eval()
-    c, s = len(meta['mean']), int(meta['img_size'])
-    example = torch.from_numpy(check_images(meta, 2))
-    dest = out/FORMATS[fmt]; tmpf = out/f'.{dest.name}.tmp{os.getpid()}'
-    try:
-        exporter = _export_onnx(sm, example, tmpf, opset) if fmt == 'onnx' else _export_torchscript(sm, example, tmpf)
-        os.replace(tmpf, dest)
-    finally: tmpf.unlink(missing_ok=True)
-    xc = check_images(meta, 8, seed=100)
-    with torch.inference_mode(): want = np.stack([t.numpy() for t in sm(torch.from_numpy(xc))])
-    diff = float(np.abs(np.stack(run_export(dest, xc, both=True)) - want).max())
-    if not diff <= TOLERANCE: raise RuntimeError(f"{dest}: exported model differs from PyTorch by {diff:.2e} (> {TOLERANCE})")
+    dest = out/FORMATS[fmt]
+    exporter = _write_graph(sm, meta, dest, fmt, opset)
+    diff = _check_export(sm, meta, dest)
     ej = out/'export.json'
     info = json.loads(ej.read_text()) if ej.is_file() else {}
-    info.update({k: meta[k] for k in ('arch', 'img_size', 'image_mode', 'mean', 'std', 'classes', 'threshold', 'band', 'prep', 'drift') if k in meta},
-                input=dict(name='image', dtype='uint8', shape=['batch', c, s, s], range=[0, 255],
-                           preprocessing=f"decode, convert to {meta['image_mode']}, " + ("crop around the part (canonical) to" if meta.get('prep') else "resize to")
-                                         + f" {s}x{s}: defect_qc.data.load_image(path, **image_args(meta)) with meta = model.json"),
-                output=dict(name='p_defect', dtype='float32', shape=['batch'],
-                            meaning="P(defect); normalisation and softmax are inside the graph; label 'def' if p_defect >= threshold"),
-                outputs=['p_defect', 'feature_distance (drift alarm: defect_qc.drift.drift_scores)'])
+    info.update(_export_meta(meta))
     fi = dict(file=dest.name, exporter=exporter, model_sha256=file_sha256(run_dir/'model.pth'), max_abs_diff_vs_torch=diff,
               torch_version=torch.__version__)
     if fmt == 'onnx': fi['opset'] = opset
@@ -99,21 +121,13 @@ def export_model(run_dir:str|Path, # run folder with `model.pth` + `model.json`
     ej.write_text(json.dumps(info, indent=2))
     return dest
 
+# %% ../nbs/08_export.ipynb #029717c2
 def run_export(path:str|Path, # `model.onnx` or `model.ts`
                x:np.ndarray, # `(N, C, H, W)` uint8 images
                both:bool=False, # also return the feature distance
               ):
     "P(defect) (and the feature distance) from an exported file (ONNX Runtime or TorchScript), for checks."
-    path = Path(path)
-    if path.suffix == '.onnx':
-        import onnxruntime as ort
-        sess = ort.InferenceSession(str(path), providers=['CPUExecutionProvider'])
-        out = sess.run(None, {sess.get_inputs()[0].name: np.ascontiguousarray(x)})
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', FutureWarning)
-            ts = torch.jit.load(str(path), map_location='cpu')
-        with torch.inference_mode(): out = [t.numpy() for t in ts(torch.from_numpy(np.ascontiguousarray(x)))]
+    out = [np.asarray(o) for o in load_exported(path)(x)]
     return tuple(out) if both else out[0]
 
 # %% ../nbs/08_export.ipynb #628773af

@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/models.html.md"""
 
 # %% ../nbs/03_models.ipynb #a04785fc
 from __future__ import annotations
-import json, pickle
+import json, pickle, warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ import torch.nn as nn
 # %% auto #0
 __all__ = ['ARCHS', 'MODEL_FORMAT', 'REQUIRED_META', 'conv_bn', 'ConcatPool', 'ImageStandardize', 'DefectCNN', 'register_arch',
            'cnn', 'resnet18', 'resnet34', 'load_weights', 'create_model', 'ModelFileError', 'read_model_json',
-           'save_model', 'load_model', 'normalize_uint8', 'predict_proba', 'decide']
+           'save_model', 'load_model', 'normalize_uint8', 'predict_proba', 'decide', 'load_exported']
 
 # %% ../nbs/03_models.ipynb #8b21fc40
 def conv_bn(ni:int, # input channels
@@ -29,14 +29,17 @@ def conv_bn(ni:int, # input channels
     pad = ks//2 if padding is None else padding
     return nn.Sequential(nn.Conv2d(ni, nf, ks, stride, pad, bias=False), nn.BatchNorm2d(nf), nn.ReLU(inplace=True))
 
+# %% ../nbs/03_models.ipynb #c5fc3aad
 class ConcatPool(nn.Module):
     "Global max and average pooling, concatenated: the max keeps a small defect's signal that the average dilutes."
     def forward(self, x): return torch.cat([x.amax((2, 3), keepdim=True), x.mean((2, 3), keepdim=True)], 1)
 
+# %% ../nbs/03_models.ipynb #cb72ebd0
 class ImageStandardize(nn.Module):
     "Each image minus its own mean, divided by its own standard deviation: blind to the overall brightness and contrast."
     def forward(self, x): return (x - x.mean((1, 2, 3), keepdim=True)) / (x.std((1, 2, 3), keepdim=True) + 1e-5)
 
+# %% ../nbs/03_models.ipynb #97664245
 class DefectCNN(nn.Sequential):
     "Small CPU-friendly CNN: strided stem, stride-2 conv stages, global pooling, linear head."
     def __init__(self, n_in:int=1, # input channels: 1 (grayscale) or 3
@@ -73,22 +76,26 @@ def register_arch(name:str # the name used in `model.arch`
     def _inner(f): ARCHS[name] = f; return f
     return _inner
 
+# %% ../nbs/03_models.ipynb #ae236314
 @register_arch('cnn')
 def cnn(n_in:int=1, n_out:int=2, **kwargs) -> nn.Module:
     "The default `DefectCNN`."
     return DefectCNN(n_in, n_out, **kwargs)
 
+# %% ../nbs/03_models.ipynb #8e85fbd3
 def _resnet(name, n_in, n_out, **kwargs):
     import torchvision
     m = getattr(torchvision.models, name)(weights=None, num_classes=n_out, **kwargs)
     if n_in != 3: m.conv1 = nn.Conv2d(n_in, 64, 7, 2, 3, bias=False)
     return m
 
+# %% ../nbs/03_models.ipynb #9af11899
 @register_arch('resnet18')
 def resnet18(n_in:int=1, n_out:int=2, **kwargs) -> nn.Module:
     "torchvision ResNet-18, from scratch."
     return _resnet('resnet18', n_in, n_out, **kwargs)
 
+# %% ../nbs/03_models.ipynb #a9063ab6
 @register_arch('resnet34')
 def resnet34(n_in:int=1, n_out:int=2, **kwargs) -> nn.Module:
     "torchvision ResNet-34, from scratch."
@@ -111,6 +118,7 @@ def load_weights(model:nn.Module, # the model to fill
     model.load_state_dict(keep, strict=False)
     return model
 
+# %% ../nbs/03_models.ipynb #e60015c7
 def create_model(arch:str='cnn', # a name in `ARCHS`
                  n_in:int=1, # input channels
                  n_out:int=2, # classes
@@ -130,6 +138,7 @@ REQUIRED_META = ('arch', 'n_in', 'img_size', 'image_mode', 'mean', 'std', 'class
 class ModelFileError(ValueError):
     "A model file that cannot be used; the one-line message names the file and the problem."
 
+# %% ../nbs/03_models.ipynb #f7bcb390
 def read_model_json(f:str|Path, # a `model.json` (or an `export.json`, with its own `required` keys)
                     required:tuple=REQUIRED_META, # keys the file must have
                    ) -> dict:
@@ -159,6 +168,7 @@ def save_model(model:nn.Module, # trained model
     (folder/'model.json').write_text(json.dumps(meta, indent=2))
     return folder/'model.pth'
 
+# %% ../nbs/03_models.ipynb #1118c47d
 def load_model(folder:str|Path, # run folder holding `model.pth` and `model.json`
               ) -> tuple[nn.Module, dict]:
     "Load a saved model (in eval mode) and its metadata; a clear `FileNotFoundError` when there is none."
@@ -186,6 +196,7 @@ def normalize_uint8(x:torch.Tensor, # `(N, C, H, W)` uint8 images
     s = torch.tensor(std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
     return (x.float().div_(255) - m) / s
 
+# %% ../nbs/03_models.ipynb #ab819943
 @torch.inference_mode()
 def predict_proba(model:nn.Module, # a trained model
                   x, # `(N, C, H, W)` uint8 images (numpy array or tensor)
@@ -210,3 +221,22 @@ def decide(p:np.ndarray, # P(defect); NaN where an image could not be scored
     "`accept`, `review` or `reject` per part; an image that could not be scored goes to review."
     p = np.asarray(p, dtype=np.float64)
     return np.where(p < t_accept, 'accept', np.where(p >= t_reject, 'reject', 'review'))   # NaN compares False: review
+
+# %% ../nbs/03_models.ipynb #d7cf64cd
+def load_exported(path:str|Path, # `model.onnx` (ONNX Runtime) or `model.ts` (TorchScript)
+                 ):
+    "A function from `(N, C, H, W)` uint8 images to the exported graph's outputs (a list of numpy arrays)."
+    path = Path(path)
+    if path.suffix == '.onnx':
+        import onnxruntime as ort
+        opts = ort.SessionOptions(); opts.log_severity_level = 3
+        opts.add_session_config_entry('session.intra_op.allow_spinning', '0')   # idle ORT threads must not steal the decoders' CPU
+        sess = ort.InferenceSession(str(path), opts, providers=['CPUExecutionProvider'])
+        name = sess.get_inputs()[0].name
+        return lambda x: sess.run(None, {name: np.ascontiguousarray(x)})
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', FutureWarning)   # torch.jit is deprecated in torch 2.x but still works
+        ts = torch.jit.load(str(path), map_location='cpu').eval()
+    def run(x):
+        with torch.inference_mode(): return [t.numpy() for t in ts(torch.from_numpy(np.ascontiguousarray(x)))]
+    return run

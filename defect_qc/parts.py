@@ -84,6 +84,7 @@ def _stretched(ref:np.ndarray) -> np.ndarray:
     ref = np.asarray(ref, np.float64)
     return np.stack([np.interp(RADII/s, RADII, ref, left=np.nan, right=np.nan) for s in SCALES])
 
+# %% ../nbs/00_parts.ipynb #ada9c314
 def match_scale(profile:np.ndarray, # radial edge profile of an image (`part_profile`)
                 ref:np.ndarray, # the reference profile (`part_reference`)
                 lo:float=0.03, # smallest radius compared, as a fraction of the stretched reference's frame
@@ -142,6 +143,7 @@ def canonical_box(part:dict, # from `find_part`: `cx`, `cy`, `scale`
     x0, y0 = part['cx']*w - side/2, part['cy']*h - side/2
     return (x0, y0, x0 + side, y0 + side)
 
+# %% ../nbs/00_parts.ipynb #31e57813
 def canonical_crop(im:Image.Image, # a decoded photo (mode L or RGB)
                    part:dict, # from `find_part`
                    size:int, # side of the output

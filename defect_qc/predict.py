@@ -21,7 +21,7 @@ from fastcore.imports import IN_NOTEBOOK
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
 from .data import (CLASSES, PART_STATS, image_args, load_part_image, DataError, IMG_EXTS, file_sha256, find_splits, image_stats, is_image_file,
                             list_split, load_image, load_images)
-from .models import REQUIRED_META, create_model, decide, load_model, normalize_uint8, predict_proba, read_model_json, save_model
+from .models import REQUIRED_META, create_model, decide, load_exported, load_model, normalize_uint8, predict_proba, read_model_json, save_model
 from .drift import ScoredModel, drift_scores
 
 # %% auto #0
@@ -61,8 +61,11 @@ def make_tiny_run(dest:str|Path, # run folder to create
 
 # %% ../nbs/07_predict.ipynb #01313e33
 def _is_glob(s:str) -> bool: return any(c in s for c in '*?[')
+
+# %% ../nbs/07_predict.ipynb #5a830c05
 def _broken_link(p) -> bool: return Path(p).is_symlink() and not Path(p).exists()
 
+# %% ../nbs/07_predict.ipynb #b7929fad
 def _images_under(d, # a folder
                   notes:list, # where to report broken links and folders reached twice
                  ) -> list:
@@ -79,6 +82,7 @@ def _images_under(d, # a folder
             else: out.append(p)
     return sorted(out)
 
+# %% ../nbs/07_predict.ipynb #15194faf
 def expand_inputs(inputs:list, # image files, folders and glob patterns
                  ) -> tuple[list, list]:
     "Expand `inputs` into image paths, each real file once; also returns notes about inputs that matched nothing, broken links and loops."
@@ -120,6 +124,7 @@ def read_meta(run_dir:str|Path # a run folder (`model.json`) or an export folder
     if (d/'export.json').is_file(): return read_model_json(d/'export.json', tuple(k for k in REQUIRED_META if k != 'n_in'))
     raise FileNotFoundError(f"{d}: no trained model here (model.json missing)")
 
+# %% ../nbs/07_predict.ipynb #0bf4b92a
 def _decode(src, name, size, mode, prep=None):
     "Decode one image; returns `((array, part statistics), None)` or `(None, error message)`."
     try: return load_part_image(src, size, mode, prep), None
@@ -127,12 +132,14 @@ def _decode(src, name, size, mode, prep=None):
         return None, str(e) if isinstance(src, (str, Path)) else str(e).replace(str(src), name)
     except Exception as e: return None, f"{name}: unreadable image ({type(e).__name__}: {e})"
 
+# %% ../nbs/07_predict.ipynb #b069b8ae
 def _join(outs):
     "Per-batch model outputs joined: (P(defect), feature distance or None for an export without it)."
     outs = [o if isinstance(o, (tuple, list)) else (o,) for o in outs]
     cat = lambda k: np.concatenate([np.asarray(o[k], np.float32).reshape(-1) for o in outs])
     return cat(0), (cat(1) if len(outs[0]) > 1 else None)
 
+# %% ../nbs/07_predict.ipynb #a51485a2
 def _progress(total, show):
     "A tqdm bar on stderr (or a no-op)."
     class _Null:
@@ -166,131 +173,155 @@ class Predictor:
         self.classes = list(self.meta.get('classes', CLASSES))
         self.stats = {}
 
-    def _load_export(self, fmt):
-        "Load `model.onnx` / `model.ts`, checking it was exported from this folder's `model.pth`."
-        d = self.run_dir; f = d/('model.onnx' if fmt == 'onnx' else 'model.ts')
-        if not f.is_file(): raise FileNotFoundError(f"{d}: no {f.name} here: " + _EXPORT_HINT.format(d=d, f=fmt))
-        ex = json.loads((d/'export.json').read_text()) if (d/'export.json').is_file() else {}
-        info = ex.get('formats', {}).get(fmt, {})
-        if (d/'model.pth').is_file() and info.get('model_sha256') != file_sha256(d/'model.pth'):
-            raise ValueError(f"{f}: stale export (not made from this folder's model.pth): " + _EXPORT_HINT.format(d=d, f=fmt))
-        if fmt == 'onnx':
-            import onnxruntime as ort
-            opts = ort.SessionOptions(); opts.log_severity_level = 3
-            opts.add_session_config_entry('session.intra_op.allow_spinning', '0')   # idle ORT threads must not steal the decoders' CPU
-            sess = ort.InferenceSession(str(f), opts, providers=['CPUExecutionProvider'])
-            name = sess.get_inputs()[0].name
-            return lambda x: _join([sess.run(None, {name: np.ascontiguousarray(x[i:i+self.bs])}) for i in range(0, len(x), self.bs)])
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', FutureWarning)   # torch.jit is deprecated in torch 2.x but still works
-            ts = torch.jit.load(str(f), map_location='cpu').eval()
-        def score(x):
-            with torch.inference_mode():
-                return _join([ts(torch.from_numpy(np.ascontiguousarray(x[i:i+self.bs]))) for i in range(0, len(x), self.bs)])
-        return score
+# %% ../nbs/07_predict.ipynb #3a8369bd
+def _in_batches(f, x, bs):
+    "`f` applied to `x` in batches of `bs`, outputs joined (see `_join`)."
+    return _join([f(x[i:i+bs]) for i in range(0, len(x), bs)])
 
-    def _torch_scorer(self):
-        "P(defect) and feature distance with the PyTorch model (`ScoredModel`)."
-        sm = ScoredModel(self.model, self.meta['mean'], self.meta['std'], self.meta.get('drift')).eval()
-        def score(x):
-            with torch.inference_mode(): return _join([sm(torch.from_numpy(np.ascontiguousarray(x[i:i+self.bs]))) for i in range(0, len(x), self.bs)])
-        return score
+# %% ../nbs/07_predict.ipynb #ef54d7d8
+@patch
+def _torch_scorer(self:Predictor):
+    "P(defect) and feature distance with the PyTorch model (`ScoredModel`)."
+    sm = ScoredModel(self.model, self.meta['mean'], self.meta['std'], self.meta.get('drift')).eval()
+    def score(x):
+        with torch.inference_mode(): return _in_batches(lambda b: sm(torch.from_numpy(np.ascontiguousarray(b))), x, self.bs)
+    return score
 
-    def predict_arrays(self, x:np.ndarray, # `(N, C, H, W)` uint8 images at the model's size (as `load_image` returns)
-                      ) -> np.ndarray:
-        "P(defect) for each image, float32."
-        x = np.asarray(x)
-        want = (len(self.meta['mean']), self.meta['img_size'], self.meta['img_size'])
-        if x.ndim != 4 or tuple(x.shape[1:]) != want or x.dtype != np.uint8:
-            raise ValueError(f"predict_arrays: expected (N, {', '.join(map(str, want))}) uint8 images, got {x.shape} {x.dtype}")
-        return self._scores(x)[0]
+# %% ../nbs/07_predict.ipynb #e3626336
+@patch
+def _load_export(self:Predictor, fmt):
+    "Load `model.onnx` / `model.ts`, checking it was exported from this folder's `model.pth`."
+    d = self.run_dir; f = d/('model.onnx' if fmt == 'onnx' else 'model.ts')
+    if not f.is_file(): raise FileNotFoundError(f"{d}: no {f.name} here: " + _EXPORT_HINT.format(d=d, f=fmt))
+    ex = json.loads((d/'export.json').read_text()) if (d/'export.json').is_file() else {}
+    info = ex.get('formats', {}).get(fmt, {})
+    if (d/'model.pth').is_file() and info.get('model_sha256') != file_sha256(d/'model.pth'):
+        raise ValueError(f"{f}: stale export (not made from this folder's model.pth): " + _EXPORT_HINT.format(d=d, f=fmt))
+    run = load_exported(f)
+    return lambda x: _in_batches(run, x, self.bs)
 
-    def _scores(self, x):
-        "P(defect) and the feature distance (None from an export without it) of `(N, C, H, W)` uint8 images."
-        if not len(x): return np.zeros(0, np.float32), np.zeros(0, np.float32)
-        return self._score(x)
+# %% ../nbs/07_predict.ipynb #829a428e
+@patch
+def _scores(self:Predictor, x):
+    "P(defect) and the feature distance (None from an export without it) of `(N, C, H, W)` uint8 images."
+    if not len(x): return np.zeros(0, np.float32), np.zeros(0, np.float32)
+    return self._score(x)
 
-    def labels(self, p:np.ndarray, # P(defect); NaN for images that could not be read
-               threshold:float|None=None, # default: the predictor's
-              ) -> np.ndarray:
-        "`def` where `p >= threshold`, `ok` below it, `error` where `p` is NaN."
-        p, th = np.asarray(p, dtype=np.float64), self.threshold if threshold is None else float(threshold)
-        return np.where(np.isnan(p), 'error', np.where(p >= th, self.classes[1], self.classes[0]))
+# %% ../nbs/07_predict.ipynb #17c80d79
+@patch
+def predict_arrays(self:Predictor, x:np.ndarray, # `(N, C, H, W)` uint8 images at the model's size (as `load_image` returns)
+                  ) -> np.ndarray:
+    "P(defect) for each image, float32."
+    x = np.asarray(x)
+    want = (len(self.meta['mean']), self.meta['img_size'], self.meta['img_size'])
+    if x.ndim != 4 or tuple(x.shape[1:]) != want or x.dtype != np.uint8:
+        raise ValueError(f"predict_arrays: expected (N, {', '.join(map(str, want))}) uint8 images, got {x.shape} {x.dtype}")
+    return self._scores(x)[0]
 
-    def decisions(self, p:np.ndarray, # P(defect); NaN for images that could not be read
-                  threshold:float|None=None, # a threshold for this call: one cut, no review band
-                 ) -> np.ndarray:
-        "`accept`/`review`/`reject` per image from the run's review band; without one, `accept`/`reject` at the threshold; unreadable: `review`."
-        b = self.band if threshold is None else None
-        ta, tr = (b['t_accept'], b['t_reject']) if b else ((self.threshold if threshold is None else float(threshold)),)*2
-        return decide(p, ta, tr)
+# %% ../nbs/07_predict.ipynb #290b5afb
+@patch
+def labels(self:Predictor, p:np.ndarray, # P(defect); NaN for images that could not be read
+           threshold:float|None=None, # default: the predictor's
+          ) -> np.ndarray:
+    "`def` where `p >= threshold`, `ok` below it, `error` where `p` is NaN."
+    p, th = np.asarray(p, dtype=np.float64), self.threshold if threshold is None else float(threshold)
+    return np.where(np.isnan(p), 'error', np.where(p >= th, self.classes[1], self.classes[0]))
 
-    def _run(self, srcs, names, progress=False, warn=True):
-        "Decode (threads, one batch ahead) and score; returns (P(defect) with NaN for failures, error messages)."
-        n, bs, t0 = len(srcs), self.bs, time.perf_counter()
-        probs, dists, errs = np.full(n, np.nan, np.float32), np.full(n, np.nan, np.float32), [None]*n
-        parts = np.full((n, len(PART_STATS)), np.nan, np.float32)
-        bar = _progress(n, progress)
-        with ThreadPoolExecutor(self.n_workers) as ex:
-            sub = lambda i: (i, [ex.submit(_decode, srcs[j], names[j], self.img_size, self.image_mode, self.meta.get('prep')) for j in range(i, min(i+bs, n))])
-            starts = iter(range(0, n, bs)); q = deque(sub(i) for _, i in zip(range(2), starts))
-            while q:
-                i, futs = q.popleft()
-                nxt = next(starts, None)
-                if nxt is not None: q.append(sub(nxt))
-                res = [f.result() for f in futs]
-                good = [k for k, (a, _) in enumerate(res) if a is not None]
-                for k, (_, e) in enumerate(res): errs[i+k] = e
-                for k in good:
-                    if res[k][0][1]: parts[i+k] = [res[k][0][1][s] for s in PART_STATS]
-                if good:
-                    p, d = self._scores(np.stack([res[k][0][0] for k in good]))
-                    probs[[i+k for k in good]] = p
-                    if d is not None: dists[[i+k for k in good]] = d
-                bar.update(len(futs))
-        bar.close()
-        secs = time.perf_counter() - t0; bad = [e for e in errs if e]
-        self.stats = dict(n=n, n_ok=n-len(bad), n_errors=len(bad), seconds=secs, images_per_s=n/secs if secs else float('nan'))
-        if warn and bad:
-            warnings.warn(f"{len(bad)} unreadable image(s): " + '; '.join(bad[:3]) + (' ...' if len(bad) > 3 else ''), stacklevel=3)
-        return probs, errs, self._drift(parts, dists, probs)
+# %% ../nbs/07_predict.ipynb #95d37281
+@patch
+def decisions(self:Predictor, p:np.ndarray, # P(defect); NaN for images that could not be read
+              threshold:float|None=None, # a threshold for this call: one cut, no review band
+             ) -> np.ndarray:
+    "`accept`/`review`/`reject` per image from the run's review band; without one, `accept`/`reject` at the threshold; unreadable: `review`."
+    b = self.band if threshold is None else None
+    ta, tr = (b['t_accept'], b['t_reject']) if b else ((self.threshold if threshold is None else float(threshold)),)*2
+    return decide(p, ta, tr)
 
-    def _drift(self, parts, dists, probs):
-        "`ood_score`, `drift` and `drift_reason` per image from the model's drift reference (NaN/False/'' without one)."
-        ref, n = self.meta.get('drift'), len(probs)
-        if not ref or not n: return np.full(n, np.nan), np.zeros(n, bool), ['']*n
-        score, why = drift_scores(parts if self.meta.get('prep') else None, None if np.isnan(dists).all() else dists, ref)
-        score = np.where(np.isnan(probs), np.nan, score)
-        return score, score > 1, [w if s > 1 else '' for w, s in zip(why, score)]
+# %% ../nbs/07_predict.ipynb #5526d082
+@patch
+def _run(self:Predictor, srcs, names, progress=False, warn=True):
+    "Decode (threads, one batch ahead) and score; returns (P(defect) with NaN for failures, error messages, drift)."
+    n, bs, t0 = len(srcs), self.bs, time.perf_counter()
+    probs, dists, errs = np.full(n, np.nan, np.float32), np.full(n, np.nan, np.float32), [None]*n
+    parts = np.full((n, len(PART_STATS)), np.nan, np.float32)
+    bar = _progress(n, progress)
+    with ThreadPoolExecutor(self.n_workers) as ex:
+        sub = lambda i: (i, [ex.submit(_decode, srcs[j], names[j], self.img_size, self.image_mode, self.meta.get('prep')) for j in range(i, min(i+bs, n))])
+        starts = iter(range(0, n, bs)); q = deque(sub(i) for _, i in zip(range(2), starts))
+        while q:
+            i, futs = q.popleft()
+            nxt = next(starts, None)
+            if nxt is not None: q.append(sub(nxt))
+            res = [f.result() for f in futs]
+            good = [k for k, (a, _) in enumerate(res) if a is not None]
+            for k, (_, e) in enumerate(res): errs[i+k] = e
+            for k in good:
+                if res[k][0][1]: parts[i+k] = [res[k][0][1][s] for s in PART_STATS]
+            if good:
+                p, d = self._scores(np.stack([res[k][0][0] for k in good]))
+                probs[[i+k for k in good]] = p
+                if d is not None: dists[[i+k for k in good]] = d
+            bar.update(len(futs))
+    bar.close()
+    self._finish(t0, errs, warn)
+    return probs, errs, self._drift(parts, dists, probs)
 
-    def _frame(self, first, probs, errs, drift, threshold=None):
-        score, flag, why = drift
-        return pd.DataFrame({**first, 'p_defect': probs.astype(np.float64), 'label': self.labels(probs, threshold),
-                             'decision': self.decisions(probs, threshold), 'error': errs,
-                             'ood_score': score.astype(np.float64), 'drift': flag, 'drift_reason': why})
+# %% ../nbs/07_predict.ipynb #f1c67230
+@patch
+def _finish(self:Predictor, t0, errs, warn):
+    "Record throughput in `self.stats`; warn once about unreadable images."
+    n, bad, secs = len(errs), [e for e in errs if e], time.perf_counter() - t0
+    self.stats = dict(n=n, n_ok=n-len(bad), n_errors=len(bad), seconds=secs, images_per_s=n/secs if secs else float('nan'))
+    if warn and bad:
+        warnings.warn(f"{len(bad)} unreadable image(s): " + '; '.join(bad[:3]) + (' ...' if len(bad) > 3 else ''), stacklevel=4)
 
-    def predict_paths(self, paths:list, # image files
-                      progress:bool=False, # show a progress bar on stderr
-                      warn:bool=True, # `warnings.warn` once when some images cannot be read
-                     ) -> pd.DataFrame:
-        "One row per path: `path`, `p_defect` (NaN if unreadable), `label` (`ok`/`def`/`error`), `error` (None or the reason)."
-        paths = [str(p) for p in paths]
-        return self._frame({'path': paths}, *self._run(paths, paths, progress, warn))
+# %% ../nbs/07_predict.ipynb #d9f46447
+@patch
+def _drift(self:Predictor, parts, dists, probs):
+    "`ood_score`, `drift` and `drift_reason` per image from the model's drift reference (NaN/False/'' without one)."
+    ref, n = self.meta.get('drift'), len(probs)
+    if not ref or not n: return np.full(n, np.nan), np.zeros(n, bool), ['']*n
+    score, why = drift_scores(parts if self.meta.get('prep') else None, None if np.isnan(dists).all() else dists, ref)
+    score = np.where(np.isnan(probs), np.nan, score)
+    return score, score > 1, [w if s > 1 else '' for w, s in zip(why, score)]
 
-    def predict_bytes(self, blobs:list, # encoded images (JPEG/PNG file contents)
-                      warn:bool=True, # `warnings.warn` once when some images cannot be read
-                     ) -> pd.DataFrame:
-        "Like `predict_paths` for in-memory encoded images; rows in input order, `error` names the item index."
-        srcs = [io.BytesIO(b) if isinstance(b, (bytes, bytearray, memoryview)) else b for b in blobs]
-        return self.predict_sources(srcs, [f"item {i}" for i in range(len(blobs))], warn)
+# %% ../nbs/07_predict.ipynb #7d0f04cd
+@patch
+def _frame(self:Predictor, first, probs, errs, drift, threshold=None):
+    "The result table: `first` columns, then scores, labels, decisions, errors and the drift alarm."
+    score, flag, why = drift
+    return pd.DataFrame({**first, 'p_defect': probs.astype(np.float64), 'label': self.labels(probs, threshold),
+                         'decision': self.decisions(probs, threshold), 'error': errs,
+                         'ood_score': score.astype(np.float64), 'drift': flag, 'drift_reason': why})
 
-    def predict_sources(self, srcs:list, # paths or file-like objects
-                        names:list, # how errors name each source
-                        warn:bool=False, # `warnings.warn` once when some images cannot be read
-                        threshold:float|None=None, # decision threshold for this call (default: the predictor's)
-                       ) -> pd.DataFrame:
-        "Like `predict_bytes` for any mix of paths and file-like objects (the served model's rows)."
-        return self._frame({}, *self._run(srcs, names, False, warn), threshold)
+# %% ../nbs/07_predict.ipynb #be887719
+@patch
+def predict_paths(self:Predictor, paths:list, # image files
+                  progress:bool=False, # show a progress bar on stderr
+                  warn:bool=True, # `warnings.warn` once when some images cannot be read
+                 ) -> pd.DataFrame:
+    "One row per path: `path`, `p_defect` (NaN if unreadable), `label` (`ok`/`def`/`error`), `error` (None or the reason)."
+    paths = [str(p) for p in paths]
+    return self._frame({'path': paths}, *self._run(paths, paths, progress, warn))
+
+# %% ../nbs/07_predict.ipynb #784a4f8d
+@patch
+def predict_bytes(self:Predictor, blobs:list, # encoded images (JPEG/PNG file contents)
+                  warn:bool=True, # `warnings.warn` once when some images cannot be read
+                 ) -> pd.DataFrame:
+    "Like `predict_paths` for in-memory encoded images; rows in input order, `error` names the item index."
+    srcs = [io.BytesIO(b) if isinstance(b, (bytes, bytearray, memoryview)) else b for b in blobs]
+    return self.predict_sources(srcs, [f"item {i}" for i in range(len(blobs))], warn)
+
+# %% ../nbs/07_predict.ipynb #655b7afa
+@patch
+def predict_sources(self:Predictor, srcs:list, # paths or file-like objects
+                    names:list, # how errors name each source
+                    warn:bool=False, # `warnings.warn` once when some images cannot be read
+                    threshold:float|None=None, # decision threshold for this call (default: the predictor's)
+                   ) -> pd.DataFrame:
+    "Like `predict_bytes` for any mix of paths and file-like objects (the served model's rows)."
+    return self._frame({}, *self._run(srcs, names, False, warn), threshold)
 
 # %% ../nbs/07_predict.ipynb #e1e79b13
 @patch
@@ -347,6 +378,7 @@ def write_heatmaps(pred:Predictor, # a torch-backend predictor
 # %% ../nbs/07_predict.ipynb #c765243e
 def _err(msg): print(f"error: {msg}", file=sys.stderr)
 
+# %% ../nbs/07_predict.ipynb #d4e3080f
 def drift_summary(df:pd.DataFrame # predictions with `drift` and `drift_reason` columns
                  ) -> str|None:
     "One line for the user when some images do not look like the training images; None when none drifts."
@@ -355,6 +387,7 @@ def drift_summary(df:pd.DataFrame # predictions with `drift` and `drift_reason` 
     return (f"{int(df['drift'].sum())} of {len(df)} images do not look like the training images ({', '.join(w for w, _ in why.most_common())}): "
             "check the camera set-up; their results may be unreliable")
 
+# %% ../nbs/07_predict.ipynb #18c255ed
 def main(argv:list=None # command-line arguments (default: `sys.argv[1:]`)
         ) -> int:
     "CLI: classify images with a trained run; CSV/JSON out; exit 1 if nothing could be classified."

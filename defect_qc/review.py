@@ -29,6 +29,7 @@ def _folds(y:np.ndarray, k:int, seed:int) -> np.ndarray:
         idx = rng.permutation(np.flatnonzero(y == c)); fold[idx] = np.arange(len(idx)) % k
     return fold
 
+# %% ../nbs/12_review.ipynb #c492391c
 def _fit(x, y, epochs, bs, lr, seed):
     "A short run of the default model on uint8 images; returns the model (eval mode) and its normalisation."
     torch.manual_seed(seed); g = torch.Generator().manual_seed(seed)
@@ -50,6 +51,7 @@ def _fit(x, y, epochs, bs, lr, seed):
             opt.zero_grad(); loss.backward(); opt.step(); sched.step()
     return m.eval(), mean, std
 
+# %% ../nbs/12_review.ipynb #bb2c510e
 def fold_probs(x:np.ndarray, # `(N, C, H, W)` uint8 images
                y:np.ndarray, # given labels (0=ok, 1=def)
                k:int=5, # folds
@@ -103,6 +105,7 @@ def near_duplicates(x:np.ndarray, # `(N, C, H, W)` uint8 images
             if s + i < j: out.append((s + i, j, round(float(c[i, j]), 5)))
     return out
 
+# %% ../nbs/12_review.ipynb #3417eb37
 def outlier_scores(parts:np.ndarray # `(N, len(PART_STATS))` part statistics (NaN without a crop)
                   ) -> np.ndarray:
     "Largest robust z-score of each image's part statistics (0 where none are known)."
@@ -154,6 +157,7 @@ def _gallery(q, paths, x, y, probs, fold, models, out, top):
     names = [f"#{r} given {g}" for r, g in zip(q['rank'][:top], q.given[:top])]
     return plot_gradcam(x[idx], cams, y[idx], probs[idx, 1], out, f'label review: the top {len(idx)} of {len(q)} candidates', names=names)
 
+# %% ../nbs/12_review.ipynb #acdc1132
 def review(data_dir:str|Path, # data root (Kaggle layout: `train/` is reviewed) or a flat labelled folder
            out_dir:str|Path, # folder for `label_issues.csv`, `review_gallery.png` and `review.json`
            k:int=5, # folds
@@ -189,6 +193,7 @@ def review(data_dir:str|Path, # data root (Kaggle layout: `train/` is reviewed) 
     if tracking_uri != '': _log_review(out, summary, tracking_uri or 'sqlite:///mlflow.db')
     return q
 
+# %% ../nbs/12_review.ipynb #48e8f27a
 def _log_review(out, summary, uri):
     "Log the review folder to MLflow (experiment `defect_qc-review`)."
     import mlflow

@@ -14,6 +14,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from fastai.callback.core import Callback
 from fastai.torch_core import to_float
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['PARENT_ENV', 'SUMMARY_COLS', 'world_size', 'rank', 'is_distributed', 'is_main_process', 'init_distributed',
@@ -26,14 +27,17 @@ def world_size() -> int:
     "Number of training processes (1 without a launcher)."
     return max(int(os.environ.get('WORLD_SIZE', 1) or 1), 1)
 
+# %% ../nbs/10_scale.ipynb #9ca5067f
 def rank() -> int:
     "This process's global rank (0 without a launcher)."
     return int(os.environ.get('RANK', 0) or 0)
 
+# %% ../nbs/10_scale.ipynb #690e48a5
 def is_distributed() -> bool:
     "True when started by a distributed launcher with more than one process."
     return world_size() > 1
 
+# %% ../nbs/10_scale.ipynb #91064ca1
 def is_main_process() -> bool:
     "True on rank 0, the process that writes the run folder and talks to MLflow."
     return rank() == 0
@@ -41,6 +45,7 @@ def is_main_process() -> bool:
 # %% ../nbs/10_scale.ipynb #0cac9ce7
 def _dist_ready() -> bool: return is_distributed() and torch.distributed.is_available() and torch.distributed.is_initialized()
 
+# %% ../nbs/10_scale.ipynb #124c59c7
 def init_distributed():
     "Join the process group (Accelerate's `PartialState`); `None` in a single process."
     if not is_distributed(): return None
@@ -49,14 +54,17 @@ def init_distributed():
     # PartialState only picks gloo/MULTI_CPU when told `cpu=True` (it does not read ACCELERATE_USE_CPU itself)
     return PartialState(cpu=parse_flag_from_env('ACCELERATE_USE_CPU') or not torch.cuda.is_available())
 
+# %% ../nbs/10_scale.ipynb #9e72506b
 def shutdown_distributed():
     "Leave the process group, if any."
     if _dist_ready(): torch.distributed.destroy_process_group()
 
+# %% ../nbs/10_scale.ipynb #215d2625
 def barrier():
     "Wait for all processes (no-op in a single process)."
     if _dist_ready(): torch.distributed.barrier()
 
+# %% ../nbs/10_scale.ipynb #2ed18a31
 def broadcast_object(obj, # any picklable object
                      src:int=0 # the rank whose object every rank receives
                     ):
@@ -64,6 +72,7 @@ def broadcast_object(obj, # any picklable object
     if not _dist_ready(): return obj
     box = [obj]; torch.distributed.broadcast_object_list(box, src); return box[0]
 
+# %% ../nbs/10_scale.ipynb #fe28744f
 @contextmanager
 def main_first():
     "Run the block on the main process first, then on the others (to build a cache or the demo data once)."
@@ -72,6 +81,7 @@ def main_first():
     finally:
         if is_main_process(): barrier()
 
+# %% ../nbs/10_scale.ipynb #28a79545
 @contextmanager
 def local_only():
     "Inside, fastai sees one process: predictions and losses are not gathered across ranks (rank-0-only evaluation)."
@@ -98,6 +108,7 @@ def _broadcast_idxs(self, t, rank):
     torch.distributed.broadcast(t, rank)
     return t.cpu().tolist()
 
+# %% ../nbs/10_scale.ipynb #e54df314
 def patch_fastai_distributed():
     "Make fastai's `DistributedDL` work with the gloo (CPU) backend; returns `fastai.distributed`."
     import fastai.distributed as fd
@@ -124,6 +135,7 @@ def _read_json(p):
     try: return json.loads(Path(p).read_text())
     except (OSError, ValueError): return None
 
+# %% ../nbs/10_scale.ipynb #29569508
 def sweep_summary(sweep_dir:str|Path, # a Hydra sweep folder (`multirun/DATE/TIME`)
                   target_recall:float|None=None, # jobs reaching it on validation rank first
                  ) -> list[dict]:
@@ -146,10 +158,12 @@ def sweep_summary(sweep_dir:str|Path, # a Hydra sweep folder (`multirun/DATE/TIM
     for i, r in enumerate(rows, 1): r['rank'] = i
     return rows
 
+# %% ../nbs/10_scale.ipynb #c041828b
 def _fmt(v):
     if v is None: return ''
     return f'{v:.4f}' if isinstance(v, float) else str(v)
 
+# %% ../nbs/10_scale.ipynb #41a6e5ba
 def summary_markdown(rows:list # rows from `sweep_summary`
                     ) -> str:
     "The summary as a Markdown table."
@@ -157,6 +171,7 @@ def summary_markdown(rows:list # rows from `sweep_summary`
     lines += ['| ' + ' | '.join(_fmt(r[c]) for c in SUMMARY_COLS) + ' |' for r in rows]
     return '\n'.join(lines) + '\n'
 
+# %% ../nbs/10_scale.ipynb #42effcc2
 def write_summary(rows:list, # rows from `sweep_summary`
                   sweep_dir:str|Path, # where `sweep_summary.csv` and `.md` go
                  ) -> tuple[Path, Path]:
@@ -171,27 +186,13 @@ def write_summary(rows:list, # rows from `sweep_summary`
 # %% ../nbs/10_scale.ipynb #871e1bb0
 def _tracking_uri(cfg) -> str: return cfg.mlflow.tracking_uri or 'sqlite:///mlflow.db'
 
+# %% ../nbs/10_scale.ipynb #803a45af
 from hydra.experimental.callback import Callback as HydraCallback
 
 class SweepTracker(HydraCallback):
     "Hydra callback: an MLflow parent run per multirun, the job runs as its children, a summary table at the end."
     def __init__(self, summary:bool=True # write and log the summary table at the end
                 ): self.summary, self.parent_id, self.uri, self._open = summary, None, None, False
-
-    def on_multirun_start(self, config:DictConfig, **kwargs):
-        from mlflow.tracking import MlflowClient
-        sweep_dir = Path(config.hydra.sweep.dir); sweep_dir.mkdir(parents=True, exist_ok=True)
-        self.uri = _tracking_uri(config); client = MlflowClient(self.uri)
-        name = config.mlflow.experiment_name
-        exp = client.get_experiment_by_name(name)
-        exp_id = exp.experiment_id if exp else client.create_experiment(name)
-        ovr = ' '.join(config.hydra.overrides.task)
-        run = client.create_run(exp_id, run_name=f"sweep {sweep_dir.parent.name} {sweep_dir.name}",
-                                tags={'sweep_dir': str(sweep_dir.resolve()), 'sweep_overrides': ovr, 'sweep': 'parent'})
-        self.parent_id, self._open = run.info.run_id, True
-        (sweep_dir/'mlflow_parent.json').write_text(json.dumps({'run_id': self.parent_id, 'tracking_uri': self.uri}))
-        atexit.register(self._abandon)
-        print(f"Sweep: {sweep_dir} (MLflow parent run {self.parent_id}, {self.uri})")
 
     def _parent(self, config):
         if self.parent_id: return self.parent_id
@@ -206,28 +207,54 @@ class SweepTracker(HydraCallback):
 
     def on_job_end(self, config:DictConfig, job_return=None, **kwargs): os.environ.pop(PARENT_ENV, None)
 
-    def on_multirun_end(self, config:DictConfig, **kwargs):
-        from mlflow.tracking import MlflowClient
-        sweep_dir = Path(config.hydra.sweep.dir); client = MlflowClient(self.uri or _tracking_uri(config))
-        if self.summary:
-            rows = sweep_summary(sweep_dir, config.threshold.target_recall)
-            fc, fm = write_summary(rows, sweep_dir)
-            print(f"\nSweep summary (best first), {fc}:\n\n" + summary_markdown(rows))
-            for f in (fc, fm): client.log_artifact(self.parent_id, str(f))
-            ok = [r for r in rows if r['status'] == 'ok']
-            if ok:
-                b = ok[0]
-                for k in ('val_accuracy', 'val_recall', 'threshold'): client.log_metric(self.parent_id, f'best_{k}', b[k])
-                client.set_tag(self.parent_id, 'best_overrides', b['overrides'])
-                client.set_tag(self.parent_id, 'best_run_id', str(b['mlflow_run_id']))
-            client.log_metric(self.parent_id, 'n_jobs', len(rows)); client.log_metric(self.parent_id, 'n_failed', len(rows) - len(ok))
-        client.set_terminated(self.parent_id, 'FINISHED'); self._open = False
+# %% ../nbs/10_scale.ipynb #ca08ec69
+@patch
+def on_multirun_start(self:SweepTracker, config:DictConfig, **kwargs):
+    from mlflow.tracking import MlflowClient
+    sweep_dir = Path(config.hydra.sweep.dir); sweep_dir.mkdir(parents=True, exist_ok=True)
+    self.uri = _tracking_uri(config); client = MlflowClient(self.uri)
+    name = config.mlflow.experiment_name
+    exp = client.get_experiment_by_name(name)
+    exp_id = exp.experiment_id if exp else client.create_experiment(name)
+    ovr = ' '.join(config.hydra.overrides.task)
+    run = client.create_run(exp_id, run_name=f"sweep {sweep_dir.parent.name} {sweep_dir.name}",
+                            tags={'sweep_dir': str(sweep_dir.resolve()), 'sweep_overrides': ovr, 'sweep': 'parent'})
+    self.parent_id, self._open = run.info.run_id, True
+    (sweep_dir/'mlflow_parent.json').write_text(json.dumps({'run_id': self.parent_id, 'tracking_uri': self.uri}))
+    atexit.register(self._abandon)
+    print(f"Sweep: {sweep_dir} (MLflow parent run {self.parent_id}, {self.uri})")
 
-    def _abandon(self):
-        "At exit, a parent run that never reached the end of the sweep is marked FAILED."
-        if not self._open: return
-        try:
-            from mlflow.tracking import MlflowClient
-            MlflowClient(self.uri).set_terminated(self.parent_id, 'FAILED')
-        except Exception: pass
-        self._open = False
+# %% ../nbs/10_scale.ipynb #4e4c814a
+@patch
+def _abandon(self:SweepTracker):
+    "At exit, a parent run that never reached the end of the sweep is marked FAILED."
+    if not self._open: return
+    try:
+        from mlflow.tracking import MlflowClient
+        MlflowClient(self.uri).set_terminated(self.parent_id, 'FAILED')
+    except Exception: pass
+    self._open = False
+
+# %% ../nbs/10_scale.ipynb #b9fc3baa
+def _log_sweep(client, parent_id, rows):
+    "Log the best successful job (first row) and the job counts to the parent run."
+    ok = [r for r in rows if r['status'] == 'ok']
+    if ok:
+        b = ok[0]
+        for k in ('val_accuracy', 'val_recall', 'threshold'): client.log_metric(parent_id, f'best_{k}', b[k])
+        client.set_tag(parent_id, 'best_overrides', b['overrides'])
+        client.set_tag(parent_id, 'best_run_id', str(b['mlflow_run_id']))
+    client.log_metric(parent_id, 'n_jobs', len(rows)); client.log_metric(parent_id, 'n_failed', len(rows) - len(ok))
+
+# %% ../nbs/10_scale.ipynb #accc30e4
+@patch
+def on_multirun_end(self:SweepTracker, config:DictConfig, **kwargs):
+    from mlflow.tracking import MlflowClient
+    sweep_dir = Path(config.hydra.sweep.dir); client = MlflowClient(self.uri or _tracking_uri(config))
+    if self.summary:
+        rows = sweep_summary(sweep_dir, config.threshold.target_recall)
+        fc, fm = write_summary(rows, sweep_dir)
+        print(f"\nSweep summary (best first), {fc}:\n\n" + summary_markdown(rows))
+        for f in (fc, fm): client.log_artifact(self.parent_id, str(f))
+        _log_sweep(client, self.parent_id, rows)
+    client.set_terminated(self.parent_id, 'FINISHED'); self._open = False

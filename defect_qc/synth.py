@@ -50,6 +50,7 @@ def _blow_hole(img, geo, rng):
         img[(d >= rad) & (d < rad*1.35)] += 0.08
     return img
 
+# %% ../nbs/02_synth.ipynb #2cad300a
 def _crack(img, geo, rng):
     "A thin, dark, jagged line that wanders across the surface."
     s = img.shape[0]; cx, cy, R = geo
@@ -63,6 +64,7 @@ def _crack(img, geo, rng):
     ImageDraw.Draw(m).line(pts, fill=255, width=max(2, int(s*rng.uniform(0.015, 0.025))), joint='curve')
     return img * (1 - 0.8*np.asarray(m, np.float32)/255)
 
+# %% ../nbs/02_synth.ipynb #5c619238
 def _chipped_edge(img, geo, rng):
     "A bite out of the rim, showing background."
     s = img.shape[0]; cx, cy, R = geo; yy, xx = np.ogrid[0:s, 0:s]
@@ -71,6 +73,7 @@ def _chipped_edge(img, geo, rng):
     img[bite] = img[:4, :4].mean() + rng.normal(0, 0.02, int(bite.sum()))
     return img
 
+# %% ../nbs/02_synth.ipynb #c7b9c6f0
 def _burr(img, geo, rng):
     "Bright flash of metal sticking out of the rim."
     s = img.shape[0]; cx, cy, R = geo

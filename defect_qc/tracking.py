@@ -82,6 +82,7 @@ def _png_b64(a:np.ndarray) -> str:
     from PIL import Image
     b = io.BytesIO(); Image.fromarray(a).save(b, 'PNG'); return base64.b64encode(b.getvalue()).decode()
 
+# %% ../nbs/09_tracking.ipynb #b75af36a
 def score_rows(pred, # a `defect_qc.predict.Predictor`
                df:pd.DataFrame, # request rows: `image` (base64) and/or `path`
                root:str|None=None, # the folder `path` may name; None: path input is off
@@ -133,6 +134,7 @@ def model_signature() -> ModelSignature:
                                           ColSpec('double', 'ood_score'), ColSpec('boolean', 'drift')]),
                           params=ParamSchema([ParamSpec('explain', 'boolean', False)]))
 
+# %% ../nbs/09_tracking.ipynb #fe4cb5a2
 def image_frame(files:list # image files
                ) -> pd.DataFrame:
     "A pyfunc input DataFrame with the files' bytes base64-encoded in `image`."
@@ -145,6 +147,7 @@ def _example_image(meta) -> str:
     b = io.BytesIO(); synth_casting(meta['img_size'], None, 0).convert('RGB').save(b, 'JPEG', quality=90)
     return base64.b64encode(b.getvalue()).decode()
 
+# %% ../nbs/09_tracking.ipynb #8d8918cc
 _MODEL_CODE = '''"defect_qc's served model, logged as code: MLflow runs this file to build it (no pickled object)."
 import mlflow
 from defect_qc.tracking import DefectModel
@@ -170,11 +173,13 @@ def log_model(run_dir:str|Path, # run folder with model.pth, model.json and metr
     if cfg is not None and cfg.mlflow.register_name: maybe_register(info, run_dir, cfg)
     return info
 
+# %% ../nbs/09_tracking.ipynb #140fb566
 def _requirements() -> list:
     "Pinned requirements of the pyfunc (the packages the model code imports)."
     from importlib.metadata import version
     return [f'{p}=={version(p)}' for p in ('torch', 'torchvision', 'fastai', 'numpy', 'pillow', 'pandas', 'mlflow')]
 
+# %% ../nbs/09_tracking.ipynb #ebaef51a
 def maybe_register(info, # `ModelInfo` from `log_model`
                    run_dir:str|Path, # run folder with metrics.json
                    cfg, # training config
@@ -213,6 +218,7 @@ def server_command(store:str|Path='mlflow_server', # folder for the SQLite datab
             '--artifacts-destination', str(store/'artifacts'), '--serve-artifacts', '--host', host, '--port', str(port),
             '--workers', str(workers)]
 
+# %% ../nbs/09_tracking.ipynb #5669a4bd
 def _stop_group(proc:subprocess.Popen, wait:float=15):
     "Terminate a process group (SIGTERM, then SIGKILL after `wait` seconds)."
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -221,6 +227,7 @@ def _stop_group(proc:subprocess.Popen, wait:float=15):
         try: proc.wait(wait); return
         except subprocess.TimeoutExpired: pass
 
+# %% ../nbs/09_tracking.ipynb #e2f4ee01
 def main(argv:list=None # command-line arguments
         ) -> int:
     "Start a central MLflow tracking server (runs until interrupted or terminated; the server stops with it)."

@@ -24,7 +24,8 @@ from .drift import fit_drift
 __all__ = ['CONFIG_RULES', 'load_config', 'ConfigError', 'check_config', 'class_weights', 'MLflowCallback', 'PreciseBN',
            'WeightEMA', 'flatten_config', 'arch_kwargs', 'defect_metrics', 'cpu_has_bf16', 'resolve_precision',
            'make_learner', 'fit_callbacks', 'LineProgress', 'interactive', 'tiny_config', 'resolve_data_path',
-           'tracking_uri', 'dls_from_config', 'TrackingError', 'check_tracking', 'set_experiment', 'train', 'main']
+           'tracking_uri', 'dls_from_config', 'TrackingError', 'check_tracking', 'set_experiment', 'mlflow_run',
+           'train', 'main']
 
 # %% ../nbs/05_training.ipynb #b983619b
 from fastai.callback.core import Callback
@@ -51,11 +52,13 @@ def load_config(overrides:list=None # Hydra overrides, e.g. `['num_epochs=2', 'd
 class ConfigError(ValueError):
     "A config value out of range; the one-line message names the key, the value and what is allowed."
 
+# %% ../nbs/05_training.ipynb #374de538
 def _number(v, integer=False) -> bool:
     "Is `v` an int (or, unless `integer`, a finite float), and not a bool?"
     if isinstance(v, bool): return False
     return isinstance(v, int) if integer else isinstance(v, (int, float)) and math.isfinite(v)
 
+# %% ../nbs/05_training.ipynb #672b68b2
 CONFIG_RULES = {   # key -> (test of the value, what is allowed); None passes where the text says "null or"
     'num_epochs': (lambda v: _number(v, True) and v >= 1, 'an integer >= 1'),
     'batch_size': (lambda v: _number(v, True) and v >= 1, 'an integer >= 1'),
@@ -105,6 +108,7 @@ def _mlflow_key(name:str) -> str:
     name = name.replace('_score', '').replace('roc_auc', 'roc_auc')
     return name if name.startswith(('train_', 'valid_')) else f'valid_{name}'
 
+# %% ../nbs/05_training.ipynb #34e062c4
 class MLflowCallback(Callback):
     "Log per-epoch losses, metrics and learning rate to the active MLflow run."
     order = Recorder.order + 1
@@ -150,6 +154,7 @@ class PreciseBN(Callback):
         _average_bn_over_ranks(self.bns)
         self.model.eval()
 
+# %% ../nbs/05_training.ipynb #8b1b4a7c
 def _average_bn_over_ranks(bns):
     "Under DDP, average BatchNorm running statistics over processes so every rank keeps the same model."
     import torch.distributed as dist
@@ -204,16 +209,19 @@ def arch_kwargs(cfg:DictConfig) -> dict:
     "The architecture's keyword arguments (`model.kwargs`) as a plain dict."
     return OmegaConf.to_container(cfg.model.kwargs, resolve=True) if cfg.model.kwargs else {}
 
+# %% ../nbs/05_training.ipynb #11e13187
 def defect_metrics() -> list:
     "Validation metrics; defect (label 1) is the positive class of each."
     return [accuracy, Recall(pos_label=1), Precision(pos_label=1), F1Score(pos_label=1), RocAucBinary()]
 
+# %% ../nbs/05_training.ipynb #436573bd
 def cpu_has_bf16() -> bool:
     "True when the CPU computes bfloat16 natively (AVX512-BF16 or AMX); emulated bf16 would be slower than float32."
     try: flags = Path('/proc/cpuinfo').read_text()
     except OSError: return False
     return any(f in flags.split() for f in ('avx512_bf16', 'amx_bf16'))
 
+# %% ../nbs/05_training.ipynb #fde0e221
 def resolve_precision(precision:str, # auto | fp32 | bf16 | fp16
                       device=None, # where training runs
                      ) -> str:
@@ -222,6 +230,7 @@ def resolve_precision(precision:str, # auto | fp32 | bf16 | fp16
     if torch.device(device or 'cpu').type == 'cuda': return 'bf16' if torch.cuda.is_bf16_supported() else 'fp32'
     return 'bf16' if cpu_has_bf16() else 'fp32'
 
+# %% ../nbs/05_training.ipynb #776eacdf
 def make_learner(dls, # DataLoaders from `casting_dls`
                  cfg:DictConfig, # training config
                  path:str|Path='.', # where fastai saves checkpoints
@@ -243,6 +252,7 @@ def make_learner(dls, # DataLoaders from `casting_dls`
     elif precision != 'fp32': raise ValueError(f"precision: expected auto, fp32, bf16 or fp16, got {cfg.precision!r}")
     return learn
 
+# %% ../nbs/05_training.ipynb #c51c4a87
 def fit_callbacks(cfg:DictConfig # training config
                  ) -> list:
     "Schedule, early-stopping, checkpoint and weight-averaging callbacks from the config."
@@ -270,6 +280,7 @@ class LineProgress(Callback):
     def _write(self, row): print('  '.join(f'{v:.6f}' if isinstance(v, float) else str(v) for v in row), flush=True)
     def after_fit(self): self.learn.logger = self.old_logger
 
+# %% ../nbs/05_training.ipynb #17c04ee9
 def interactive() -> bool:
     "True in a notebook or when stdout is a terminal (where a progress bar belongs)."
     return IN_NOTEBOOK or sys.stdout.isatty()
@@ -299,6 +310,7 @@ def resolve_data_path(cfg:DictConfig) -> Path:
     print(f"NOTE: data.path is not set: training on SYNTHETIC DEMO DATA ({p}). Set data.path=ROOT for real images.")
     return p
 
+# %% ../nbs/05_training.ipynb #818061d2
 def tracking_uri(cfg:DictConfig) -> str:
     "MLflow tracking URI: the config's, else a SQLite store in the working directory."
     return cfg.mlflow.tracking_uri or 'sqlite:///mlflow.db'
@@ -318,6 +330,7 @@ def dls_from_config(cfg:DictConfig, # training config
 class TrackingError(ValueError):
     "The tracking server cannot be reached; the one-line message names the URI."
 
+# %% ../nbs/05_training.ipynb #5adf88f8
 def check_tracking(uri:str, # tracking URI
                    timeout:float=5., # seconds to wait for a connection
                   ) -> str:
@@ -329,6 +342,7 @@ def check_tracking(uri:str, # tracking URI
     except OSError as e: raise TrackingError(f"mlflow.tracking_uri: cannot reach {uri} ({e.strerror or e}): start the server or fix the URI") from None
     return uri
 
+# %% ../nbs/05_training.ipynb #127ddca2
 @contextlib.contextmanager
 def _db_lock(uri:str):
     "For a SQLite store, hold an exclusive lock on `DB.lock` beside it: the first use creates the schema, once."
@@ -339,6 +353,7 @@ def _db_lock(uri:str):
         try: yield
         finally: fcntl.flock(f, fcntl.LOCK_UN)
 
+# %% ../nbs/05_training.ipynb #82cd5e96
 def set_experiment(uri:str, # tracking URI
                    name:str, # experiment name
                   ):
@@ -359,11 +374,13 @@ def _to_fp32(learn):
     learn.model.float()
     return learn
 
+# %% ../nbs/05_training.ipynb #cbd26e55
 def _scores(learn, dl):
     "P(defect) and labels of a DataLoader, from the best model."
     p, y = learn.get_preds(dl=dl)
     return p[:, 1].float().numpy(), y.numpy()
 
+# %% ../nbs/05_training.ipynb #b1fbfea2
 def _write_card(run_dir, res, meta, cfg, data_path, dls, splits):
     "Write the run's `model_card.md`, with a data check of the data folder."
     from defect_qc.card import write_card
@@ -374,6 +391,7 @@ def _write_card(run_dir, res, meta, cfg, data_path, dls, splits):
     check = check_dataset(data_path) if cfg.get('card', {}).get('data_check', True) else None
     write_card(run_dir, res, meta, cfg, counts, check, 'demo data (synthetic)' if cfg.data.path is None else str(data_path), overrides)
 
+# %% ../nbs/05_training.ipynb #648c90d9
 def _log_outputs(run_dir, res, cfg):
     "Log final metrics, the run folder's files and the model to the active MLflow run."
     flat = {f'{split}_{k}': v for split in ('val', 'test') if split in res for k, v in res[split].items()
@@ -384,16 +402,10 @@ def _log_outputs(run_dir, res, cfg):
         if f.is_file() and f.suffix in ('.png', '.json', '.log', '.csv', '.md'): mlflow.log_artifact(str(f), 'results')
     if (run_dir/'.hydra').is_dir(): mlflow.log_artifacts(str(run_dir/'.hydra'), 'hydra')
 
-# %% ../nbs/05_training.ipynb #a667b4d0
-def train(cfg:DictConfig, # training config (see `load_config`)
-          run_dir:str|Path|None=None, # run folder (default: Hydra's output dir)
-         ) -> dict:
-    "Train, tune the threshold on validation, evaluate, save and track one run; returns the metrics."
-    check_config(cfg); check_tracking(tracking_uri(cfg))
-    from defect_qc.evaluate import format_band, report, tune_band, tune_threshold
+# %% ../nbs/05_training.ipynb #fa2b0763
+def _run_folder(run_dir, cfg, main:bool) -> Path:
+    "The run folder (Hydra's output dir by default; rank 0's under distributed training), with the config in `.hydra/`."
     from defect_qc import scale
-    state = scale.init_distributed()          # under `accelerate launch`: join the process group (None otherwise)
-    main = scale.is_main_process()
     if run_dir is None:
         from hydra.core.hydra_config import HydraConfig
         run_dir = HydraConfig.get().runtime.output_dir
@@ -402,81 +414,122 @@ def train(cfg:DictConfig, # training config (see `load_config`)
         run_dir.mkdir(parents=True, exist_ok=True)
         if not (run_dir/'.hydra'/'config.yaml').exists():
             (run_dir/'.hydra').mkdir(exist_ok=True); (run_dir/'.hydra'/'config.yaml').write_text(OmegaConf.to_yaml(cfg))
+    return run_dir
+
+# %% ../nbs/05_training.ipynb #c477bfb3
+@contextlib.contextmanager
+def mlflow_run(cfg:DictConfig, # training config (`mlflow.*`)
+               run_dir:Path, # where a failed or interrupted run leaves its `STATUS` file
+               main:bool=True, # False on the other ranks of a distributed run: no MLflow run there
+              ):
+    "The run's MLflow run: ends FINISHED, KILLED (Ctrl-C, SIGTERM) or FAILED (any error, also written to `run_dir/STATUS`)."
+    if not main: yield None; return
+    from defect_qc import scale
+    set_experiment(tracking_uri(cfg), cfg.mlflow.experiment_name)
+    parent = os.environ.get(scale.PARENT_ENV)          # set by the sweep callback: this run is a child of the sweep's run
+    if parent and mlflow.active_run() is None: run = mlflow.start_run(run_name=cfg.mlflow.run_name, parent_run_id=parent)
+    else: run = mlflow.start_run(run_name=cfg.mlflow.run_name, nested=mlflow.active_run() is not None)
+    try: yield run
+    except KeyboardInterrupt:   # Ctrl-C, and SIGTERM under `python -m defect_qc.train` (see `main`)
+        mlflow.end_run('KILLED'); (run_dir/'STATUS').write_text('KILLED: interrupted before the run finished\n')
+        raise
+    except BaseException as e:
+        mlflow.end_run('FAILED'); (run_dir/'STATUS').write_text(f'FAILED: {type(e).__name__}: {e}\n')
+        raise
+    mlflow.end_run('FINISHED')
+
+# %% ../nbs/05_training.ipynb #8d324635
+def _fit(learn, cfg, state, main:bool):
+    "Fit with the config's schedule and callbacks (distributed when `state` is set); returns (seconds, epochs run)."
+    from defect_qc import scale
+    t0 = time.perf_counter()
+    fit = learn.fit_one_cycle if cfg.schedule == 'one_cycle' else learn.fit
+    cbs = [*fit_callbacks(cfg), *([MLflowCallback()] if main else [])]
+    if not interactive():   # a log file or CI: one line per epoch instead of a redrawn bar
+        learn.remove_cb(ProgressCallback); cbs.append(LineProgress())
+    if state is None: fit(cfg.num_epochs, cfg.lr, cbs=cbs)
+    else:
+        scale.patch_fastai_distributed()
+        sync_bn = bool(cfg.distributed.sync_bn) and torch.device(learn.dls.device or 'cpu').type == 'cuda'
+        with learn.distrib_ctx(sync_bn=sync_bn): fit(cfg.num_epochs, cfg.lr, cbs=cbs)
+        scale.barrier()   # every rank has reloaded best.pth before rank 0 deletes it
+    return time.perf_counter() - t0, len(learn.recorder.values)
+
+# %% ../nbs/05_training.ipynb #fda4746a
+def _run_meta(cfg, dls, th, band, run) -> dict:
+    "`model.json`: what prediction needs (preprocessing, threshold, band) and where the model came from."
+    return dict(arch=cfg.model.arch, arch_kwargs=arch_kwargs(cfg), n_in=dls.info['n_channels'],
+                img_size=cfg.data.img_size, image_mode=cfg.data.image_mode, mean=dls.info['mean'], std=dls.info['std'],
+                classes=CLASSES, prep=dls.info['prep'], threshold=float(th['threshold']), target_recall=cfg.threshold.target_recall,
+                threshold_mode=cfg.threshold.mode, band=band, mlflow_run_id=run.info.run_id)
+
+# %% ../nbs/05_training.ipynb #5258ba8c
+def _evaluate_run(learn, cfg, dls, run_dir, run, distributed:bool):
+    "Tune the threshold (and band) on validation, score test, write the report, save the model; returns (metrics, splits, meta)."
+    from defect_qc.evaluate import format_band, report, tune_band, tune_threshold
+    (run_dir/'best.pth').unlink(missing_ok=True)
+    _to_fp32(learn)
+    pv, yv = _scores(learn, dls.valid)
+    th = tune_threshold(yv, pv, cfg.threshold.target_recall, mode=cfg.threshold.mode)
+    print(th['message'])
+    band = tune_band(yv, pv, th['threshold'], cfg.threshold.max_false_reject, cfg.threshold.mode) if cfg.threshold.band else None
+    splits = {'val': (yv, pv, dls.info['valid_paths'])}
+    if dls.test is not None:
+        pt, yt = _scores(learn, dls.test)
+        splits['test'] = (yt, pt, dls.info['test_paths'])
+    meta, model = _run_meta(cfg, dls, th, band, run), learn.model.eval()   # float32 since _to_fp32
+    if distributed: model = _plain_bn(model)
+    if cfg.drift.enabled: meta['drift'] = fit_drift(model, dls, cfg.drift.alpha)   # the alarm's reference, calibrated on validation
+    res = report(run_dir, splits, th['threshold'], model=model, meta=meta, threshold_info=th, band=band)
+    if band: print(format_band(res))
+    save_model(model, run_dir, meta)
+    return res, splits, meta
+
+# %% ../nbs/05_training.ipynb #ec1e5f6c
+def _save_outputs(run_dir, res, meta, cfg, data_path, dls, splits):
+    "Write `metrics.json` and the model card, log them to MLflow, and register the model when `mlflow.log_model`."
+    (run_dir/'metrics.json').write_text(json.dumps(res, indent=2, default=float))
+    _write_card(run_dir, res, meta, cfg, data_path, dls, splits)
+    _log_outputs(run_dir, res, cfg)
+    if cfg.mlflow.log_model:
+        from defect_qc.tracking import log_model
+        res['model_uri'] = log_model(run_dir, cfg).model_uri
+    return res
+
+# %% ../nbs/05_training.ipynb #a667b4d0
+def train(cfg:DictConfig, # training config (see `load_config`)
+          run_dir:str|Path|None=None, # run folder (default: Hydra's output dir)
+         ) -> dict:
+    "Train, tune the threshold on validation, evaluate, save and track one run; returns the metrics."
+    check_config(cfg); check_tracking(tracking_uri(cfg))
+    from defect_qc import scale
+    state = scale.init_distributed()          # under `accelerate launch`: join the process group (None otherwise)
+    main, ws = scale.is_main_process(), scale.world_size()
+    run_dir = _run_folder(run_dir, cfg, main)
     set_seed(cfg.seed, reproducible=True)
     with scale.main_first():                  # rank 0 makes the demo data and the image cache, the others then read them
         data_path = resolve_data_path(cfg)
         dls = dls_from_config(cfg, data_path, verbose=main)
     set_seed(cfg.seed, reproducible=True)
     learn = make_learner(dls, cfg, run_dir)
-    run = None
-    if main:
-        set_experiment(tracking_uri(cfg), cfg.mlflow.experiment_name)
-        parent = os.environ.get(scale.PARENT_ENV)          # set by the sweep callback: this run is a child of the sweep's run
-        if parent and mlflow.active_run() is None: run = mlflow.start_run(run_name=cfg.mlflow.run_name, parent_run_id=parent)
-        else: run = mlflow.start_run(run_name=cfg.mlflow.run_name, nested=mlflow.active_run() is not None)
-    try:
+    with mlflow_run(cfg, run_dir, main) as run:
         if main:
             mlflow.log_params(flatten_config(cfg))
             mlflow.set_tags({'data.path': str(data_path), 'demo_data': str(not cfg.data.path), 'run_dir': str(run_dir.resolve()),
-                             'world_size': str(scale.world_size())})
-        t0 = time.perf_counter()
-        fit = learn.fit_one_cycle if cfg.schedule == 'one_cycle' else learn.fit
-        cbs = [*fit_callbacks(cfg), *([MLflowCallback()] if main else [])]
-        if not interactive():   # a log file or CI: one line per epoch instead of a redrawn bar
-            learn.remove_cb(ProgressCallback); cbs.append(LineProgress())
-        if state is None: fit(cfg.num_epochs, cfg.lr, cbs=cbs)
-        else:
-            scale.patch_fastai_distributed()
-            sync_bn = bool(cfg.distributed.sync_bn) and torch.device(dls.device or 'cpu').type == 'cuda'
-            with learn.distrib_ctx(sync_bn=sync_bn): fit(cfg.num_epochs, cfg.lr, cbs=cbs)
-            scale.barrier()   # every rank has reloaded best.pth before rank 0 deletes it
-        fit_s = time.perf_counter() - t0
-        epochs_run = len(learn.recorder.values)   # before get_preds, which resets the recorder
-        ws = scale.world_size()
+                             'world_size': str(ws)})
+        fit_s, epochs_run = _fit(learn, cfg, state, main)
         if not main:                              # the other ranks are done: rank 0 evaluates on the full sets
             scale.shutdown_distributed()
             return {'run_dir': str(run_dir), 'rank': scale.rank(), 'fit_seconds': fit_s, 'epochs_run': epochs_run}
         with scale.local_only():
-            (run_dir/'best.pth').unlink(missing_ok=True)
-            _to_fp32(learn)
-            pv, yv = _scores(learn, dls.valid)
-            th = tune_threshold(yv, pv, cfg.threshold.target_recall, mode=cfg.threshold.mode)
-            print(th['message'])
-            band = tune_band(yv, pv, th['threshold'], cfg.threshold.max_false_reject, cfg.threshold.mode) if cfg.threshold.band else None
-            splits = {'val': (yv, pv, dls.info['valid_paths'])}
-            if dls.test is not None:
-                pt, yt = _scores(learn, dls.test)
-                splits['test'] = (yt, pt, dls.info['test_paths'])
-            meta = dict(arch=cfg.model.arch, arch_kwargs=arch_kwargs(cfg), n_in=dls.info['n_channels'],
-                        img_size=cfg.data.img_size, image_mode=cfg.data.image_mode, mean=dls.info['mean'], std=dls.info['std'],
-                        classes=CLASSES, prep=dls.info['prep'], threshold=float(th['threshold']), target_recall=cfg.threshold.target_recall,
-                        threshold_mode=cfg.threshold.mode, band=band,
-                        mlflow_run_id=run.info.run_id)
-            model = learn.model.eval()   # float32 since _to_fp32
-            if state is not None: model = _plain_bn(model)
-            if cfg.drift.enabled: meta['drift'] = fit_drift(model, dls, cfg.drift.alpha)   # the alarm's reference, calibrated on validation
-            res = report(run_dir, splits, th['threshold'], model=model, meta=meta, threshold_info=th, band=band)
-            if band: print(format_band(res))
-            res['fit_seconds'] = fit_s; res['epochs_run'] = epochs_run
-            if state is not None: res['world_size'] = ws
-            (run_dir/'metrics.json').write_text(json.dumps(res, indent=2, default=float))
-            save_model(model, run_dir, meta)
-            _write_card(run_dir, res, meta, cfg, data_path, dls, splits)
-            _log_outputs(run_dir, res, cfg)
-            if cfg.mlflow.log_model:
-                from defect_qc.tracking import log_model
-                res['model_uri'] = log_model(run_dir, cfg).model_uri
-        mlflow.end_run('FINISHED')
-    except KeyboardInterrupt:   # Ctrl-C, and SIGTERM under `python -m defect_qc.train` (see `main`)
-        if main: mlflow.end_run('KILLED'); (run_dir/'STATUS').write_text('KILLED: interrupted before the run finished\n')
-        raise
-    except BaseException as e:
-        if main: mlflow.end_run('FAILED'); (run_dir/'STATUS').write_text(f'FAILED: {type(e).__name__}: {e}\n')
-        raise
+            res, splits, meta = _evaluate_run(learn, cfg, dls, run_dir, run, state is not None)
+            res.update(fit_seconds=fit_s, epochs_run=epochs_run, **({'world_size': ws} if state is not None else {}))
+            _save_outputs(run_dir, res, meta, cfg, data_path, dls, splits)
     scale.shutdown_distributed()
     res['run_id'], res['run_dir'] = run.info.run_id, str(run_dir)
     return res
 
+# %% ../nbs/05_training.ipynb #e999e99b
 def _plain_bn(model):
     "Turn `SyncBatchNorm` layers (from multi-GPU training) back into `BatchNorm2d`, for saving and inference."
     for name, m in model.named_children():
@@ -507,10 +560,12 @@ def _app(cfg:DictConfig):
               f"(escape rate <= {t['miss_rate_ub95']:.2%} at 95% confidence)")
     return res
 
+# %% ../nbs/05_training.ipynb #d2719ac6
 def _interrupt(signum, frame):
     "Turn a termination signal into `KeyboardInterrupt`, so the run ends KILLED like after Ctrl-C."
     raise KeyboardInterrupt(f"signal {signum}")
 
+# %% ../nbs/05_training.ipynb #c78c9022
 def main():
     "Entry point of `python -m defect_qc.train`: Hydra parses the overrides from the command line."
     import hydra, shutil, tempfile

@@ -1,0 +1,51 @@
+#!/usr/bin/env python
+"""Print the shape of the exported code: functions per exported cell, lines per exported cell, the longest cells.
+
+    python tools/cell_stats.py [nbs_dir] [--max-lines 40] [--median 12]   # exit 1 when a target is missed
+
+A "function" is a top-level `def`/`class` (a `@patch`ed method counts as one); lines are the cell's source lines
+without the `#| export` directives.
+"""
+import argparse, ast, json, statistics, sys
+from pathlib import Path
+
+def exported_cells(nbs: Path):
+    "Yield (notebook name, cell source without directives) for every `#| export`/`#| exports` cell in `nbs`."
+    for nb in sorted(nbs.glob('*.ipynb')):
+        for c in json.loads(nb.read_text())['cells']:
+            src = ''.join(c['source']) if isinstance(c['source'], list) else c['source']
+            lines = src.splitlines()
+            if c['cell_type'] == 'code' and any(l.strip().replace(' ', '') in ('#|export', '#|exports') for l in lines):
+                yield nb.name, '\n'.join(l for l in lines if not l.lstrip().startswith('#|')).strip('\n')
+
+def n_functions(src: str) -> int:
+    "Number of top-level functions and classes in `src`."
+    return sum(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for n in ast.parse(src).body)
+
+def cell_stats(nbs: Path) -> dict:
+    "Measures of the exported cells in `nbs`."
+    cells = [(name, src, len(src.splitlines()), n_functions(src)) for name, src in exported_cells(nbs)]
+    with_fn = [c for c in cells if c[3]]
+    lines = sorted(c[2] for c in cells)
+    return dict(cells=len(cells), fn_per_cell=sum(c[3] for c in with_fn) / max(1, len(with_fn)),
+                one_fn=sum(c[3] == 1 for c in with_fn) / max(1, len(with_fn)), median=statistics.median(lines),
+                p90=lines[int(0.9 * (len(lines) - 1))], longest=sorted(cells, key=lambda c: -c[2])[:5])
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('nbs', nargs='?', default=Path(__file__).resolve().parents[1]/'nbs', type=Path)
+    p.add_argument('--max-lines', type=int, default=40, help='no exported cell longer than this')
+    p.add_argument('--median', type=float, default=12, help='median lines per exported cell at most this')
+    a = p.parse_args()
+    s = cell_stats(a.nbs)
+    print(f"exported cells: {s['cells']}")
+    print(f"functions per exported cell (cells defining any): {s['fn_per_cell']:.2f} ({s['one_fn']:.0%} hold one)")
+    print(f"lines per exported cell, median / 90th pct: {s['median']:g} / {s['p90']}")
+    for name, src, n, _ in s['longest']:
+        first = next((l for l in src.splitlines() if l.startswith(('def ', 'class ', '@'))), src.splitlines()[0])
+        print(f"  {n:4d} lines  {name}: {first[:70]}")
+    ok = s['median'] <= a.median and s['longest'][0][2] <= a.max_lines
+    print('targets met' if ok else f"targets missed: median <= {a.median:g} and none over {a.max_lines} lines")
+    return 0 if ok else 1
+
+if __name__ == '__main__': sys.exit(main())
