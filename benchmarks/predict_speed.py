@@ -15,10 +15,9 @@ import torch
 
 warnings.filterwarnings('ignore', category=FutureWarning)
 
-from defect_qc.data import image_args, load_images
+from defect_qc.data import image_args, load_images, real_data_root
 from defect_qc.predict import Predictor, make_tiny_run
 
-REAL = Path(__file__).resolve().parents[1].parent/'shared'/'data'/'casting_data'/'train'
 
 def rate(fn, n_items, min_s=1.0, warmup=1):
     "Images/s of `fn()` (processing `n_items` images), repeated for at least `min_s` seconds after `warmup` calls."
@@ -30,9 +29,9 @@ def rate(fn, n_items, min_s=1.0, warmup=1):
         if dt >= min_s: return k*n_items/dt
 
 def jpeg_files(tmp, n):
-    if REAL.is_dir():
-        fs = sorted((REAL/'def_front').glob('*.jpeg'))[:n//2] + sorted((REAL/'ok_front').glob('*.jpeg'))[:n - n//2]
-        if len(fs) == n: return fs, f'real casting photos ({REAL})'
+    if (real := real_data_root()):
+        fs = sorted((real/'train'/'def_front').glob('*.jpeg'))[:n//2] + sorted((real/'train'/'ok_front').glob('*.jpeg'))[:n - n//2]
+        if len(fs) == n: return fs, f'real casting photos ({real})'
     from defect_qc.synth import make_demo_data
     d = make_demo_data(tmp/'demo', n, 0, size=300)
     return sorted(d.rglob('*.jpeg'))[:n], 'synthetic 300x300 demo JPEGs'

@@ -13,7 +13,6 @@ import argparse, json, os, random, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-REAL = REPO.parent/'shared'/'data'/'casting_data'
 
 def subset(src_train, dest, n, seed=0):
     "Symlink a stratified random subset of n images of `src_train/{ok_front,def_front}` into `dest/train/`."
@@ -51,7 +50,8 @@ def main():
     ap.add_argument('--img-size', type=int, default=192)
     ap.add_argument('--data', default=None, help='data root (default: the real data if found, else the demo data)')
     a = ap.parse_args()
-    src = Path(a.data) if a.data else (REAL if (REAL/'train').is_dir() else None)
+    from defect_qc.data import real_data_root
+    src = Path(a.data) if a.data else real_data_root()
     if src is None:
         from defect_qc.synth import demo_data
         src = demo_data(); print(f"(real data not found: demo data {src})")

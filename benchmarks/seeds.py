@@ -47,13 +47,15 @@ def format_table(rows):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('data', nargs='?', default=str(REPO.parent/'shared'/'data'/'casting_data'), help='data root (Kaggle layout)')
+    ap.add_argument('data', nargs='?', default=None, help='data root (Kaggle layout; default: $DEFECT_QC_REAL_DATA or ../shared/data/casting_data)')
     ap.add_argument('--seeds', type=int, nargs='+', default=[42, 1, 2, 3, 4])
     ap.add_argument('--out', help='folder for the runs (default: a temporary folder)')
     ap.add_argument('--json', help='also write the rows as JSON')
     ap.add_argument('overrides', nargs='*', help='extra training overrides (after --)')
     a = ap.parse_args(argv)
-    if not (Path(a.data)/'train').is_dir(): sys.exit(f"error: {a.data}: no train/ folder (pass the data root)")
+    from defect_qc.data import real_data_root
+    a.data = a.data or real_data_root()
+    if a.data is None or not (Path(a.data)/'train').is_dir(): sys.exit(f"error: {a.data}: no train/ folder (pass the data root)")
     out = Path(a.out or tempfile.mkdtemp(prefix='defect_qc_seeds_')); out.mkdir(parents=True, exist_ok=True)
     rows = []
     for s in a.seeds:

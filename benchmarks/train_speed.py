@@ -63,12 +63,13 @@ def bench_ours(root, size, cache_dir):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('root', nargs='?', help='data root (default: ../shared/data/casting_data if present, else demo data)')
+    ap.add_argument('root', nargs='?', help='data root (default: $DEFECT_QC_REAL_DATA or ../shared/data/casting_data if present, else demo data)')
     ap.add_argument('--size', type=int, default=128)
     ap.add_argument('--baseline-batches', type=int, default=16)
     ap.add_argument('--cache-dir', default=None)
     a = ap.parse_args()
-    root = a.root or (REPO.parent/'shared/data/casting_data' if (REPO.parent/'shared/data/casting_data/train').is_dir() else None)
+    from defect_qc.data import real_data_root
+    root = a.root or real_data_root()
     if root is None:
         from defect_qc.synth import demo_data
         root = demo_data(); print(f"(demo data: {root})")

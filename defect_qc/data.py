@@ -6,7 +6,8 @@ Docs: https://defect-qc.github.io/defect_qc/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #d5029f7e
 from __future__ import annotations
-import argparse, functools, hashlib, json, math, os, sys, time, warnings
+import functools, hashlib, json, math, os, sys, time, warnings
+import json as _json   # `main`'s `--json` option shadows the module's name there
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,17 +16,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
-from fastcore.imports import IN_NOTEBOOK
 
+from .cli import UserError, user_errors
+from fastcore.script import call_parse
 from .parts import canonical_crop, find_part, match_scale, part_profile, part_reference
 
 # %% auto #0
-__all__ = ['CLASSES', 'CLASS_DIRS', 'DIR_OF', 'IMG_EXTS', 'DECODE_ERRORS', 'SPLITS', 'SHORTCUT_AUC', 'SHORTCUT_STATS',
-           'MODE_NOTES', 'PART_STATS', 'CACHE_VERSION', 'DataError', 'is_image_file', 'find_splits', 'list_split',
-           'write_fixture', 'folded_auc', 'shortcut_audit', 'shortcut_advice', 'file_sha256', 'check_dataset',
-           'format_report', 'main', 'load_part_image', 'load_image', 'image_args', 'load_images', 'default_cache_dir',
-           'cache_key', 'cached_images', 'reference_profile', 'stratified_split', 'augment_batch', 'camera_batch',
-           'batch_augs', 'image_stats', 'casting_dls']
+__all__ = ['CLASSES', 'CLASS_DIRS', 'DIR_OF', 'IMG_EXTS', 'DECODE_ERRORS', 'SPLITS', 'REAL_DATA_ENV', 'SHORTCUT_AUC',
+           'SHORTCUT_STATS', 'MODE_NOTES', 'PART_STATS', 'CACHE_VERSION', 'DataError', 'is_image_file', 'find_splits',
+           'list_split', 'write_fixture', 'real_data_root', 'folded_auc', 'shortcut_audit', 'shortcut_advice',
+           'file_sha256', 'check_dataset', 'load_part_image', 'load_image', 'image_args', 'load_images',
+           'default_cache_dir', 'cache_key', 'cached_images', 'reference_profile', 'stratified_split', 'augment_batch',
+           'camera_batch', 'batch_augs', 'image_stats', 'casting_dls', 'format_report', 'main']
 
 # %% ../nbs/01_data.ipynb #dd48e30a
 CLASSES = ['ok', 'def']                              # label = index: ok=0, def=1 (defect is the positive class)
@@ -81,6 +83,17 @@ def write_fixture(root:str|Path, # where to write the data set
                 a = rng.integers(0, 255 if cls == 'ok' else 128, (size, size), dtype=np.uint8)
                 Image.fromarray(a, 'L').convert('RGB').save(d/f'cast_{cls}_0_{i}.jpeg', quality=90)
     return root
+
+# %% ../nbs/01_data.ipynb #04df2f25
+REAL_DATA_ENV = 'DEFECT_QC_REAL_DATA'
+
+def real_data_root() -> Path|None:
+    "The real casting data set (a root with `train/`): `$DEFECT_QC_REAL_DATA`, else `../shared/data/casting_data` beside the repository; None if absent."
+    env = os.environ.get(REAL_DATA_ENV)
+    import defect_qc
+    repo = Path(defect_qc.__file__).resolve().parents[1]
+    root = Path(env).expanduser() if env else repo.parent/'shared'/'data'/'casting_data'
+    return root if (root/'train').is_dir() else None
 
 # %% ../nbs/01_data.ipynb #ed73e2d9
 SHORTCUT_AUC = 0.7   # warn when a nuisance statistic alone separates the classes better than this
@@ -218,42 +231,6 @@ def check_dataset(root:str|Path, # data root (Kaggle layout or a flat labelled f
     return dict(root=str(Path(root)), counts=counts, sizes=dict(sizes), modes=dict(modes), problems=problems,
                 duplicates=dups, leaks=[[p for _, p in g] for g in leaks], shortcuts=shortcuts,
                 n_errors=n_err, n_warnings=len(problems)-n_err)
-
-# %% ../nbs/01_data.ipynb #d6e17215
-def format_report(rep:dict, # a report from `check_dataset`
-                  max_rows:int=50, # problems shown before "... and N more"
-                 ) -> str:
-    "The check report as text for a terminal."
-    lines = [f"Data set: {rep['root']}"]
-    for split, cc in rep['counts'].items():
-        lines.append(f"  {split:6} " + '  '.join(f"{c}: {n:5d}" for c, n in cc.items()) + f"  total: {sum(cc.values()):5d}")
-    lines.append("  image sizes: " + (', '.join(f"{k} ({v})" for k, v in rep['sizes'].items()) or '-'))
-    lines.append("  image modes: " + (', '.join(f"{k} ({v})" for k, v in rep['modes'].items()) or '-'))
-    if rep.get('shortcuts'): lines.append("  shortcut audit (ROC-AUC of each statistic alone, train/; > 0.7 warns): "
-                                          + ', '.join(f"{k} {v:.2f}" for k, v in rep['shortcuts'].items()))
-    for p in rep['problems'][:max_rows]: lines.append(f"{p['level'].upper()}: {p['path']}: {p['reason']}")
-    if len(rep['problems']) > max_rows: lines.append(f"... and {len(rep['problems'])-max_rows} more problems (see --json)")
-    if rep['leaks']:
-        lines.append(f"WARNING: DATA LEAKAGE: {len(rep['leaks'])} image(s) appear in more than one split:")
-        lines += ['  ' + ' == '.join(g) for g in rep['leaks'][:max_rows]]
-    n_dup = len(rep['duplicates']) - len(rep['leaks'])
-    if n_dup: lines.append(f"WARNING: {n_dup} group(s) of identical images within a split (see --json)")
-    lines.append(f"{rep['n_errors']} error(s), {rep['n_warnings']} warning(s), {len(rep['duplicates'])} duplicate group(s)")
-    return '\n'.join(lines)
-
-# %% ../nbs/01_data.ipynb #1e5147ce
-def main(argv:list=None # command-line arguments (default: `sys.argv[1:]`)
-        ) -> int:
-    "Check a data set from the command line; returns the exit code (1 when there are errors)."
-    ap = argparse.ArgumentParser(prog='python -m defect_qc.data', description='Check a casting image data set before training.')
-    ap.add_argument('data_dir', help='data root: ROOT/{train,test}/{ok_front,def_front}/ or a flat {ok_front,def_front}/ folder')
-    ap.add_argument('--json', metavar='FILE', help='also write the full report as JSON')
-    a = ap.parse_args(argv)
-    try: rep = check_dataset(a.data_dir)
-    except DataError as e: print(f"error: {e}", file=sys.stderr); return 1
-    print(format_report(rep))
-    if a.json: Path(a.json).write_text(json.dumps(rep, indent=2))
-    return 1 if rep['n_errors'] else 0
 
 # %% ../nbs/01_data.ipynb #ce3c80b3
 PART_STATS = ('cx', 'cy', 'scale', 'match', 'border', 'mean', 'contrast', 'part_mean', 'part_contrast')   # what `find_part` measures
@@ -622,5 +599,37 @@ def casting_dls(root:str|Path, # data root in the Kaggle layout
                       f"train {len(t_idx)}, valid {len(v_idx)}, test {len(te_all)}")
     return dls
 
-# %% ../nbs/01_data.ipynb #1b4e5df9
-if __name__ == '__main__' and not IN_NOTEBOOK and not os.environ.get('IN_TEST'): sys.exit(main())
+# %% ../nbs/01_data.ipynb #d6e17215
+def format_report(rep:dict, # a report from `check_dataset`
+                  max_rows:int=50, # problems shown before "... and N more"
+                 ) -> str:
+    "The check report as text for a terminal."
+    lines = [f"Data set: {rep['root']}"]
+    for split, cc in rep['counts'].items():
+        lines.append(f"  {split:6} " + '  '.join(f"{c}: {n:5d}" for c, n in cc.items()) + f"  total: {sum(cc.values()):5d}")
+    lines.append("  image sizes: " + (', '.join(f"{k} ({v})" for k, v in rep['sizes'].items()) or '-'))
+    lines.append("  image modes: " + (', '.join(f"{k} ({v})" for k, v in rep['modes'].items()) or '-'))
+    if rep.get('shortcuts'): lines.append("  shortcut audit (ROC-AUC of each statistic alone, train/; > 0.7 warns): "
+                                          + ', '.join(f"{k} {v:.2f}" for k, v in rep['shortcuts'].items()))
+    for p in rep['problems'][:max_rows]: lines.append(f"{p['level'].upper()}: {p['path']}: {p['reason']}")
+    if len(rep['problems']) > max_rows: lines.append(f"... and {len(rep['problems'])-max_rows} more problems (see --json)")
+    if rep['leaks']:
+        lines.append(f"WARNING: DATA LEAKAGE: {len(rep['leaks'])} image(s) appear in more than one split:")
+        lines += ['  ' + ' == '.join(g) for g in rep['leaks'][:max_rows]]
+    n_dup = len(rep['duplicates']) - len(rep['leaks'])
+    if n_dup: lines.append(f"WARNING: {n_dup} group(s) of identical images within a split (see --json)")
+    lines.append(f"{rep['n_errors']} error(s), {rep['n_warnings']} warning(s), {len(rep['duplicates'])} duplicate group(s)")
+    return '\n'.join(lines)
+
+# %% ../nbs/01_data.ipynb #1e5147ce
+@call_parse
+@user_errors
+def main(data_dir:str, # data root: ROOT/{train,test}/{ok_front,def_front}/ or a flat {ok_front,def_front}/ folder
+         json:str=None, # also write the full report as JSON to this file
+        ) -> int:
+    "Check a casting image data set before training; exit 1 when it has errors."
+    try: rep = check_dataset(data_dir)
+    except DataError as e: raise UserError(e)
+    print(format_report(rep))
+    if json: Path(json).write_text(_json.dumps(rep, indent=2))
+    return 1 if rep['n_errors'] else 0

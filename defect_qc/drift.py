@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/drift.html.md"""
 
 # %% ../nbs/04_drift.ipynb #e07e016d
 from __future__ import annotations
-import copy, math
+import copy
 
 import numpy as np
 import torch

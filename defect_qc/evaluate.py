@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/evaluate.html.md"""
 
 # %% ../nbs/06_evaluate.ipynb #cf317186
 from __future__ import annotations
-import argparse, json, math, os, sys, time
+import json, math, sys, time
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +14,12 @@ import scipy.stats
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from fastcore.imports import IN_NOTEBOOK
 from matplotlib.figure import Figure
 from torchmetrics.functional.classification import (binary_accuracy, binary_precision, binary_recall, binary_specificity,
     binary_f1_score, binary_auroc, binary_average_precision, binary_confusion_matrix, binary_roc, binary_precision_recall_curve)
 
+from .cli import UserError, user_errors
+from fastcore.script import call_parse
 from .data import CLASSES, DataError, find_splits, image_args, list_split, load_images
 from .models import ModelFileError, decide, load_model, normalize_uint8, predict_proba
 
@@ -564,9 +565,6 @@ def shift_benchmark(run:str|Path, # a run folder (or export folder)
                          false_alarms=m['confusion']['fp'], n=len(y), drift=float(df['drift'].mean())))
     return rows
 
-# %% ../nbs/06_evaluate.ipynb #cb5d08f5
-def _err(msg): print(f"error: {msg}", file=sys.stderr)
-
 # %% ../nbs/06_evaluate.ipynb #807006c8
 def new_eval_dir(run_dir:str|Path, # the run folder
                  name:str|None=None, # sub-folder name (default `eval-YYYYmmdd-HHMMSS`)
@@ -610,31 +608,25 @@ def evaluate_folder(run_dir:str|Path, # run folder with `model.pth` + `model.jso
     return res, dest
 
 # %% ../nbs/06_evaluate.ipynb #a0e8b95b
-def main(argv:list=None # command-line arguments (default: `sys.argv[1:]`)
+@call_parse
+@user_errors
+def main(run_dir:str, # run folder with model.pth + model.json (e.g. outputs/DATE/TIME)
+         data_dir:str, # labelled folder: Kaggle layout (train/, test/) or flat (ok_front/, def_front/)
+         out:str=None, # name of the new results sub-folder of RUN_DIR (default: eval-YYYYmmdd-HHMMSS)
+         bs:int=64, # batch size
         ) -> int:
-    "CLI: evaluate a trained run on a labelled folder; writes metrics and plots into a new sub-folder of the run."
-    ap = argparse.ArgumentParser(prog='python -m defect_qc.evaluate', description='Evaluate a trained run on a labelled image folder.')
-    ap.add_argument('run_dir', help='run folder with model.pth + model.json (e.g. outputs/DATE/TIME)')
-    ap.add_argument('data_dir', help='labelled folder: Kaggle layout (train/, test/) or flat (ok_front/, def_front/)')
-    ap.add_argument('--out', metavar='SUBDIR', help='name of the new results sub-folder of RUN_DIR (default: eval-YYYYmmdd-HHMMSS)')
-    ap.add_argument('--bs', type=int, default=64, help='batch size (default: 64)')
-    a = ap.parse_args(argv)
-    if a.bs < 1: _err(f"--bs {a.bs}: must be >= 1"); return 2
+    "Evaluate a trained run on a labelled image folder; metrics and plots go to a new sub-folder of the run."
+    if bs < 1: raise UserError(f"--bs {bs}: must be >= 1", 2)
     for f in ('model.json', 'model.pth'):
-        if not (Path(a.run_dir)/f).is_file(): _err(f"{a.run_dir}: no trained model here ({f} missing)"); return 1
-    try: find_splits(a.data_dir)
-    except DataError as e: _err(str(e)); return 1
-    t0 = time.perf_counter()
-    try: res, dest = evaluate_folder(a.run_dir, a.data_dir, a.out, a.bs)
-    except (DataError, ModelFileError, FileNotFoundError, FileExistsError, KeyError) as e: _err(str(e).strip('"')); return 1
-    except Exception as e:
-        _err(f"{a.run_dir}: evaluation failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"); return 1
+        if not (Path(run_dir)/f).is_file(): raise UserError(f"{run_dir}: no trained model here ({f} missing)")
+    try:
+        find_splits(data_dir)
+        t0 = time.perf_counter()
+        res, dest = evaluate_folder(run_dir, data_dir, out, bs)
+    except (DataError, ModelFileError, FileNotFoundError, FileExistsError, KeyError) as e: raise UserError(str(e).strip('"'))
+    except Exception as e: raise UserError(f"{run_dir}: evaluation failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
     print(format_metrics_table(res))
     if (b := format_band(res)): print(b)
     if 'train' in res: print("note: train/ holds the images this model was trained and validated on: its numbers are optimistic")
-    print(f"threshold {res['threshold']:.4g} from {Path(a.run_dir)/'model.json'}; "
+    print(f"threshold {res['threshold']:.4g} from {Path(run_dir)/'model.json'}; "
           f"{res['n_unreadable']} unreadable image(s) skipped; {time.perf_counter()-t0:.1f} s; wrote {dest}")
-    return 0
-
-# %% ../nbs/06_evaluate.ipynb #0c29f274
-if __name__ == '__main__' and not IN_NOTEBOOK and not os.environ.get('IN_TEST'): sys.exit(main())

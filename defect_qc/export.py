@@ -6,18 +6,19 @@ Docs: https://defect-qc.github.io/defect_qc/export.html.md"""
 
 # %% ../nbs/08_export.ipynb #f00ccfa0
 from __future__ import annotations
-import argparse, contextlib, io, json, os, shutil, sys, tempfile, warnings
+import contextlib, io, json, os, sys, warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn as nn
-from fastcore.imports import IN_NOTEBOOK
+from typing import Annotated
 
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)   # from fastai's import
+from .cli import UserError, user_errors
+from fastcore.script import call_parse
 from .data import file_sha256, image_args, load_image
 from .drift import ScoredModel
-from .models import load_exported, load_model, predict_proba
+from .models import load_exported, load_model
 
 # %% auto #0
 __all__ = ['FORMATS', 'TOLERANCE', 'check_images', 'export_model', 'run_export', 'main']
@@ -131,20 +132,15 @@ def run_export(path:str|Path, # `model.onnx` or `model.ts`
     return tuple(out) if both else out[0]
 
 # %% ../nbs/08_export.ipynb #628773af
-def main(argv:list=None # command-line arguments (default: `sys.argv[1:]`)
+@call_parse
+@user_errors
+def main(run_dir:str, # run folder with model.pth + model.json
+         format:Annotated[str, {'choices': tuple(FORMATS)}]='onnx', # the exported file's format
+         out:str=None, # output folder (default: RUN_DIR)
+         opset:int=18, # ONNX opset
         ) -> int:
-    "CLI: export a run's model as ONNX or TorchScript with `export.json`."
-    ap = argparse.ArgumentParser(prog='python -m defect_qc.export', description='Export a trained run as ONNX or TorchScript.')
-    ap.add_argument('run_dir', help='run folder with model.pth + model.json')
-    ap.add_argument('--format', choices=tuple(FORMATS), default='onnx', help='onnx (default) or torchscript')
-    ap.add_argument('--out', metavar='DIR', help='output folder (default: RUN_DIR)')
-    ap.add_argument('--opset', type=int, default=18, help='ONNX opset (default: 18)')
-    a = ap.parse_args(argv)
-    try: f = export_model(a.run_dir, a.format, a.out, a.opset)
-    except (OSError, ValueError, KeyError, RuntimeError) as e: print(f"error: {str(e).splitlines()[0]}", file=sys.stderr); return 1
-    d = json.loads((f.parent/'export.json').read_text())['formats'][a.format]
+    "Export a trained run as ONNX or TorchScript, with `export.json`."
+    try: f = export_model(run_dir, format, out, opset)
+    except (OSError, ValueError, KeyError, RuntimeError) as e: raise UserError(e)
+    d = json.loads((f.parent/'export.json').read_text())['formats'][format]
     print(f"wrote {f} and {f.parent/'export.json'} ({d['exporter']} exporter, max |diff| vs torch {d['max_abs_diff_vs_torch']:.1e})")
-    return 0
-
-# %% ../nbs/08_export.ipynb #de6b8756
-if __name__ == '__main__' and not IN_NOTEBOOK and not os.environ.get('IN_TEST'): sys.exit(main())

@@ -15,18 +15,20 @@ import numpy as np
 import pandas as pd
 import torch
 from fastcore.basics import patch
-from fastcore.imports import IN_NOTEBOOK
+from typing import Annotated
 
 # `defect_qc.data` imports fastai, whose import calls the deprecated `torch.jit.script`: keep that warning off the CLI's stderr
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
-from .data import (CLASSES, PART_STATS, image_args, load_part_image, DataError, IMG_EXTS, file_sha256, find_splits, image_stats, is_image_file,
-                            list_split, load_image, load_images)
-from .models import REQUIRED_META, create_model, decide, load_exported, load_model, normalize_uint8, predict_proba, read_model_json, save_model
+from .cli import UserError, user_errors
+from fastcore.script import call_parse
+from .data import (CLASSES, PART_STATS, load_part_image, DataError, IMG_EXTS, file_sha256, find_splits, image_stats, is_image_file,
+                            list_split, load_images)
+from .models import REQUIRED_META, create_model, decide, load_exported, load_model, normalize_uint8, read_model_json, save_model
 from .drift import ScoredModel, drift_scores
 
 # %% auto #0
-__all__ = ['OUT_FORMATS', 'make_tiny_run', 'expand_inputs', 'read_meta', 'Predictor', 'write_results', 'write_heatmaps',
-           'drift_summary', 'main']
+__all__ = ['OUT_FORMATS', 'BACKENDS', 'make_tiny_run', 'expand_inputs', 'read_meta', 'Predictor', 'write_results',
+           'write_heatmaps', 'drift_summary', 'main']
 
 # %% ../nbs/07_predict.ipynb #55712215
 def make_tiny_run(dest:str|Path, # run folder to create
@@ -375,9 +377,6 @@ def write_heatmaps(pred:Predictor, # a torch-backend predictor
     return res
 
 
-# %% ../nbs/07_predict.ipynb #c765243e
-def _err(msg): print(f"error: {msg}", file=sys.stderr)
-
 # %% ../nbs/07_predict.ipynb #d4e3080f
 def drift_summary(df:pd.DataFrame # predictions with `drift` and `drift_reason` columns
                  ) -> str|None:
@@ -387,49 +386,55 @@ def drift_summary(df:pd.DataFrame # predictions with `drift` and `drift_reason` 
     return (f"{int(df['drift'].sum())} of {len(df)} images do not look like the training images ({', '.join(w for w, _ in why.most_common())}): "
             "check the camera set-up; their results may be unreliable")
 
-# %% ../nbs/07_predict.ipynb #18c255ed
-def main(argv:list=None # command-line arguments (default: `sys.argv[1:]`)
-        ) -> int:
-    "CLI: classify images with a trained run; CSV/JSON out; exit 1 if nothing could be classified."
-    ap = argparse.ArgumentParser(prog='python -m defect_qc.predict', description='Classify casting photos with a trained run.')
-    ap.add_argument('run_dir', help='run folder with model.pth + model.json (e.g. outputs/DATE/TIME), or an export folder')
-    ap.add_argument('inputs', nargs='+', metavar='INPUT', help='image files, folders (searched recursively) and glob patterns')
-    ap.add_argument('--out', metavar='FILE', help='write .csv or .json here (default: CSV to stdout)')
-    ap.add_argument('--threshold', type=float, help="decision threshold (default: the run's tuned threshold)")
-    ap.add_argument('--backend', choices=('torch', 'onnx', 'torchscript'), default='torch',
-                    help='torch (model.pth) or an export made by `python -m defect_qc.export` (default: torch)')
-    ap.add_argument('--bs', type=int, default=64, help='batch size (default: 64)')
-    ap.add_argument('--workers', type=int, default=None, help='image-decoding threads (default: all cores)')
-    ap.add_argument('--explain', metavar='DIR', help="write a Grad-CAM heat map PNG per image into DIR (column 'heatmap'; torch backend)")
-    ap.add_argument('--progress', action=argparse.BooleanOptionalAction, default=None,
-                    help='progress bar on stderr (default: on a terminal, for more than 2 batches)')
-    a = ap.parse_args(argv)
-    if a.out and Path(a.out).suffix.lower() not in OUT_FORMATS: _err(f"--out {a.out}: use a .csv or .json file"); return 2
-    if a.threshold is not None and not 0 <= a.threshold <= 1: _err(f"--threshold {a.threshold}: must be in [0, 1]"); return 2
-    if a.bs < 1: _err(f"--bs {a.bs}: must be >= 1"); return 2
-    if a.explain and a.backend != 'torch': _err(f"--explain: Grad-CAM needs --backend torch (the model's gradients), not {a.backend}"); return 2
-    try: pred = Predictor(a.run_dir, a.backend, a.threshold, a.bs, a.workers)
-    except (OSError, ValueError, KeyError) as e: _err(str(e)); return 1
-    except Exception as e: _err(f"{a.run_dir}: cannot load the model ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"); return 1
-    paths, notes = expand_inputs(a.inputs)
-    for n in notes: print(f"warning: {n}", file=sys.stderr)
-    if not paths: _err("no image to classify (inputs matched no image file)"); return 1
-    show = a.progress if a.progress is not None else (sys.stderr.isatty() and len(paths) > 2*a.bs)
-    df = pred.predict_paths(paths, progress=show, warn=False)
+# %% ../nbs/07_predict.ipynb #4aeed35e
+BACKENDS = ('torch', 'onnx', 'torchscript')
+
+def _predictor(run_dir, backend, threshold, bs, workers, out, explain) -> Predictor:
+    "The command's `Predictor`, after checking its options; a `UserError` names what is wrong."
+    if out and Path(out).suffix.lower() not in OUT_FORMATS: raise UserError(f"--out {out}: use a .csv or .json file", 2)
+    if threshold is not None and not 0 <= threshold <= 1: raise UserError(f"--threshold {threshold}: must be in [0, 1]", 2)
+    if bs < 1: raise UserError(f"--bs {bs}: must be >= 1", 2)
+    if explain and backend != 'torch': raise UserError(f"--explain: Grad-CAM needs --backend torch (the model's gradients), not {backend}", 2)
+    try: return Predictor(run_dir, backend, threshold, bs, workers)
+    except (OSError, ValueError, KeyError) as e: raise UserError(e)
+    except Exception as e: raise UserError(f"{run_dir}: cannot load the model ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+
+# %% ../nbs/07_predict.ipynb #b866ad2c
+def _warn_rows(df:pd.DataFrame):
+    "Warnings on stderr about the rows: unreadable images (the first 20 named) and the drift alarm."
     errs = df.error.dropna().tolist()
     for e in errs[:20]: print(f"warning: {e}", file=sys.stderr)
     if len(errs) > 20: print(f"warning: ... and {len(errs)-20} more unreadable images", file=sys.stderr)
     if (msg := drift_summary(df)): print(f"warning: {msg}", file=sys.stderr)
+
+# %% ../nbs/07_predict.ipynb #18c255ed
+@call_parse
+@user_errors
+def main(run_dir:str, # run folder with model.pth + model.json (e.g. outputs/DATE/TIME), or an export folder
+         *inputs:str, # image files, folders (searched recursively) and glob patterns
+         out:str=None, # write .csv or .json here (default: CSV to stdout)
+         threshold:float=None, # decision threshold (default: the run's tuned threshold)
+         backend:Annotated[str, {'choices': BACKENDS}]='torch', # torch (model.pth) or an export made by `python -m defect_qc.export`
+         bs:int=64, # batch size
+         workers:int=None, # image-decoding threads (default: all cores)
+         explain:str=None, # write a Grad-CAM heat map PNG per image into this folder (column 'heatmap'; torch backend)
+         progress:Annotated[bool, {'action': argparse.BooleanOptionalAction, 'type': None}]=None, # progress bar on stderr (default: on a terminal, for more than 2 batches)
+        ) -> int:
+    "Classify casting photos with a trained run: CSV/JSON out; exit 1 if nothing could be classified."
+    if not inputs: raise UserError("no INPUT given: name image files, folders or glob patterns after RUN_DIR", 2)
+    pred = _predictor(run_dir, backend, threshold, bs, workers, out, explain)
+    paths, notes = expand_inputs(inputs)
+    for n in notes: print(f"warning: {n}", file=sys.stderr)
+    if not paths: raise UserError("no image to classify (inputs matched no image file)")
+    show = progress if progress is not None else (sys.stderr.isatty() and len(paths) > 2*bs)
+    df = pred.predict_paths(paths, progress=show, warn=False)
+    _warn_rows(df)
     try:
-        if a.explain: df['heatmap'] = write_heatmaps(pred, df['path'].tolist(), a.explain)
-        write_results(df, a.out)
-    except OSError as e: _err(f"{'--out ' + str(a.out) if a.out else '--explain ' + str(a.explain)}: cannot write ({e})"); return 1
+        if explain: df['heatmap'] = write_heatmaps(pred, df['path'].tolist(), explain)
+        write_results(df, out)
+    except OSError as e: raise UserError(f"{'--out ' + str(out) if out else '--explain ' + str(explain)}: cannot write ({e})")
     s = pred.stats
     print(f"{s['n_ok']} of {s['n']} images classified ({s['n_errors']} unreadable) in {s['seconds']:.2f} s: "
-          f"{s['images_per_s']:.1f} images/s [{a.backend}, threshold {pred.threshold:.4g}]"
-          + (f", wrote {a.out}" if a.out else ''), file=sys.stderr)
-    if not s['n_ok']: _err("no image could be classified"); return 1
-    return 0
-
-# %% ../nbs/07_predict.ipynb #d647c5a1
-if __name__ == '__main__' and not IN_NOTEBOOK and not os.environ.get('IN_TEST'): sys.exit(main())
+          f"{s['images_per_s']:.1f} images/s [{backend}, threshold {pred.threshold:.4g}]"
+          + (f", wrote {out}" if out else ''), file=sys.stderr)
+    if not s['n_ok']: raise UserError("no image could be classified")

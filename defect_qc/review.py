@@ -6,16 +6,17 @@ Docs: https://defect-qc.github.io/defect_qc/review.html.md"""
 
 # %% ../nbs/12_review.ipynb #b81086a2
 from __future__ import annotations
-import argparse, math, os, sys, time
+import math, sys, time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from fastcore.imports import IN_NOTEBOOK
 
-from .data import CLASSES, DataError, cached_images, find_splits, image_stats, list_split, reference_profile, PART_STATS
+from .cli import UserError, user_errors
+from fastcore.script import call_parse
+from .data import CLASSES, DataError, cached_images, find_splits, image_stats, list_split, reference_profile
 from .models import create_model, normalize_uint8, predict_proba
 
 # %% auto #0
@@ -205,29 +206,24 @@ def _log_review(out, summary, uri):
         mlflow.log_artifacts(str(out), 'review')
 
 # %% ../nbs/12_review.ipynb #56c1d028
-def main(argv:list=None # command-line arguments (default: `sys.argv[1:]`)
+@call_parse
+@user_errors
+def main(data_dir:str, # data root (train/ is reviewed) or a flat {ok_front,def_front}/ folder
+         out:str=None, # output folder (default: review/YYYY-mm-dd_HH-MM-SS)
+         folds:int=5, # cross-validation folds
+         epochs:int=6, # epochs per fold
+         img_size:int=128, # side of the crops
+         top:int=24, # candidates in the gallery
+         no_crop:bool=False, # resize whole photos instead of cropping around the part
+         tracking_uri:str=None, # MLflow tracking URI (default sqlite:///mlflow.db; '' to skip)
         ) -> int:
-    "CLI: write the label-review queue of a data folder; exit 1 with one line on bad input."
-    ap = argparse.ArgumentParser(prog='python -m defect_qc.review', description='Find the images that are probably mislabelled, near-duplicated or odd.')
-    ap.add_argument('data_dir', help='data root (train/ is reviewed) or a flat {ok_front,def_front}/ folder')
-    ap.add_argument('--out', metavar='DIR', help='output folder (default: review/YYYY-mm-dd_HH-MM-SS)')
-    ap.add_argument('--folds', type=int, default=5, help='cross-validation folds (default 5)')
-    ap.add_argument('--epochs', type=int, default=6, help='epochs per fold (default 6)')
-    ap.add_argument('--img-size', type=int, default=128, help='side of the crops (default 128)')
-    ap.add_argument('--top', type=int, default=24, help='candidates in the gallery (default 24)')
-    ap.add_argument('--no-crop', action='store_true', help='resize whole photos instead of cropping around the part')
-    ap.add_argument('--tracking-uri', default=None, help="MLflow tracking URI (default sqlite:///mlflow.db; '' to skip)")
-    a = ap.parse_args(argv)
-    for key, v, lo in (('--folds', a.folds, 2), ('--epochs', a.epochs, 1), ('--img-size', a.img_size, 16), ('--top', a.top, 1)):
-        if v < lo: print(f"error: {key} {v}: must be >= {lo}", file=sys.stderr); return 2
-    out = Path(a.out or f"review/{time.strftime('%Y-%m-%d_%H-%M-%S')}")
-    if out.exists() and any(out.iterdir()): print(f"error: --out {out}: already exists and is not empty", file=sys.stderr); return 1
-    try: q = review(a.data_dir, out, a.folds, a.epochs, a.img_size, a.top, canonical=not a.no_crop, tracking_uri=a.tracking_uri)
-    except (DataError, ValueError, OSError) as e: print(f"error: {e}", file=sys.stderr); return 1
+    "Find the images that are probably mislabelled, near-duplicated or odd: the label-review queue of a data folder."
+    for key, v, lo in (('--folds', folds, 2), ('--epochs', epochs, 1), ('--img-size', img_size, 16), ('--top', top, 1)):
+        if v < lo: raise UserError(f"{key} {v}: must be >= {lo}", 2)
+    out = Path(out or f"review/{time.strftime('%Y-%m-%d_%H-%M-%S')}")
+    if out.exists() and any(out.iterdir()): raise UserError(f"--out {out}: already exists and is not empty")
+    try: q = review(data_dir, out, folds, epochs, img_size, top, canonical=not no_crop, tracking_uri=tracking_uri)
+    except (DataError, ValueError, OSError) as e: raise UserError(e)
     n_lab = int(q.why.str.contains('label issue').sum())
     print(f"{len(q)} image(s) to review ({n_lab} probably mislabelled), most suspicious first: {out/'label_issues.csv'}; "
           f"gallery: {out/'review_gallery.png'}")
-    return 0
-
-# %% ../nbs/12_review.ipynb #b4134ce0
-if __name__ == '__main__' and not IN_NOTEBOOK and not os.environ.get('IN_TEST'): sys.exit(main())

@@ -6,12 +6,12 @@ Docs: https://defect-qc.github.io/defect_qc/scale.html.md"""
 
 # %% ../nbs/10_scale.ipynb #af1f1db4
 from __future__ import annotations
-import atexit, csv, json, math, os, shutil, sys, tempfile
+import atexit, csv, json, os
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from fastai.callback.core import Callback
 from fastai.torch_core import to_float
 from fastcore.basics import patch

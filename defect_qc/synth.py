@@ -6,13 +6,13 @@ Docs: https://defect-qc.github.io/defect_qc/synth.html.md"""
 
 # %% ../nbs/02_synth.ipynb #26555ce9
 from __future__ import annotations
-import json, os
+import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .data import CLASSES, DIR_OF, default_cache_dir
+from .data import DIR_OF, default_cache_dir
 
 # %% auto #0
 __all__ = ['DEFECTS', 'SYNTH_VERSION', 'synth_casting', 'make_demo_data', 'demo_data']

@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/tracking.html.md"""
 
 # %% ../nbs/09_tracking.ipynb #6c221b08
 from __future__ import annotations
-import argparse, base64, io, json, os, re, shutil, signal, stat, subprocess, sys, tempfile, traceback
+import base64, io, json, os, shutil, signal, stat, subprocess, sys, tempfile, traceback
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +16,11 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
-from fastcore.imports import IN_NOTEBOOK
 
+from .cli import user_errors
+from fastcore.script import call_parse
 from .data import DataError
-from .models import load_model, predict_proba
+from .models import load_model
 
 # %% auto #0
 __all__ = ['MAX_IMAGE_BYTES', 'PATH_ROOT_ENV', 'MAX_BYTES_ENV', 'read_allowed', 'ServeError', 'score_rows', 'DefectModel',
@@ -228,19 +229,18 @@ def _stop_group(proc:subprocess.Popen, wait:float=15):
         except subprocess.TimeoutExpired: pass
 
 # %% ../nbs/09_tracking.ipynb #e2f4ee01
-def main(argv:list=None # command-line arguments
+@call_parse
+@user_errors
+def main(store:str='mlflow_server', # folder for the SQLite database and the artifact store
+         host:str='127.0.0.1', # address to listen on (127.0.0.1: this machine only)
+         port:int=5000, # port to listen on
+         workers:int=1, # server worker processes
         ) -> int:
     "Start a central MLflow tracking server (runs until interrupted or terminated; the server stops with it)."
-    ap = argparse.ArgumentParser(prog='python -m defect_qc.tracking', description='Start a central MLflow tracking server.')
-    ap.add_argument('--store', default='mlflow_server', help='folder for the SQLite database and the artifact store')
-    ap.add_argument('--host', default='127.0.0.1', help='address to listen on (default: loopback only)')
-    ap.add_argument('--port', type=int, default=5000)
-    ap.add_argument('--workers', type=int, default=1)
-    a = ap.parse_args(argv)
-    Path(a.store).mkdir(parents=True, exist_ok=True)
-    cmd = server_command(a.store, a.host, a.port, a.workers)
-    print(f"MLflow tracking server on http://{a.host}:{a.port} (store: {Path(a.store).resolve()})\n"
-          f"Train against it with: python -m defect_qc.train mlflow.tracking_uri=http://{a.host}:{a.port}", flush=True)
+    Path(store).mkdir(parents=True, exist_ok=True)
+    cmd = server_command(store, host, port, workers)
+    print(f"MLflow tracking server on http://{host}:{port} (store: {Path(store).resolve()})\n"
+          f"Train against it with: python -m defect_qc.train mlflow.tracking_uri=http://{host}:{port}", flush=True)
     server = subprocess.Popen(cmd, start_new_session=True)   # its own process group: the server and the workers it starts
     def _stop(signum, frame): raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, _stop)   # `kill`, systemd, Kubernetes: stop the server with us, never orphan it
@@ -248,6 +248,3 @@ def main(argv:list=None # command-line arguments
     except KeyboardInterrupt:
         _stop_group(server)
         return 0
-
-# %% ../nbs/09_tracking.ipynb #2359c7ef
-if __name__ == '__main__' and not IN_NOTEBOOK and not os.environ.get('IN_TEST'): sys.exit(main())

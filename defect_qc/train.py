@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/training.html.md"""
 
 # %% ../nbs/05_training.ipynb #30daf01b
 from __future__ import annotations
-import contextlib, fcntl, json, math, os, signal, socket, sys, time, warnings
+import contextlib, fcntl, json, math, os, signal, socket, sys, time
 from functools import partial
 from pathlib import Path
 
@@ -16,6 +16,7 @@ import mlflow
 from omegaconf import DictConfig, OmegaConf
 from fastcore.imports import IN_NOTEBOOK
 
+from .cli import UserError, user_errors
 from .data import CLASSES, DataError, casting_dls
 from .models import create_model, save_model
 from .drift import fit_drift
@@ -540,13 +541,12 @@ def _plain_bn(model):
     return model
 
 # %% ../nbs/05_training.ipynb #a92218b8
+@user_errors
 def _app(cfg:DictConfig):
     "Hydra task function: run `train`; a config value out of range exits 2, data and other config errors 1, with one line."
     try: res = train(cfg)
-    except ConfigError as e: print(f"error: {e}", file=sys.stderr); sys.exit(2)
-    except (DataError, FileNotFoundError, KeyError, ValueError) as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"error: {msg}", file=sys.stderr); sys.exit(1)
+    except ConfigError as e: raise UserError(e, 2)
+    except (DataError, FileNotFoundError, KeyError, ValueError) as e: raise UserError(e.args[0] if isinstance(e, KeyError) and e.args else e)
     if 'run_id' not in res: return res   # a non-main rank of a distributed run
     v = res['val']
     print(f"Run folder: {res['run_dir']}\nMLflow run: {res['run_id']} ({tracking_uri(cfg)})\n"

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-REAL_DATA = REPO.parent/'shared'/'data'/'casting_data'
+from defect_qc.data import REAL_DATA_ENV, real_data_root
+REAL_DATA = real_data_root()   # $DEFECT_QC_REAL_DATA, else ../shared/data/casting_data; None when absent
 ARTIFACTS = REPO/'tests'/'artifacts'
 
 def run_cli(*args, cwd=None, env=None, timeout=900):
@@ -17,7 +18,7 @@ def run_cli(*args, cwd=None, env=None, timeout=900):
 @pytest.fixture
 def real_data():
     "The real casting train split, or skip with the reason."
-    if not (REAL_DATA/'train').is_dir(): pytest.skip(f"real data not found at {REAL_DATA} (see README: get it from Kaggle)")
+    if REAL_DATA is None: pytest.skip(f"real data not found (set ${REAL_DATA_ENV} or put it at ../shared/data/casting_data; see README: get it from Kaggle)")
     return REAL_DATA
 
 @pytest.fixture(scope='session')

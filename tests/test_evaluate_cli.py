@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from conftest import REAL_DATA, run_cli
+from conftest import run_cli
 from defect_qc.data import list_split
 from defect_qc.predict import make_tiny_run
 from defect_qc.synth import make_demo_data
