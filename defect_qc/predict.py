@@ -24,6 +24,7 @@ from fastcore.script import call_parse
 from .data import (CLASSES, PART_STATS, load_part_image, DataError, IMG_EXTS, file_sha256, find_splits, image_stats, is_image_file,
                             list_split, load_images)
 from .models import REQUIRED_META, create_model, decide, load_exported, load_model, normalize_uint8, read_model_json, save_model
+from .explain import cam_overlay, gradcam
 from .drift import ScoredModel, drift_scores
 
 # %% auto #0
@@ -332,7 +333,6 @@ def explain(self:Predictor, srcs:list, # paths or file-like objects
            ) -> list:
     "Grad-CAM overlays (`(H, W, 3)` uint8, from `cam_overlay`) of the images; None where one cannot be read."
     if self.backend != 'torch': raise ValueError(f"explain: Grad-CAM needs the torch backend (model.pth), not {self.backend}")
-    from defect_qc.evaluate import cam_overlay, gradcam   # plotting and metrics libraries: only when explaining
     names, out = names or [str(s) for s in srcs], [None]*len(srcs)
     for s in srcs:
         if hasattr(s, 'seek'): s.seek(0)   # a stream already read by the prediction

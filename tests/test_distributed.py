@@ -52,7 +52,7 @@ def test_two_cpu_processes_one_run(tiny, tmp_path):
     assert '2 epochs x 2 training batches' in r.stdout and 'x 4 training batches' not in r.stdout, r.stdout[-2000:]
 
 def test_bf16_on_cpu_trains(tiny, tmp_path):
-    "precision=bf16 under 2 processes: autocast really in bfloat16 on CPU (see defect_qc.scale.CPUAutocast), and it learns."
+    "precision=bf16 under 2 processes: autocast really in bfloat16 on CPU (see defect_qc.callbacks.CPUAutocast), and it learns."
     r = _launch(tmp_path, *_base(tiny, tmp_path), 'precision=bf16', 'num_epochs=3')
     assert r.returncode == 0, r.stderr[-4000:]
     (run,) = [p for p in (tmp_path/'outputs').glob('*/*') if p.is_dir()]

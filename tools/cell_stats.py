@@ -1,12 +1,13 @@
 #!/usr/bin/env python
-"""Print the shape of the exported code: functions per exported cell, lines per exported cell, the longest cells.
+"""Print the shape of the exported code: functions per exported cell, lines per exported cell, the longest cells, and
+notebooks that import from a later one (each notebook may use only the ones before it).
 
     python tools/cell_stats.py [nbs_dir] [--max-lines 40] [--median 12]   # exit 1 when a target is missed
 
 A "function" is a top-level `def`/`class` (a `@patch`ed method counts as one); lines are the cell's source lines
 without the `#| export` directives.
 """
-import argparse, ast, json, statistics, sys
+import argparse, ast, json, re, statistics, sys
 from pathlib import Path
 
 def exported_cells(nbs: Path):
@@ -31,6 +32,22 @@ def cell_stats(nbs: Path) -> dict:
                 one_fn=sum(c[3] == 1 for c in with_fn) / max(1, len(with_fn)), median=statistics.median(lines),
                 p90=lines[int(0.9 * (len(lines) - 1))], longest=sorted(cells, key=lambda c: -c[2])[:5])
 
+def later_imports(nbs: Path) -> list:
+    "`(notebook, later notebook)` for every `defect_qc` module a notebook imports (in any cell) that a later notebook exports."
+    nbs_ = sorted(nbs.glob('[0-9]*.ipynb'))
+    cells = {p: json.loads(p.read_text())['cells'] for p in nbs_}
+    src = lambda c: ''.join(c['source']) if isinstance(c['source'], list) else c['source']
+    mod_of = {}
+    for p, cs in cells.items():
+        m = re.search(r'default_exp\s+(\S+)', '\n'.join(src(c) for c in cs if c['cell_type'] == 'code'))
+        if m: mod_of[m.group(1)] = p
+    out = []
+    for i, (p, cs) in enumerate(cells.items()):
+        code = '\n'.join(src(c) for c in cs if c['cell_type'] == 'code')
+        used = {a or b or c for a, b, c in re.findall(r'from defect_qc\.(\w+) import|import defect_qc\.(\w+)|from defect_qc import (\w+)', code)}
+        out += [(p.name, mod_of[m].name) for m in sorted(used) if m in mod_of and nbs_.index(mod_of[m]) > i]
+    return out
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('nbs', nargs='?', default=Path(__file__).resolve().parents[1]/'nbs', type=Path)
@@ -44,8 +61,10 @@ def main():
     for name, src, n, _ in s['longest']:
         first = next((l for l in src.splitlines() if l.startswith(('def ', 'class ', '@'))), src.splitlines()[0])
         print(f"  {n:4d} lines  {name}: {first[:70]}")
-    ok = s['median'] <= a.median and s['longest'][0][2] <= a.max_lines
-    print('targets met' if ok else f"targets missed: median <= {a.median:g} and none over {a.max_lines} lines")
+    later = later_imports(a.nbs)
+    print(f"notebooks importing a later one: {', '.join(f'{x} -> {y}' for x, y in later) or 'none'}")
+    ok = s['median'] <= a.median and s['longest'][0][2] <= a.max_lines and not later
+    print('targets met' if ok else f"targets missed: median <= {a.median:g}, none over {a.max_lines} lines, no later imports")
     return 0 if ok else 1
 
 if __name__ == '__main__': sys.exit(main())
