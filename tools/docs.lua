@@ -25,7 +25,28 @@ local function code(b)
   end
 end
 
+-- An output's representations (text/html, image/png, text/plain...) -> the one pandoc would show for this format.
+-- pandoc 2 chose before the filters ran; pandoc 3 chooses after them, by the `output` class that `div` renames. The
+-- same ranking (pandoc's filterIpynbOutput) and the same removal of ANSI colour codes, so both give one result.
+local function best_output(blocks)
+  local function rank(b)
+    if b.t == 'RawBlock' then
+      local html = b.format == 'html' and FORMAT:match('^html') or b.format == FORMAT
+      return (html or b.format == 'latex' and FORMAT:match('latex')) and 1 or 4
+    end
+    if b.t == 'Para' and #b.content == 1 and b.content[1].t == 'Image' then return 2 end
+    return 3
+  end
+  local best
+  for _, b in ipairs(blocks) do if not best or rank(b) < rank(best) then best = b end end
+  if best and best.t == 'CodeBlock' then best.text = best.text:gsub('\27%[[^m]*m?', '') end
+  return pandoc.List({best})
+end
+
 local function div(d)
+  -- pandoc 3 (commonmark) makes the paragraph just before a closing `:::` Plain (no <p>); pandoc 2 made it Para
+  for i, b in ipairs(d.content) do if b.t == 'Plain' then d.content[i] = pandoc.Para(b.content) end end
+  if d.classes[1] == 'output' then d.content = best_output(d.content) end
   if readme then return d.content end -- no divs on GitHub: keep what cells, outputs and callouts hold
   if d.classes[1] == 'output' then -- Quarto's classes, which nbs/styles.css is written for
     local kind = d.classes[3] or (d.classes[2] == 'error' and 'error' or 'display') -- stream stdout/stderr
