@@ -102,7 +102,8 @@ def test_cell_options_and_pandoc_markup_in_html(tmp_path):
     assert 'quiet' in html and 'QUIET' not in html and 'shown' in html                             # output: false
     assert 'WARN' not in html and re.search(r'<div class="cell-output cell-output-stdout">\s*<pre><code>two\nmore', html)
     assert '<details class="code-fold" open><summary>Exported source</summary>' in html
-    assert '<div class="callout-note">' in html and '<em>note</em>' in html
+    assert '<div class="callout-note">\n<p>A <em>note</em></p>' in html  # a paragraph, also right before `:::`
+    assert '&lt;Fig&gt;' not in html  # an output shows one representation: the plot, not also its text/plain
     assert 'src="data:image/png;base64,' not in html  # without --self-contained the plot is a file reference...
     assert re.search(r'<img src="[0-9a-f]{40}\.png"', html)  # ...to pandoc's media bag, embedded by the site build
 
@@ -117,10 +118,41 @@ def test_cell_options_in_readme(tmp_path):
     assert '[data](https://defect-qc.github.io/defect_qc/data.html#x)' in md  # nbdev's README link filter
     assert '[f](https://defect-qc.github.io/defect_qc/t.html#f)' in md
 
-def test_pandoc_missing_is_one_line(tmp_path, monkeypatch):
-    "Without pandoc on PATH, tools/docs.py says so in one line (DocsError, printed without a traceback)."
+def _pinned_pypandoc() -> str:
+    "The pypandoc-binary version pinned in pyproject.toml's dev extra."
+    import tomllib
+    dev = tomllib.loads((REPO/'pyproject.toml').read_text())['project']['optional-dependencies']['dev']
+    pins = [re.fullmatch(r'pypandoc-binary\s*==\s*([\w.]+)', d) for d in dev]
+    assert any(pins), "the dev extra pins pypandoc-binary exactly (README.md's text depends on the pandoc version)"
+    return next(m.group(1) for m in pins if m)
+
+def test_pandoc_is_the_pinned_package(tmp_path, monkeypatch):
+    "pandoc is the binary in the pinned pypandoc-binary wheel, even when another pandoc is on PATH; nothing downloaded."
+    from importlib.metadata import version, PackageNotFoundError
+    try: have = version('pypandoc-binary')
+    except PackageNotFoundError: have = None
+    assert have, 'pypandoc-binary is not installed: pip install -e ".[dev]"'
+    assert have == _pinned_pypandoc(), f"pypandoc-binary {have} installed, {_pinned_pypandoc()} pinned: " \
+                                       'pip install -e ".[dev]"'
+    (fake := tmp_path/'pandoc').write_text('#!/bin/sh\necho pandoc 0.1\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv('PATH', f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    path = Path(docs.pandoc_path())
+    assert path == docs.bundled_pandoc() and path.parent.name == 'files' and path.parent.parent.name == 'pypandoc'
+    assert re.match(r'pandoc(\.exe)? \d+\.\d+', docs._pandoc('', '--version'))
+
+def test_pandoc_fallback_and_missing(tmp_path, monkeypatch, capsys):
+    "Without pypandoc-binary: pandoc on PATH, with a one-line note; without either, one line (DocsError, no traceback)."
+    monkeypatch.setattr(docs, 'bundled_pandoc', lambda: None)
+    monkeypatch.setattr(docs, '_warned', False)
+    (fake := tmp_path/'pandoc').write_text('#!/bin/sh\necho pandoc 9.9\n')
+    fake.chmod(0o755)
     monkeypatch.setenv('PATH', str(tmp_path))
-    with pytest.raises(docs.DocsError, match=r'^pandoc is not installed[^\n]*$'): docs._pandoc('', '--version')
+    assert docs._pandoc('', '--version') == 'pandoc 9.9\n' and docs.pandoc_path() == str(fake)
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and 'pypandoc-binary is not installed' in err  # said once per process
+    fake.unlink()
+    with pytest.raises(docs.DocsError, match=r'^pandoc not found[^\n]*$'): docs._pandoc('', '--version')
 
 def test_title_cells_keep_their_prose():
     "A notebook's `# title` cell holds only the title and `> description`; nbdev drops anything else from the docs."
@@ -144,6 +176,7 @@ def test_site_structure(site):
         assert hrefs == [q.name for _, q in pages], f"{p.name}: sidebar differs from sidebar.yml"
         assert re.search(r'#\|\s*\w', html) is None, f"{p.name}: a `#|` directive line leaked into the page"
         assert '{target=' not in html and 'has_sd' not in html
+        assert '&lt;IPython.core.display.' not in html, f"{p.name}: an output shows its text/plain stand-in"
         # nothing fetched from the network: no external scripts or stylesheets
         assert not re.search(r'<script[^>]+src="https?:', html) and not re.search(r'<link[^>]+href="https?:', html)
         assert not re.search(r'<(?:img|script)[^>]+src="(?!data:)', html), f"{p.name}: not self-contained"

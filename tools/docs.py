@@ -7,6 +7,8 @@
 
 nbdev processes the notebooks into `_proc/`; `_prepare` applies the `#|` cell options as Quarto would; pandoc reads
 them with Quarto's markdown extensions, runs the filter `docs.lua` and, for the site, fills the template `docs.html`.
+pandoc is the binary in the `pypandoc-binary` wheel pinned in the `dev` extra, so that README.md comes out the same on
+every machine (its text depends on the pandoc version); without that package, `pandoc` on PATH.
 """
 from __future__ import annotations
 import argparse, contextlib, io, json, os, re, shutil, subprocess, sys, tempfile, time
@@ -140,9 +142,33 @@ def _prepare(path: Path, readme: bool = False) -> tuple[dict, dict]:
     nb['cells'] = [c for c in cells if c['cell_type'] != 'code' or c['source'].strip() or c['outputs']]
     return nb, front
 
+def bundled_pandoc() -> Path | None:
+    """The pandoc binary inside the `pypandoc-binary` wheel (pinned in the `dev` extra), if installed. Found without
+    importing pypandoc: its `get_pandoc_path()` would prefer any newer pandoc on PATH, and README.md's exact text
+    depends on the pandoc version."""
+    import importlib.util
+    with contextlib.suppress(ImportError, ValueError):
+        spec = importlib.util.find_spec('pypandoc')
+        for d in (spec.submodule_search_locations or []) if spec else []:
+            for name in ('pandoc', 'pandoc.exe'):
+                if (f := Path(d)/'files'/name).is_file(): return f
+    return None
+
+def pandoc_path() -> str:
+    "pandoc from pypandoc-binary (the same version everywhere); else `pandoc` on PATH, with a note; else DocsError."
+    if (p := bundled_pandoc()): return str(p)
+    if (p := shutil.which('pandoc')):
+        global _warned
+        if not _warned:
+            print("docs: note: pypandoc-binary is not installed, using pandoc from PATH; README.md may then differ "
+                  "from CI's: pip install -e \".[dev]\"", file=sys.stderr)
+            _warned = True
+        return p
+    raise DocsError("pandoc not found: install the dev extra, pip install -e \".[dev]\" (it holds pypandoc-binary)")
+_warned = False
+
 def _pandoc(text: str, *args: str) -> str:
-    if not shutil.which('pandoc'): raise DocsError("pandoc is not installed: `apt-get install pandoc` (see pandoc.org)")
-    r = subprocess.run(['pandoc', *args], input=text, capture_output=True, text=True)
+    r = subprocess.run([pandoc_path(), *args], input=text, capture_output=True, text=True)
     if r.returncode: raise DocsError(f"pandoc failed: {_one_line(r.stderr or r.returncode)}")
     for l in r.stderr.splitlines(): print(f"docs: pandoc: {l}", file=sys.stderr)
     return r.stdout
