@@ -1,6 +1,6 @@
-"""The docs: README.md is generated from nbs/index.ipynb and current; the offline site (`python tools/docs.py site`)
-has a page per notebook with nbdev's navigation, show_doc API reference and embedded plots, and loads in headless
-Chromium with no console errors (screenshots go to tests/artifacts/)."""
+"""The docs, rendered by pandoc (tools/docs.py): README.md is generated from nbs/index.ipynb and current; the offline
+site (`python tools/docs.py site`) has a page per notebook with nbdev's navigation, show_doc API reference and embedded
+plots, and loads in headless Chromium with no console errors (screenshots go to tests/artifacts/)."""
 import base64, contextlib, functools, json, os, re, shutil, subprocess, sys, tempfile, threading, time
 import urllib.request
 from http.server import ThreadingHTTPServer, SimpleHTTPRequestHandler
@@ -48,7 +48,11 @@ def test_readme_is_generated_and_current():
     text = (REPO/'README.md').read_text()
     assert text.startswith('# '), "README must open with the index notebook's title"
     assert 'DO NOT EDIT' in text
-    assert '#|' not in text and 'show_doc(' not in text and '{target=' not in text
+    assert '#|' not in text and 'show_doc(' not in text and '{target=' not in text and '<div' not in text
+    assert re.search(r'^nbdev-test', text, re.M), "CI runs the README's test command (a line starting with nbdev-test)"
+    assert re.search(r'^```sh$', text, re.M) and re.search(r'^\| .* \|$', text, re.M), "code blocks and tables"
+    links = re.findall(r'\]\(([^)\s]+)\)', text)
+    assert links and not [l for l in links if re.search(r'\.(ipynb|html)\b', l) and not l.startswith('http')]
 
 def test_readme_check_detects_stale(tmp_path, monkeypatch):
     "--check compares with a fresh render and fails with one line when README.md differs."
@@ -61,32 +65,94 @@ def test_readme_check_detects_stale(tmp_path, monkeypatch):
     fake.write_text(new)
     assert docs.cmd_readme(check=True) == 0
 
-def test_directives_and_pandoc_markup():
-    "Quarto cell options are honoured and Pandoc-only markup becomes HTML, on a tiny processed notebook."
+def _tiny_processed_nb(path):
+    "A processed notebook as nbdev leaves it in _proc/: front matter, show_doc output, Quarto cell options."
     import nbformat as nbf
     nb = nbf.v4.new_notebook()
-    fm = nbf.v4.new_raw_cell('---\ntitle: T\ndescription: D\noutput-file: t.html\n---\n')
+    png = base64.b64encode(b'\x89PNG\r\n\x1a\n' + b'0' * 64).decode()
     sd = nbf.v4.new_code_cell('#| echo: false\n#| output: asis\nshow_doc(f)', outputs=[nbf.v4.new_output(
-        'execute_result', {'text/markdown': '---\n\n[source](https://x/y.py#L1){target="_blank" style="float:right"}\n\n### f\n'})])
+        'execute_result', {'text/markdown': '---\n\n[source](https://x/y.py#L1){target="_blank" style="float:right"}'
+                                            '\n\n### f\n\n```python\ndef f(): pass\n```\n', 'text/plain': 'f()'})])
     sd['has_sd'] = True
-    sd.metadata['execution'] = {'total': 0.1}
-    gone = nbf.v4.new_code_cell('#| include: false\nx = 1')
-    quiet = nbf.v4.new_code_cell('#| output: false\nprint(1)', outputs=[nbf.v4.new_output('stream', text='1\n')])
-    fold = nbf.v4.new_code_cell('#| code-fold: show\n#| code-summary: "Exported source"\ndef f(): pass')
-    note = nbf.v4.new_markdown_cell('::: {.callout-note}\nhi\n:::')
-    nb.cells = [fm, sd, gone, quiet, fold, note]
-    out, front = docs._prepare(nb, docs._md_for_html)
-    assert front == {'title': 'T', 'description': 'D', 'output-file': 't.html'}
-    assert len(out.cells) == 4  # front matter and the include:false cell are gone
-    sd2, quiet2, fold2, note2 = out.cells
-    assert 'has_sd' not in sd2 and 'execution' not in sd2.metadata
-    assert {'showdoc', 'remove_input'} <= set(sd2.metadata.tags) and sd2.source == 'show_doc(f)'
-    assert '<a href="https://x/y.py#L1" target="_blank" style="float:right" rel="noopener">source</a>' in sd2.outputs[0].data['text/markdown']
-    assert quiet2.outputs == [] and quiet2.source == 'print(1)'
-    assert fold2.metadata.docs_fold == 'show' and fold2.metadata.docs_fold_summary == 'Exported source'
-    assert fold2.source == 'def f(): pass'
-    assert '<div class="callout-note">' in note2.source and '</div>' in note2.source
-    nbf.validate(out)
+    nb.cells = [
+        nbf.v4.new_raw_cell('---\ntitle: T\ndescription: D with `code`\noutput-file: t.html\n---\n'),
+        sd,
+        nbf.v4.new_code_cell('#| include: false\nhidden_cell = 1'),
+        nbf.v4.new_code_cell('#| output: false\nprint("quiet")', outputs=[nbf.v4.new_output('stream', text='QUIET\n')]),
+        nbf.v4.new_code_cell('#| echo: false\nsecret_source()', outputs=[nbf.v4.new_output('stream', text='shown\n')]),
+        nbf.v4.new_code_cell('#| warning: false\nprint(2)', outputs=[
+            nbf.v4.new_output('stream', text='two\n'), nbf.v4.new_output('stream', name='stderr', text='WARN\n'),
+            nbf.v4.new_output('stream', text='more\n')]),
+        nbf.v4.new_code_cell('#| code-fold: show\n#| code-summary: "Exported source"\ndef g(): pass'),
+        nbf.v4.new_code_cell('plot()', outputs=[nbf.v4.new_output('display_data', {'image/png': png, 'text/plain': '<Fig>'}),
+                                                 nbf.v4.new_output('execute_result', {'text/plain': '42'})]),
+        nbf.v4.new_markdown_cell('::: {.callout-note}\nA *note*\n:::\n\nSee [data](01_data.ipynb#x) and [f](t.html#f).')]
+    path.write_text(json.dumps(nb))  # as nbdev writes it: `has_sd` and null execution counts included
+    return path
+
+def test_cell_options_and_pandoc_markup_in_html(tmp_path):
+    "Quarto cell options are honoured and nbdev's Pandoc markup (link attributes, callouts) renders, on a tiny notebook."
+    nb, front = docs._prepare(_tiny_processed_nb(tmp_path/'t.ipynb'))
+    assert front == {'title': 'T', 'description': 'D with `code`', 'output-file': 't.html'}
+    html = docs._render(nb, '-t', 'html5')
+    assert '#|' not in html and '{target=' not in html and 'has_sd' not in html
+    assert '<a href="https://x/y.py#L1" target="_blank" style="float:right">source</a>' in html
+    assert re.search(r'<div class="show-doc">.*<h3 id="f">f</h3>', html, re.S)
+    assert 'show_doc' not in html and 'hidden_cell' not in html and 'secret_source' not in html  # echo/include false
+    assert 'quiet' in html and 'QUIET' not in html and 'shown' in html                             # output: false
+    assert 'WARN' not in html and re.search(r'<div class="cell-output cell-output-stdout">\s*<pre><code>two\nmore', html)
+    assert '<details class="code-fold" open><summary>Exported source</summary>' in html
+    assert '<div class="callout-note">\n<p>A <em>note</em></p>' in html  # a paragraph, also right before `:::`
+    assert '&lt;Fig&gt;' not in html  # an output shows one representation: the plot, not also its text/plain
+    assert 'src="data:image/png;base64,' not in html  # without --self-contained the plot is a file reference...
+    assert re.search(r'<img src="[0-9a-f]{40}\.png"', html)  # ...to pandoc's media bag, embedded by the site build
+
+def test_cell_options_in_readme(tmp_path):
+    "The README is GitHub Markdown: code in ```python fences, outputs in bare fences, no images, links to the docs."
+    md = docs.render_readme(_tiny_processed_nb(tmp_path/'index.ipynb'))
+    assert md.startswith('# T\n\n> D with `code`\n')
+    assert '```python\nprint("quiet")\n```' in md and 'QUIET' not in md and 'hidden_cell' not in md
+    assert '```\nshown\n```' in md and 'secret_source' not in md and '```\n42\n```' in md
+    assert '```python\ndef f(): pass\n```' in md and '### f' in md and '[source](https://x/y.py#L1)' in md
+    assert '{target=' not in md and '<div' not in md and ':::' not in md and 'png' not in md.lower()
+    assert '[data](https://defect-qc.github.io/defect_qc/data.html#x)' in md  # nbdev's README link filter
+    assert '[f](https://defect-qc.github.io/defect_qc/t.html#f)' in md
+
+def _pinned_pypandoc() -> str:
+    "The pypandoc-binary version pinned in pyproject.toml's dev extra."
+    import tomllib
+    dev = tomllib.loads((REPO/'pyproject.toml').read_text())['project']['optional-dependencies']['dev']
+    pins = [re.fullmatch(r'pypandoc-binary\s*==\s*([\w.]+)', d) for d in dev]
+    assert any(pins), "the dev extra pins pypandoc-binary exactly (README.md's text depends on the pandoc version)"
+    return next(m.group(1) for m in pins if m)
+
+def test_pandoc_is_the_pinned_package(tmp_path, monkeypatch):
+    "pandoc is the binary in the pinned pypandoc-binary wheel, even when another pandoc is on PATH; nothing downloaded."
+    from importlib.metadata import version, PackageNotFoundError
+    try: have = version('pypandoc-binary')
+    except PackageNotFoundError: have = None
+    assert have, 'pypandoc-binary is not installed: pip install -e ".[dev]"'
+    assert have == _pinned_pypandoc(), f"pypandoc-binary {have} installed, {_pinned_pypandoc()} pinned: " \
+                                       'pip install -e ".[dev]"'
+    (fake := tmp_path/'pandoc').write_text('#!/bin/sh\necho pandoc 0.1\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv('PATH', f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    path = Path(docs.pandoc_path())
+    assert path == docs.bundled_pandoc() and path.parent.name == 'files' and path.parent.parent.name == 'pypandoc'
+    assert re.match(r'pandoc(\.exe)? \d+\.\d+', docs._pandoc('', '--version'))
+
+def test_pandoc_fallback_and_missing(tmp_path, monkeypatch, capsys):
+    "Without pypandoc-binary: pandoc on PATH, with a one-line note; without either, one line (DocsError, no traceback)."
+    monkeypatch.setattr(docs, 'bundled_pandoc', lambda: None)
+    monkeypatch.setattr(docs, '_warned', False)
+    (fake := tmp_path/'pandoc').write_text('#!/bin/sh\necho pandoc 9.9\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv('PATH', str(tmp_path))
+    assert docs._pandoc('', '--version') == 'pandoc 9.9\n' and docs.pandoc_path() == str(fake)
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and 'pypandoc-binary is not installed' in err  # said once per process
+    fake.unlink()
+    with pytest.raises(docs.DocsError, match=r'^pandoc not found[^\n]*$'): docs._pandoc('', '--version')
 
 def test_title_cells_keep_their_prose():
     "A notebook's `# title` cell holds only the title and `> description`; nbdev drops anything else from the docs."
@@ -110,12 +176,16 @@ def test_site_structure(site):
         assert hrefs == [q.name for _, q in pages], f"{p.name}: sidebar differs from sidebar.yml"
         assert re.search(r'#\|\s*\w', html) is None, f"{p.name}: a `#|` directive line leaked into the page"
         assert '{target=' not in html and 'has_sd' not in html
+        assert '&lt;IPython.core.display.' not in html, f"{p.name}: an output shows its text/plain stand-in"
         # nothing fetched from the network: no external scripts or stylesheets
         assert not re.search(r'<script[^>]+src="https?:', html) and not re.search(r'<link[^>]+href="https?:', html)
-    api = [p for p, h in htmls.items() if 'celltag_showdoc' in h]
+        assert not re.search(r'<(?:img|script)[^>]+src="(?!data:)', html), f"{p.name}: not self-contained"
+        assert not re.search(r'<link[^>]+href="(?!data:)', html), f"{p.name}: not self-contained"
+        assert 'border-left: 2px solid lightsalmon' in html, f"{p.name}: nbs/styles.css not applied"
+    api = [p for p, h in htmls.items() if 'class="show-doc"' in h]
     assert api, "no page has show_doc output (the API reference)"
     assert any('src="data:image/png;base64,' in h for h in htmls.values()), "no plot embedded in any page"
-    assert (dest/'_static'/'lab.css').exists() and (dest/'_static'/'site.css').exists()
+    assert {f.name for f in dest.iterdir()} == {p.name for _, p in pages} | {'.nojekyll'}
 
 def test_site_links_resolve(site):
     "Every link within the site (nbdev's doc links included) reaches an existing page and heading id."
@@ -257,7 +327,8 @@ def _screenshot(cdp, name):
 def test_site_in_headless_chromium(site):
     "The home page and an API page load in Chromium with no console errors, nav and plots render; screenshots saved."
     dest, pages, _ = site
-    api = next(p for _, p in pages[1:] if 'celltag_showdoc' in p.read_text())
+    cross = lambda p: re.search(r'href="(?!' + re.escape(p.name) + r')[a-z_]+\.html#', p.read_text())   # a link to another page's heading
+    api = next(p for _, p in pages[1:] if 'class="show-doc"' in p.read_text() and cross(p))
     with serve(dest) as base, chromium() as cdp:
         for page in (pages[0][1], api):
             url = base + page.name
@@ -266,7 +337,7 @@ def test_site_in_headless_chromium(site):
             assert cdp.eval('location.href') == url
             assert cdp.eval("document.querySelectorAll('nav.docs-sidebar li a').length") == len(pages)
             assert cdp.eval("document.querySelector('a[aria-current=page]').getAttribute('href')") == page.name
-            assert cdp.eval("document.querySelector('h1.docs-title').textContent.trim().length") > 0
+            assert cdp.eval("document.querySelector('main > header h1.title').textContent.trim().length") > 0
             # the stylesheets applied: the sidebar sits left of the content
             assert cdp.eval("document.querySelector('nav.docs-sidebar').getBoundingClientRect().right <= "
                             "document.querySelector('main').getBoundingClientRect().left + 1")
@@ -274,10 +345,18 @@ def test_site_in_headless_chromium(site):
             assert all(c and w > 0 for c, w in imgs), f"{page.name}: an image did not decode: {imgs}"
             png = _screenshot(cdp, f"docs_{page.stem}.png")
             assert png[:8] == b'\x89PNG\r\n\x1a\n' and len(png) > 5000
-        assert cdp.eval("document.querySelectorAll('.jp-Cell.celltag_showdoc h3, .jp-Cell.celltag_showdoc h4').length") > 0
-        src = cdp.eval("[...document.querySelectorAll('.jp-Cell.celltag_showdoc a')].filter(a => a.href.includes('/blob/'))"
-                       ".map(a => a.textContent)")
-        assert src and set(src) == {'source'}, src
+        assert cdp.eval("document.querySelectorAll('.show-doc h3, .show-doc h4').length") > 0
+        src = cdp.eval("[...document.querySelectorAll('.show-doc a')].filter(a => a.href.includes('/blob/'))"
+                       ".map(a => [a.textContent, a.target, getComputedStyle(a).float])")
+        assert src and {tuple(s) for s in src} == {('source', '_blank', 'right')}, src
+        # nbs/styles.css (written for Quarto's classes) styles the outputs: salmon rule left of them
+        assert cdp.eval("getComputedStyle(document.querySelector('.cell-output > pre')).borderLeftColor") == 'rgb(255, 160, 122)'
+        # a doc link to a heading of another page lands on it
+        href = cdp.eval("[...document.querySelectorAll('main a')].map(a => a.getAttribute('href'))"
+                        ".find(h => /^[a-z_]+\\.html#/.test(h) && !h.startsWith(location.pathname.slice(1)))")
+        assert href, "no link to another page's heading"
+        assert not _load(cdp, base + href)
+        assert cdp.eval(f"document.getElementById({href.split('#')[1]!r}) !== null"), href
         # a page with a plot: its images decode in the browser
         plot = next(p for _, p in pages if 'src="data:image/png;base64,' in p.read_text())
         assert not _load(cdp, base + plot.name)

@@ -1,109 +1,93 @@
 #!/usr/bin/env python
-"""Build the docs site and README.md from the notebooks in `nbs/`.
+"""Build the docs site and README.md from the notebooks in `nbs/` with pandoc, the renderer under Quarto.
 
-    python tools/docs.py site [--dest _docs] [--force]   # offline HTML site, no Quarto needed
+    python tools/docs.py site [--dest _docs] [--force]   # offline HTML site, one self-contained page per notebook
     python tools/docs.py readme [--check]                # README.md from nbs/index.ipynb (--check: exit 1 if stale)
     python tools/docs.py quarto                          # the full Quarto site via `nbdev-docs` (needs Quarto)
 
-Both offline builds start from nbdev's own processed notebooks: the steps of `nbdev-proc-nbs` (`_quarto.yml`/`nbdev.yml`,
-the module index, `sidebar.yml` from `nbdev_sidebar`, then `proc_nbs`, which inserts `show_doc` output, links names,
-removes exported/hidden cells and writes the title/description front matter) into `_proc/`. We call those steps
-directly rather than the `nbdev-proc-nbs` command only because that command first tries to download and `sudo`-install
-Quarto when it is missing. The processed notebooks are then rendered by nbconvert: `HTMLExporter` (JupyterLab template,
-plus a sidebar listing the pages of `sidebar.yml`) for the site, `MarkdownExporter` for the README. Between the two,
-`_prepare` does what Quarto would: it honours the Quarto cell options nbdev leaves as `#|` lines (`echo`, `include`,
-`output`, `warning`, `code-fold`, `code-summary`), turns the Pandoc-only bits of `show_doc` output into HTML, and
-strips the keys nbconvert's schema rejects (`has_sd`, `metadata.execution`).
+nbdev processes the notebooks into `_proc/`; `_prepare` applies the `#|` cell options as Quarto would; pandoc reads
+them with Quarto's markdown extensions, runs the filter `docs.lua` and, for the site, fills the template `docs.html`.
+pandoc is the binary in the `pypandoc-binary` wheel pinned in the `dev` extra, so that README.md comes out the same on
+every machine (its text depends on the pandoc version); without that package, `pandoc` on PATH.
 """
 from __future__ import annotations
-
-import argparse, contextlib, copy, io, os, re, shutil, subprocess, sys
+import argparse, contextlib, io, json, os, re, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
-
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT, HERE = Path(__file__).resolve().parents[1], Path(__file__).resolve().parent
+READER = 'ipynb+link_attributes+fenced_divs-gfm_auto_identifiers'
 
 class DocsError(Exception): "A problem reported as one line, without a traceback."
-
-# ---------------------------------------------------------------------------------------------------------------
-# nbdev processing
 
 def _cfg():
     from nbdev.config import get_config
     return get_config(ROOT)
 
-def _one_line(e: BaseException) -> str:
-    "The first and last line of an exception's message (nbdev's include the failing cell's source in between)."
+def _one_line(e) -> str:
+    "The first and last line of a message (nbdev's hold the failing cell's source in between)."
     lines = [l for l in str(e).strip().splitlines() if l.strip()] or [type(e).__name__]
     return lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
 
-def proc_nbs(file_glob: str = '', force: bool = False, n_workers: int | None = None) -> Path:
-    "Run nbdev's notebook processing (the steps of `nbdev-proc-nbs`, without its Quarto install); returns `_proc/`."
-    from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar
-    from nbdev.serve import proc_nbs as _proc_nbs
-    import nbdev.doclinks
+def proc_nbs(file_glob: str = '', force: bool = False) -> Path:
+    """nbdev's processing into `_proc/`: show_doc output, linked names, exported/hidden cells removed, front matter.
+    The steps of `nbdev-proc-nbs`, called directly because that command first tries to `sudo`-install Quarto."""
+    import nbdev.doclinks, nbdev.quarto, nbdev.serve
     cfg = _cfg()
-    os.chdir(cfg.config_path)  # nbdev calls a bare `get_config()` in places
-    refresh_quarto_yml()       # nbs/_quarto.yml and nbs/nbdev.yml, which nbdev-docs and nbdev-readme need
-    if not file_glob:          # the whole site, as nbdev-proc-nbs; the README alone needs neither (as nbdev-readme)
+    os.chdir(cfg.config_path)          # nbdev calls a bare `get_config()` in places
+    nbdev.quarto.refresh_quarto_yml()  # nbs/_quarto.yml and nbs/nbdev.yml, which nbdev-docs and nbdev-readme need
+    if not file_glob:                  # the whole site needs the module index and sidebar.yml; the README neither
         nbdev.doclinks._build_modidx()
-        nbdev_sidebar.__wrapped__(path=cfg.nbs_path)
-    if n_workers is None: n_workers = min(4, os.cpu_count() or 1)
-    cache = cfg.config_path/'_proc'
-    if force and file_glob: (cache/file_glob).unlink(missing_ok=True)
+        nbdev.quarto.nbdev_sidebar.__wrapped__(path=cfg.nbs_path)
+    if force and file_glob: (cfg.config_path/'_proc'/file_glob).unlink(missing_ok=True)
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            return _proc_nbs(cfg.nbs_path, n_workers=n_workers, force=force and not file_glob, file_glob=file_glob)
-    except Exception as e:
-        raise DocsError(f"nbdev could not process the notebooks: {_one_line(e)}") from None
+        with contextlib.redirect_stdout(io.StringIO()):  # one notebook in this process, the site in parallel
+            return nbdev.serve.proc_nbs(cfg.nbs_path, n_workers=0 if file_glob else min(4, os.cpu_count() or 1),
+                                        force=force and not file_glob, file_glob=file_glob)
+    except Exception as e: raise DocsError(f"nbdev could not process the notebooks: {_one_line(e)}") from None
+
+# --- Checks nbdev lacks, and the sidebar
+
+def _load(f: Path) -> dict:
+    "A notebook's JSON, with each cell's source as one string."
+    nb = json.loads(Path(f).read_text())
+    for c in nb['cells']: c['source'] = ''.join(c['source'])
+    return nb
 
 def title_cell_problems(nbs_path: Path) -> list[str]:
     "Notebooks whose title cell holds more than `# title`/`> description`: nbdev (Quarto too) drops that whole cell."
-    import nbformat
     res = []
     for f in sorted(Path(nbs_path).glob('*.ipynb')):
-        nb = nbformat.read(f, as_version=4)
-        cell = next((c for c in nb.cells if c.cell_type == 'markdown' and re.search(r'^#\s+\S', c.source, re.M)), None)
-        if cell is None: continue
-        extra = [l for l in cell.source.splitlines() if l.strip() and not re.match(r'^(#\s+\S|>\s)', l)]
-        if extra: res.append(f"{f.name}: its title cell also holds {len(extra)} other line(s) (from {extra[0][:40]!r}); "
-                             f"nbdev turns that cell into the page title/description and drops the rest: "
-                             f"move them to a new markdown cell")
+        md = [c['source'] for c in _load(f)['cells'] if c['cell_type'] == 'markdown']
+        title = next((s for s in md if re.search(r'^#\s+\S', s, re.M)), '')
+        extra = [l for l in title.splitlines() if l.strip() and not re.match(r'^(#\s+\S|>\s)', l)]
+        if extra: res.append(f"{f.name}: its title cell also holds {len(extra)} other line(s) (from "
+                             f"{extra[0][:40]!r}); nbdev turns that cell into the page title/description and drops "
+                             "the rest: move them to a new markdown cell")
     return res
 
-def _imports_outside_defs(tree) -> bool:
-    import ast
-    todo = list(tree.body)
-    while todo:
-        n = todo.pop()
-        if isinstance(n, (ast.Import, ast.ImportFrom)): return True
-        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)): continue
-        todo.extend(ast.iter_child_nodes(n))
-    return False
-
 def mixed_import_cells(nbs_path: Path) -> list[str]:
-    "Code cells mixing imports with other code. nbdev runs every cell holding an import to build the docs (for show_doc)."
-    import ast, nbformat
+    "Code cells mixing imports with other code: nbdev runs every cell holding an import to build the docs (show_doc)."
+    import ast
+    imp, scope = (ast.Import, ast.ImportFrom), (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+    def imports(node):  # an import outside function and class bodies
+        return isinstance(node, imp) or not isinstance(node, scope) and any(map(imports, ast.iter_child_nodes(node)))
     res = []
     for f in sorted(Path(nbs_path).glob('*.ipynb')):
-        for i, c in enumerate(nbformat.read(f, as_version=4).cells):
-            if c.cell_type != 'code': continue
-            dirs, src = split_directives(c.source)
-            if dirs.keys() & {'export', 'exports', 'exporti', 'exec_doc'} or _false(dirs.get('eval', 'true')): continue
+        for i, c in enumerate(_load(f)['cells']):
+            dirs, src = split_directives(c['source'])
+            if c['cell_type'] != 'code' or dirs.keys() & {'export', 'exports', 'exporti', 'exec_doc'}: continue
             src = '\n'.join(l for l in src.splitlines() if not l.lstrip().startswith(('%', '!')))
             try: tree = ast.parse(src)
             except SyntaxError: continue
-            if _imports_outside_defs(tree) and not all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in tree.body):
-                first = next((l for l in src.splitlines() if l.strip()), '')
-                res.append(f"{f.name} cell {i} mixes imports with other code ({first[:50]!r}); nbdev runs such cells "
-                           f"when it builds the docs: put the imports in a cell of their own")
+            if not _false(dirs.get('eval')) and imports(tree) and not all(isinstance(n, imp) for n in tree.body):
+                first = src.strip().splitlines()[0][:50]
+                res.append(f"{f.name} cell {i} mixes imports with other code ({first!r}); nbdev runs such cells "
+                           "when it builds the docs: put the imports in a cell of their own")
     return res
 
 def sidebar_pages(cfg=None) -> list:
     "Notebook paths (relative to nbs/) in `sidebar.yml` order, with their sections: [(section or None, rel_path)]."
-    cfg = cfg or _cfg()
-    sb = yaml.safe_load((cfg.nbs_path/'sidebar.yml').read_text())
     res = []
     def walk(items, section):
         for it in items or []:
@@ -111,427 +95,179 @@ def sidebar_pages(cfg=None) -> list:
             elif isinstance(it, dict):
                 if 'href' in it: res.append((it.get('section'), it['href']))
                 walk(it.get('contents'), it.get('section', section))
-    walk(sb['website']['sidebar']['contents'], None)
+    walk(yaml.safe_load(((cfg or _cfg()).nbs_path/'sidebar.yml').read_text())['website']['sidebar']['contents'], None)
     return res
 
-# ---------------------------------------------------------------------------------------------------------------
-# Make a processed notebook nbconvert-ready: what Quarto would do with it
-
-_re_dir = re.compile(r'^\s*#\s*\|\s*([^\s:]+)\s*:?\s?(.*?)\s*$')
+# --- What Quarto does before pandoc, and pandoc
 
 def split_directives(source: str) -> tuple[dict, str]:
     "Leading `#| key: value` lines of a code cell as a dict, and the source without them."
-    lines, dirs = source.splitlines(True), {}
-    i = 0
-    while i < len(lines):
-        m = _re_dir.match(lines[i])
+    dirs, lines = {}, source.splitlines(True)
+    while lines:
+        m = re.match(r'^\s*#\s*\|\s*([^\s:]+)\s*:?\s?(.*?)\s*$', lines[0])
         if m: dirs[m.group(1)] = m.group(2).strip().strip('"\'')
-        elif lines[i].strip(): break
-        i += 1
-    return dirs, ''.join(lines[i:])
+        elif lines[0].strip(): break
+        lines.pop(0)
+    return dirs, ''.join(lines)
 
-def _false(v): return str(v).lower() == 'false'
+def _false(v) -> bool: return str(v).lower() == 'false'
 
-# `[text](url){key="value" .class}`: Pandoc link attributes (show_doc's "source" link); nbconvert's Markdown lacks them
-_re_attr_link = re.compile(r'\[([^\]\n]*)\]\(([^)\s]+)\)\{([^}\n]*)\}')
-_re_attr = re.compile(r'([\w-]+)="([^"]*)"|\.([\w-]+)|#([\w-]+)')
-
-def _attr_link_html(m):
-    attrs, classes = {}, []
-    for k, v, cls, id_ in _re_attr.findall(m.group(3)):
-        if k: attrs[k] = v
-        elif cls: classes.append(cls)
-        elif id_: attrs['id'] = id_
-    if classes: attrs['class'] = ' '.join(classes)
-    if attrs.get('target') == '_blank': attrs['rel'] = 'noopener'
-    extra = ''.join(f' {k}="{v}"' for k, v in attrs.items())
-    return f'<a href="{m.group(2)}"{extra}>{m.group(1)}</a>'
-
-def _md_for_html(src: str) -> str:
-    "Pandoc-only Markdown -> what nbconvert's Markdown renders: attribute links, `:::` fenced divs (callouts)."
-    src = _re_attr_link.sub(_attr_link_html, src)
-    out = []
-    for line in src.split('\n'):
-        m = re.match(r'^\s*:::+\s*(\{[^}]*\}|[\w.-]+)?\s*$', line)
-        if m is None: out.append(line); continue
-        if m.group(1) is None: out.append('\n</div>\n'); continue
-        classes = ' '.join(c.lstrip('.') for c in re.findall(r'\.[\w-]+', m.group(1))) or m.group(1).strip('{}.')
-        out.append(f'<div class="{classes}">\n')
-    return '\n'.join(out)
-
-def _md_for_readme(src: str) -> str:
-    "Pandoc-only Markdown -> GitHub Markdown: attribute links lose their attributes, `:::` lines go."
-    src = _re_attr_link.sub(lambda m: f'[{m.group(1)}]({m.group(2)})', src)
-    return '\n'.join(l for l in src.split('\n') if not re.match(r'^\s*:::', l))
-
-def _join(s): return ''.join(s) if isinstance(s, list) else s
-
-def _prepare(nb, md_fix):
-    "Honour Quarto cell options; strip nbdev's extra keys; take the front matter out. Returns (nb, frontmatter)."
-    nb = copy.deepcopy(nb)
-    front, cells = {}, []
-    for i, cell in enumerate(nb.cells):
-        if cell.pop('has_sd', None): cell.setdefault('metadata', {}).setdefault('tags', []).append('showdoc')
-        cell.get('metadata', {}).pop('execution', None)
-        cell.source = _join(cell.source)
-        if cell.cell_type == 'raw' and not front and cell.source.lstrip().startswith('---'):
-            front = yaml.safe_load(cell.source.strip().strip('-')) or {}
+def _prepare(path: Path, readme: bool = False) -> tuple[dict, dict]:
+    "A processed notebook as pandoc should read it (Quarto's cell options applied), and its front matter."
+    nb, front, cells = _load(path), {}, []
+    for c in nb['cells']:
+        c.pop('id', None)  # Quarto shows no cell ids
+        if c['cell_type'] == 'raw' and not front and c['source'].startswith('---'):
+            front = yaml.safe_load(c['source'].strip().strip('-')) or {}
             continue
-        if cell.cell_type == 'markdown':
-            cell.source = md_fix(cell.source)
-        if cell.cell_type == 'code':
-            dirs, cell.source = split_directives(cell.source)
-            tags = cell.metadata.setdefault('tags', [])
-            if _false(dirs.get('include', 'true')): continue
-            if _false(dirs.get('echo', 'true')): tags.append('remove_input')
-            if _false(dirs.get('output', 'true')): cell.outputs = []
-            if _false(dirs.get('warning', 'true')):
-                cell.outputs = [o for o in cell.outputs if not (o.output_type == 'stream' and o.name == 'stderr')]
-            fold = dirs.get('code-fold')
-            if fold and not _false(fold):
-                cell.metadata['docs_fold'] = 'show' if fold == 'show' else 'hide'
-                cell.metadata['docs_fold_summary'] = dirs.get('code-summary', 'Code')
-            for o in cell.get('outputs', []):
-                if 'text/markdown' in o.get('data', {}): o.data['text/markdown'] = md_fix(_join(o.data['text/markdown']))
-            if not cell.source.strip() and not cell.outputs: continue
-        cells.append(cell)
-    nb.cells = cells
-    import nbformat
-    try: nbformat.validate(nb)
-    except nbformat.ValidationError as e: raise DocsError(f"processed notebook is not valid nbformat: {_one_line(e)}") from None
+        if c['cell_type'] != 'code': cells.append(c); continue
+        dirs, src = split_directives(c['source'])
+        if _false(dirs.get('include')): continue
+        outs = [] if _false(dirs.get('output')) else c['outputs']
+        if _false(dirs.get('warning')): outs = [o for o in outs if o.get('name') != 'stderr']
+        if readme: outs = [o for o in outs if not any(k.startswith('image/') for k in o.get('data', {}))]  # text only
+        cells.append(code := dict(cell_type='code', execution_count=None, outputs=[], source=src,
+                                  metadata={k: dirs[k] for k in ('code-fold', 'code-summary') if k in dirs}))
+        if _false(dirs.get('echo')): code['source'] = ''
+        for o in outs:
+            prev, data = (code['outputs'] or [{}])[-1], o.get('data', {})
+            if o['output_type'] == 'stream' and prev.get('name') == o['name']:  # one block per stream, as Jupyter
+                prev['text'] = ''.join(prev['text']) + ''.join(o['text'])
+            elif 'text/markdown' in data and (readme or 'text/html' not in data):  # show_doc's: markdown in the page
+                md = ''.join(data['text/markdown'])
+                cells.append({'cell_type': 'markdown', 'metadata': {}, 'source': f"::: {{.show-doc}}\n{md}\n:::"
+                              if c.get('has_sd') else md})
+                cells.append(code := dict(code, metadata={}, source='', outputs=[]))
+            else: code['outputs'].append({**o, 'execution_count': 0} if 'execution_count' in o else o)  # not null
+    nb['cells'] = [c for c in cells if c['cell_type'] != 'code' or c['source'].strip() or c['outputs']]
     return nb, front
 
-def _title(nb, front, fallback):
-    if front.get('title'): return str(front['title'])
-    for c in nb.cells:
-        if c.cell_type == 'markdown':
-            m = re.search(r'^#\s+(.+)$', c.source, re.M)
-            if m: return m.group(1).strip()
-    return fallback
+def bundled_pandoc() -> Path | None:
+    """The pandoc binary inside the `pypandoc-binary` wheel (pinned in the `dev` extra), if installed. Found without
+    importing pypandoc: its `get_pandoc_path()` would prefer any newer pandoc on PATH, and README.md's exact text
+    depends on the pandoc version."""
+    import importlib.util
+    with contextlib.suppress(ImportError, ValueError):
+        spec = importlib.util.find_spec('pypandoc')
+        for d in (spec.submodule_search_locations or []) if spec else []:
+            for name in ('pandoc', 'pandoc.exe'):
+                if (f := Path(d)/'files'/name).is_file(): return f
+    return None
 
-# ---------------------------------------------------------------------------------------------------------------
-# README
+def pandoc_path() -> str:
+    "pandoc from pypandoc-binary (the same version everywhere); else `pandoc` on PATH, with a note; else DocsError."
+    if (p := bundled_pandoc()): return str(p)
+    if (p := shutil.which('pandoc')):
+        global _warned
+        if not _warned:
+            print("docs: note: pypandoc-binary is not installed, using pandoc from PATH; README.md may then differ "
+                  "from CI's: pip install -e \".[dev]\"", file=sys.stderr)
+            _warned = True
+        return p
+    raise DocsError("pandoc not found: install the dev extra, pip install -e \".[dev]\" (it holds pypandoc-binary)")
+_warned = False
 
-README_TEMPLATE = r"""{%- extends 'markdown/index.md.j2' -%}
-{% block input %}
-```python
-{{ cell.source }}
-```
-{% endblock input %}
-{% block stream %}
-```
-{{ output.text.rstrip() }}
-```
-{% endblock stream %}
-{% block data_text scoped %}
-```
-{{ output.data['text/plain'].rstrip() }}
-```
-{% endblock data_text %}
-{% block error %}
-```
-{{ output.ename }}: {{ output.evalue }}
-```
-{% endblock error %}
-"""
+def _pandoc(text: str, *args: str) -> str:
+    r = subprocess.run([pandoc_path(), *args], input=text, capture_output=True, text=True)
+    if r.returncode: raise DocsError(f"pandoc failed: {_one_line(r.stderr or r.returncode)}")
+    for l in r.stderr.splitlines(): print(f"docs: pandoc: {l}", file=sys.stderr)
+    return r.stdout
 
-def _readme_links(md: str, doc_url: str) -> str:
-    "Relative links to notebooks/pages -> the published docs, as nbdev's README filter does."
-    from nbdev.readme_filter import doc_link
-    return re.sub(r'(\]\()([^)\s]+)(\))', lambda m: m.group(1) + doc_link(m.group(2), doc_url) + m.group(3), md)
+def _render(nb: dict, *args: str) -> str:
+    return _pandoc(json.dumps(nb), '-f', READER, '--lua-filter', str(HERE/'docs.lua'), '--wrap=none', *args)
 
-def render_readme() -> str:
-    "README.md text from nbs/<readme_nb>, via nbdev processing and nbconvert's MarkdownExporter."
-    import nbformat, jinja2
-    from nbconvert import MarkdownExporter
-    from traitlets.config import Config
+# --- README
+
+def render_readme(proc: Path | None = None) -> str:
+    "README.md text from nbs/<readme_nb> (or processed notebook `proc`): pandoc to GitHub Markdown, doc links."
+    from nbdev.readme_filter import rewrite_links
     cfg = _cfg()
     name = cfg.get('readme_nb', 'index.ipynb')
-    if not (cfg.nbs_path/name).exists(): raise DocsError(f"{cfg.nbs_path/name}: README notebook not found")
-    cache = proc_nbs(file_glob=name, force=True, n_workers=0)
-    nb, front = _prepare(nbformat.read(cache/name, as_version=4), _md_for_readme)
-    head = f"# {_title(nb, front, cfg.lib_name)}\n"
-    if front.get('description'): head += f"\n> {front['description']}\n"
-    nb.cells.insert(0, nbformat.v4.new_markdown_cell(head))
-    for cell in nb.cells:  # plots stay in the docs site: the README is text (PyPI cannot show relative images)
-        if cell.cell_type == 'code':
-            cell.outputs = [o for o in cell.outputs if not any(k.startswith('image/') for k in o.get('data', {}))]
-    c = Config()
-    c.TagRemovePreprocessor.enabled = True
-    c.TagRemovePreprocessor.remove_input_tags = {'remove_input'}
-    c.ExtractOutputPreprocessor.enabled = False
-    c.NbConvertBase.display_data_priority = ['text/markdown', 'text/plain']  # no images/HTML: README stays clean text
-    exp = MarkdownExporter(config=c, template_file='readme.md.j2',
-                           extra_loaders=[jinja2.DictLoader({'readme.md.j2': README_TEMPLATE})])
-    md, _ = exp.from_notebook_node(nb)
-    md = _readme_links(md, cfg.doc_url)
-    md = re.sub(r'[ \t]+\n', '\n', md)
-    return re.sub(r'\n{3,}', '\n\n', md).strip() + '\n'
+    if not (proc or (cfg.nbs_path/name).exists()): raise DocsError(f"{cfg.nbs_path/name}: README notebook not found")
+    nb, front = _prepare(proc or proc_nbs(file_glob=name, force=True)/name, readme=True)
+    head = f"# {front.get('title') or cfg.lib_name}"
+    if front.get('description'): head += f"\n\n> {front['description']}"
+    nb['cells'].insert(0, {'cell_type': 'markdown', 'metadata': {}, 'source': head})
+    ast = json.loads(_render(nb, '-t', 'json', '-M', 'docs-readme=true'))
+    rewrite_links(ast['blocks'], cfg.doc_url, Path(name).parent.as_posix())  # the filter nbdev-readme gives Quarto
+    return _pandoc(json.dumps(ast), '-f', 'json', '-t', 'gfm', '--wrap=preserve').strip() + '\n'
 
 def cmd_readme(check: bool = False) -> int:
-    path = ROOT/'README.md'
-    new = render_readme()
-    if check:
-        if not path.exists() or path.read_text() != new:
-            print(f"README.md is stale: it differs from nbs/{_cfg().get('readme_nb', 'index.ipynb')}; "
-                  f"run `python tools/docs.py readme` and commit it", file=sys.stderr)
-            return 1
-        print("README.md is up to date")
-        return 0
-    path.write_text(new)
-    print(f"wrote {path.relative_to(ROOT)}")
+    path, new = ROOT/'README.md', render_readme()
+    if not check:
+        path.write_text(new)
+        print(f"wrote {path.relative_to(ROOT)}")
+    elif not path.exists() or path.read_text() != new:
+        print(f"README.md is stale: it differs from nbs/{_cfg().get('readme_nb', 'index.ipynb')}; "
+              "run `python tools/docs.py readme` and commit it", file=sys.stderr)
+        return 1
+    else: print("README.md is up to date")
     return 0
 
-# ---------------------------------------------------------------------------------------------------------------
-# HTML site
+# --- HTML site
 
-PAGE_TEMPLATE = r"""{%- extends 'lab/index.html.j2' -%}
-{%- block html_head_js -%}
-<link rel="icon" href="data:,">
-{%- endblock html_head_js -%}
-{% block jupyter_widgets %}{% endblock jupyter_widgets %}
-{%- block html_head_js_mathjax -%}{%- if resources.docs.mathjax_url -%}{{ mathjax(resources.docs.mathjax_url) }}{%- endif -%}{%- endblock html_head_js_mathjax -%}
-{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
-{% block notebook_css %}
-<link rel="stylesheet" href="{{ resources.docs.root }}_static/lab.css">
-<link rel="stylesheet" href="{{ resources.docs.root }}_static/site.css">
-{%- if resources.docs.styles %}
-<link rel="stylesheet" href="{{ resources.docs.root }}styles.css">
-{%- endif %}
-{% endblock notebook_css %}
-{%- block body_header -%}
-<body class="jp-Notebook docs-body" data-jp-theme-light="true" data-jp-theme-name="JupyterLab Light">
-<nav class="docs-sidebar" aria-label="Pages">
-{{ resources.docs.nav_html }}
-</nav>
-<main class="docs-main">
-<header class="docs-header">
-<h1 class="docs-title">{{ resources.docs.title | e }}</h1>
-{%- if resources.docs.description_html %}
-<p class="description">{{ resources.docs.description_html }}</p>
-{%- endif %}
-</header>
-{%- endblock body_header -%}
-{% block body_footer %}
-<footer class="docs-footer">{{ resources.docs.footer_html }}</footer>
-</main>
-</body>
-{% endblock body_footer %}
-{% block input_group -%}
-{%- if cell.metadata.get('docs_fold') -%}
-<details class="code-fold"{% if cell.metadata.docs_fold == 'show' %} open{% endif %}>
-<summary>{{ cell.metadata.get('docs_fold_summary', 'Code') | e }}</summary>
-{{ super() }}
-</details>
-{%- else -%}
-{{ super() }}
-{%- endif -%}
-{%- endblock input_group %}
-"""
-
-SITE_CSS = """
-body.docs-body { display: flex; margin: 0; padding: 0; min-height: 100vh; background: #fff; }
-.docs-sidebar { flex: 0 0 15rem; box-sizing: border-box; padding: 1.5rem 1rem; border-right: 1px solid #e3e3e3;
-  background: #f7f7f9; font-family: var(--jp-ui-font-family); font-size: 14px; position: sticky; top: 0;
-  height: 100vh; overflow-y: auto; }
-.docs-sidebar .docs-brand { display: block; font-weight: 600; font-size: 1.15rem; margin-bottom: 1rem; color: #222;
-  text-decoration: none; }
-.docs-sidebar ul { list-style: none; margin: 0; padding: 0; }
-.docs-sidebar li { margin: 0.15rem 0; }
-.docs-sidebar li.docs-section { margin-top: 0.8rem; font-weight: 600; color: #555; }
-.docs-sidebar li.docs-section > ul { font-weight: normal; padding-left: 0.6rem; }
-.docs-sidebar a { color: #2a5db0; text-decoration: none; display: block; padding: 0.2rem 0.4rem; border-radius: 4px; }
-.docs-sidebar a:hover { background: #e8eef8; }
-.docs-sidebar a[aria-current="page"] { background: #2a5db0; color: #fff; }
-.docs-main { flex: 1 1 auto; min-width: 0; max-width: 60rem; padding: 1.5rem 2.5rem 3rem; box-sizing: border-box; }
-.docs-header { margin: 0 0 1.5rem 0; padding-left: var(--jp-cell-padding, 5px); }
-.docs-title { font-family: var(--jp-content-font-family); font-size: 2.2rem; margin: 0.5rem 0; }
-.docs-header .description, div.description { font-style: italic; font-size: 1.2rem; opacity: 0.7; margin: 0; }
-.docs-footer { margin-top: 3rem; padding-top: 1rem; border-top: 1px solid #e3e3e3; color: #777; font-size: 13px;
-  font-family: var(--jp-ui-font-family); }
-a.anchor-link { display: none; }
-h1:hover > a.anchor-link, h2:hover > a.anchor-link, h3:hover > a.anchor-link, h4:hover > a.anchor-link {
-  display: inline; margin-left: 0.3em; text-decoration: none; opacity: 0.5; }
-.jp-InputArea { overflow: hidden; }
-.jp-InputArea-editor { overflow: hidden; }
-.cm-editor.cm-s-jupyter .highlight pre { padding: var(--jp-code-padding) 4px; margin: 0; font-family: inherit;
-  font-size: inherit; line-height: inherit; color: inherit; }
-.jp-OutputArea-output pre { line-height: inherit; font-family: inherit; }
-.jp-RenderedText pre { color: var(--jp-content-font-color1); font-size: var(--jp-code-font-size); }
-.jp-Collapser { display: none; }
-.jp-Cell.celltag_showdoc .jp-RenderedMarkdown hr { margin: 1.5rem 0 0.5rem; }
-.jp-Cell.celltag_showdoc .jp-RenderedMarkdown h3, .jp-Cell.celltag_showdoc .jp-RenderedMarkdown h4 { font-family: var(--jp-code-font-family); }
-.jp-Cell.celltag_showdoc table { margin: 0.5rem 0; }
-details.code-fold > summary { cursor: pointer; color: #555; font-size: 13px; padding: 0.2rem 0; font-family: var(--jp-ui-font-family); }
-.callout-note, .callout-tip, .callout-warning, .callout-important, .callout-caution, .callout {
-  border-left: 4px solid #2a5db0; background: #f3f6fb; padding: 0.3rem 1rem; margin: 1rem 0; }
-.callout-warning, .callout-caution, .callout-important { border-left-color: #d9822b; background: #fdf6ec; }
-@media (max-width: 800px) { body.docs-body { display: block; } .docs-sidebar { position: static; height: auto; }
-  .docs-main { padding: 1rem; } }
-"""
-
-IMAGE_EXTS = {'.png', '.jpg', '.jpeg', '.gif', '.svg', '.webp'}
-
-def _slug(text: str) -> str:
-    "Pandoc's (so Quarto's) heading identifiers, which nbdev's doc links point at."
-    s = re.sub(r'[^\w\s.-]', '', text.strip().lower())
-    s = re.sub(r'\s+', '-', s)
-    return re.sub(r'^[^a-z_]+', '', s) or 'section'
-
-def _inline_md(text: str) -> str:
-    "A one-paragraph Markdown string (the page description) as inline HTML."
-    from nbconvert.filters.markdown_mistune import markdown2html_mistune
-    html = markdown2html_mistune(str(text)).strip() if text else ''
-    return re.sub(r'^<p>(.*)</p>$', r'\1', html, flags=re.S)
-
-def _nav_html(entries, current: str, site_title: str) -> str:
-    "Sidebar <ul> in sidebar.yml order: entries are (section, href, title)."
-    from html import escape
-    out = [f'<a class="docs-brand" href="index.html">{escape(site_title)}</a>', '<ul>']
-    open_section = None
-    for section, href, title in entries:
-        if section != open_section:
-            if open_section is not None: out.append('</ul></li>')
-            if section is not None: out.append(f'<li class="docs-section">{escape(section)}<ul>')
-            open_section = section
-        cur = ' aria-current="page"' if href == current else ''
-        out.append(f'<li><a href="{href}"{cur}>{escape(title)}</a></li>')
-    if open_section is not None: out.append('</ul></li>')
-    out.append('</ul>')
-    return '\n'.join(out)
-
-def _postprocess(html: str, page_of: dict, doc_url: str) -> str:
-    "Quarto-style heading ids; links to the published docs or to notebooks -> pages of this site."
-    from bs4 import BeautifulSoup
-    soup = BeautifulSoup(html, 'html.parser')
-    seen = set()
-    for h in soup.find_all(re.compile(r'^h[1-6]$')):
-        if not h.get('id'): continue
-        text = ''.join(t for t in h.find_all(string=True) if not (t.parent.name == 'a' and 'anchor-link' in (t.parent.get('class') or [])))
-        new, n = _slug(text), 1
-        while new in seen: new, n = f"{_slug(text)}-{n}", n + 1
-        seen.add(new)
-        h['id'] = new
-        a = h.find('a', class_='anchor-link')
-        if a is not None: a['href'] = '#' + new
-    for a in soup.find_all('a', href=True):
-        href = a['href']
-        if doc_url and href.startswith(doc_url): href = href[len(doc_url):] or 'index.html'
-        base, sep, frag = href.partition('#')
-        if base in page_of: base = page_of[base]
-        elif base.endswith('.ipynb') and Path(base).name in page_of: base = page_of[Path(base).name]
-        a['href'] = base + sep + frag
-    return str(soup)
-
-def build_site(dest: Path | None = None, force: bool = False, mathjax_url: str = '') -> Path:
+def build_site(dest: Path | None = None, force: bool = False) -> Path:
     "Build the HTML site into `dest` (default: the configured doc_path, `_docs/`). Returns `dest`."
-    import nbformat, jinja2
-    from nbconvert import HTMLExporter
-    from traitlets.config import Config
     from nbdev.config import nbpath2html
     cfg = _cfg()
     dest = Path(dest or cfg.doc_path).absolute()
     for msg in title_cell_problems(cfg.nbs_path) + mixed_import_cells(cfg.nbs_path):
         print(f"docs: warning: {msg}", file=sys.stderr)
-    cache = proc_nbs(force=force)
-    pages = []  # (section, rel nb path, processed nb, front matter, html name, title)
+    cache, pages, links = proc_nbs(force=force), [], {cfg.doc_url: 'index.html'}  # links: to this site's pages
     for section, rel in sidebar_pages(cfg):
-        src = cache/rel
-        if Path(rel).suffix != '.ipynb':
-            print(f"docs: skipping {rel}: only notebooks are rendered without Quarto", file=sys.stderr); continue
-        if not src.exists(): raise DocsError(f"{src}: nbdev did not produce this processed notebook")
-        nb, front = _prepare(nbformat.read(src, as_version=4), _md_for_html)
-        out = (Path(rel).parent/front['output-file']).as_posix() if front.get('output-file') else nbpath2html(Path(rel)).as_posix()
-        pages.append((section, rel, nb, front, out, _title(nb, front, Path(rel).stem)))
+        if not rel.endswith('.ipynb'): print(f"docs: skipping {rel}: not a notebook", file=sys.stderr); continue
+        if not (cache/rel).exists(): raise DocsError(f"{cache/rel}: nbdev did not produce this processed notebook")
+        nb, front = _prepare(cache/rel)
+        href = front.get('output-file') or nbpath2html(Path(rel)).as_posix()
+        links.update({rel: href, Path(rel).name: href, cfg.doc_url + href: href})  # notebooks, published docs
+        heading = section if section != (pages[-1][2]['section'] if pages else None) else None  # at its 1st page
+        pages.append((nb, front, {'href': href, 'title': str(front.get('title') or rel), 'section': section,
+                                  'heading': heading}))
     if not pages: raise DocsError(f"no notebooks listed in {cfg.nbs_path/'sidebar.yml'}")
-    page_of = {}
-    for _, rel, _, _, out, _ in pages: page_of[rel] = page_of[Path(rel).name] = out
-    entries = [(s, out, title) for s, _, _, _, out, title in pages]
-
-    tmp = dest.with_name(dest.name + '.tmp')
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp/'_static').mkdir(parents=True)
-    lab = next(p for p in map(Path, HTMLExporter(template_name='lab').template_paths) if (p/'static'/'index.css').exists())
-    (tmp/'_static'/'lab.css').write_text((lab/'static'/'index.css').read_text() + '\n' + (lab/'static'/'theme-light.css').read_text())
-    (tmp/'_static'/'site.css').write_text(SITE_CSS)
-    styles = cfg.nbs_path/'styles.css'
-    if styles.exists(): shutil.copy2(styles, tmp/'styles.css')
-    (tmp/'.nojekyll').touch()
-    for f in cfg.nbs_path.rglob('*'):  # images the notebooks' markdown links to, at the same relative paths
-        rel = f.relative_to(cfg.nbs_path)
-        if f.is_file() and f.suffix.lower() in IMAGE_EXTS and not any(p.startswith(('.', '_')) for p in rel.parts):
-            (tmp/rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(f, tmp/rel)
-
-    c = Config()
-    c.TagRemovePreprocessor.enabled = True
-    c.TagRemovePreprocessor.remove_input_tags = {'remove_input'}
-    c.HTMLExporter.exclude_input_prompt = True
-    c.HTMLExporter.exclude_output_prompt = True
-    # plots are data URIs already; images that markdown cells link to are copied below. (`embed_images=True` would
-    # break inline HTML such as show_doc's source link: nbconvert re-serialises each inline tag on its own.)
-    c.HTMLExporter.embed_images = False
-    exp = HTMLExporter(config=c, template_name='lab', template_file='docs.html.j2',
-                       extra_loaders=[jinja2.DictLoader({'docs.html.j2': PAGE_TEMPLATE})])
-    repo = cfg.get('git_url', '')
-    footer = f'Built from the notebooks with nbdev and nbconvert. <a href="{repo}">Source</a>' if repo else \
-             'Built from the notebooks with nbdev and nbconvert.'
-    for section, rel, nb, front, out, title in pages:
-        nb.metadata['title'] = title if out == 'index.html' else f"{title} – {cfg.get('title', cfg.lib_name)}"
-        depth = len(Path(out).parts) - 1
-        root = '../' * depth
-        res = {'metadata': {'name': Path(rel).stem, 'path': str((cache/rel).parent)},
-               'docs': {'root': root, 'title': title, 'description_html': _inline_md(front.get('description', '')),
-                        'nav_html': _nav_html([(s, root + o, t) for s, o, t in entries], root + out,
-                                              cfg.get('title', cfg.lib_name)),
-                        'styles': styles.exists(), 'footer_html': footer, 'mathjax_url': mathjax_url}}
-        try: html, _ = exp.from_notebook_node(nb, resources=res)
-        except Exception as e: raise DocsError(f"nbconvert could not render {rel}: {_one_line(e)}") from None
-        html = _postprocess(html, page_of, cfg.doc_url)
-        (tmp/out).parent.mkdir(parents=True, exist_ok=True)
-        (tmp/out).write_text(html)
+    site, styles = cfg.get('title', cfg.lib_name), cfg.nbs_path/'styles.css'
+    version = tuple(int(n) for n in re.findall(r'\d+', _pandoc('', '--version'))[:2])
+    embed = '--embed-resources' if version >= (2, 19) else '--self-contained'  # deprecated from 2.19 on
     shutil.rmtree(dest, ignore_errors=True)
-    tmp.rename(dest)
+    dest.mkdir(parents=True)
+    (dest/'.nojekyll').touch()
+    with tempfile.TemporaryDirectory() as td:
+        for nb, front, page in pages:
+            meta = Path(td)/'meta.yaml'
+            meta.write_text(yaml.safe_dump({
+                **front, 'title': page['title'], 'site': site, 'docs-links': links,
+                'pagetitle': page['title'] if page['href'] == 'index.html' else f"{page['title']} – {site}",
+                'nav': [{**n, 'current': n is page} for _, _, n in pages]}, allow_unicode=True))
+            _render(nb, '-t', 'html5', '--standalone', embed, '--template', str(HERE/'docs.html'),
+                    '--metadata-file', str(meta), '--resource-path', str(cfg.nbs_path), '-o', str(dest/page['href']),
+                    '-V', f"repo={cfg.get('git_url', '')}",  # a variable: taken as is, not as markdown
+                    *(['--css', str(styles)] if styles.exists() else []))
     return dest
-
-def cmd_site(dest=None, force=False, mathjax_url='') -> int:
-    import time
-    t0 = time.time()
-    out = build_site(dest, force=force, mathjax_url=mathjax_url)
-    n = len(list(out.glob('*.html')))
-    print(f"built {n} pages into {out} in {time.time() - t0:.0f} s; open {out/'index.html'} "
-          f"or serve it: python -m http.server -d {out}")
-    return 0
-
-# ---------------------------------------------------------------------------------------------------------------
-# Quarto
 
 def cmd_quarto() -> int:
     if not shutil.which('quarto'):
-        print("Quarto is not installed. With internet access install it with `nbdev-install-quarto` (Linux/macOS, uses sudo) "
-              "or `pip install quarto-cli`, then run `nbdev-docs` (and `nbdev-readme`). "
-              "Without Quarto: `python tools/docs.py site`.", file=sys.stderr)
+        print("Quarto is not installed. With internet access install it with `nbdev-install-quarto` (uses sudo) or "
+              "`pip install quarto-cli`, then run `nbdev-docs`. Without Quarto: `python tools/docs.py site`.",
+              file=sys.stderr)
         return 1
     os.chdir(ROOT)
     return subprocess.call(['nbdev-docs'])
 
-# ---------------------------------------------------------------------------------------------------------------
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog='tools/docs.py', description=__doc__.split('\n')[0])
     sub = p.add_subparsers(dest='cmd', required=True)
-    s = sub.add_parser('site', help='build the HTML docs site without Quarto')
+    s = sub.add_parser('site', help='build the HTML docs site with pandoc (no Quarto needed)')
     s.add_argument('--dest', type=Path, default=None, help='output folder (default: doc_path from pyproject, _docs/)')
     s.add_argument('--force', action='store_true', help='reprocess every notebook, ignoring the _proc/ cache')
-    s.add_argument('--mathjax-url', default='', help='load MathJax from this URL (default: none, works offline)')
-    r = sub.add_parser('readme', help='generate README.md from nbs/index.ipynb')
-    r.add_argument('--check', action='store_true', help='do not write; exit 1 if README.md is stale')
+    sub.add_parser('readme', help='generate README.md from nbs/index.ipynb').add_argument(
+        '--check', action='store_true', help='do not write; exit 1 if README.md is stale')
     sub.add_parser('quarto', help='build the Quarto site with nbdev-docs (needs Quarto)')
     a = p.parse_args(argv)
     try:
-        if a.cmd == 'site': return cmd_site(a.dest, a.force, a.mathjax_url)
-        if a.cmd == 'readme': return cmd_readme(a.check)
-        return cmd_quarto()
+        if a.cmd != 'site': return cmd_readme(a.check) if a.cmd == 'readme' else cmd_quarto()
+        t0, out = time.time(), build_site(a.dest, a.force)
+        print(f"built {len(list(out.glob('*.html')))} pages into {out} in {time.time() - t0:.0f} s; "
+              f"open {out/'index.html'} or serve it: python -m http.server -d {out}")
+        return 0
     except DocsError as e:
         print(f"docs: {e}", file=sys.stderr)
         return 1
