@@ -192,14 +192,15 @@ def review(data_dir:str|Path, # data root (Kaggle layout: `train/` is reviewed) 
                    n_outliers=int(q.why.str.contains('outlier').sum()), oof_accuracy=float(((probs[:, 1] >= .5) == y).mean()),
                    seconds=round(time.perf_counter() - t0, 1))
     (out/'review.json').write_text(pd.Series(summary).to_json(indent=1))
-    if tracking_uri != '': _log_review(out, summary, tracking_uri or 'sqlite:///mlflow.db')
+    if tracking_uri != '': _log_review(out, summary, tracking_uri)
     return q
 
 # %% ../nbs/16_review.ipynb #48e8f27a
 def _log_review(out, summary, uri):
-    "Log the review folder to MLflow (experiment `defect_qc-review`)."
+    "Log the review folder to MLflow (experiment `defect_qc-review`; `uri` None: `DEFAULT_TRACKING_URI`)."
     import mlflow
-    from defect_qc.train import check_tracking, set_experiment
+    from defect_qc.train import DEFAULT_TRACKING_URI, check_tracking, set_experiment
+    uri = uri or DEFAULT_TRACKING_URI
     check_tracking(uri); set_experiment(uri, 'defect_qc-review')
     with mlflow.start_run(run_name=f"review {Path(summary['data']).parent.name}"):
         mlflow.log_params({k: summary[k] for k in ('data', 'folds', 'epochs', 'img_size')})

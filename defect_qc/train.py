@@ -24,10 +24,10 @@ from . import distributed
 from .callbacks import CPUAutocast, LineProgress, MLflowCallback, PreciseBN, WeightEMA, interactive
 
 # %% auto #0
-__all__ = ['CONFIG_RULES', 'PARENT_ENV', 'load_config', 'ConfigError', 'check_config', 'class_weights', 'flatten_config',
-           'arch_kwargs', 'defect_metrics', 'cpu_has_bf16', 'resolve_precision', 'make_learner', 'fit_callbacks',
-           'tiny_config', 'resolve_data_path', 'tracking_uri', 'dls_from_config', 'TrackingError', 'check_tracking',
-           'set_experiment', 'mlflow_run', 'train', 'main']
+__all__ = ['CONFIG_RULES', 'DEFAULT_TRACKING_URI', 'PARENT_ENV', 'load_config', 'ConfigError', 'check_config', 'class_weights',
+           'flatten_config', 'arch_kwargs', 'defect_metrics', 'cpu_has_bf16', 'resolve_precision', 'make_learner',
+           'fit_callbacks', 'tiny_config', 'resolve_data_path', 'tracking_uri', 'dls_from_config', 'TrackingError',
+           'check_tracking', 'set_experiment', 'mlflow_run', 'train', 'main']
 
 # %% ../nbs/14_training.ipynb #b983619b
 from fastai.callback.progress import ProgressCallback
@@ -204,9 +204,11 @@ def resolve_data_path(cfg:DictConfig) -> Path:
     return p
 
 # %% ../nbs/14_training.ipynb #818061d2
+DEFAULT_TRACKING_URI = 'sqlite:///mlflow.db'   # a SQLite store in the working directory (MLflow's own default since 3.7)
+
 def tracking_uri(cfg:DictConfig) -> str:
-    "MLflow tracking URI: the config's, else a SQLite store in the working directory."
-    return cfg.mlflow.tracking_uri or 'sqlite:///mlflow.db'
+    "MLflow tracking URI: the config's, else `DEFAULT_TRACKING_URI`."
+    return cfg.mlflow.tracking_uri or DEFAULT_TRACKING_URI
 
 # %% ../nbs/14_training.ipynb #086ad037
 def dls_from_config(cfg:DictConfig, # training config
