@@ -42,8 +42,7 @@ def bench_naive(paths, labels, size, n_batches, bs=64):
 
 def bench_ours(root, size, cache_dir):
     from fastai.callback.core import Callback
-    from defect_qc.data import casting_dls
-    from defect_qc.train import load_config, make_learner
+    from defect_qc.train import dls_from_config, load_config, make_learner
     class Timer(Callback):
         def before_train(self): self.n, self.t = 0, None
         def before_batch(self):
@@ -52,10 +51,8 @@ def bench_ours(root, size, cache_dir):
             if self.training and self.iter > 0: self.n += len(self.xb[0])
             if self.training and self.iter == 0: self.t = time.perf_counter()   # skip the first (warm-up) batch
         def after_train(self): self.ips = self.n/(time.perf_counter()-self.t)
-    from omegaconf import OmegaConf
-    cfg = load_config([f'data.img_size={size}'])
-    dls = casting_dls(root, size, cfg.data.image_mode, cfg.data.valid_pct, cfg.seed, cfg.batch_size, cfg.data.augment,
-                      OmegaConf.to_container(cfg.data.aug), cache_dir, device='cpu', verbose=False)
+    cfg = load_config([f'data.img_size={size}', *([f'data.cache_dir={cache_dir}'] if cache_dir else [])])
+    dls = dls_from_config(cfg, root, device='cpu', verbose=False)   # exactly the loaders training builds
     learn = make_learner(dls, cfg, '/tmp')
     timer = Timer()
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=timer)
