@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/callbacks.html.md"""
 
 # %% ../nbs/13_callbacks.ipynb #c56d7dec
 from __future__ import annotations
-import math, os, sys
+import math, sys
 
 import numpy as np
 import torch
@@ -16,6 +16,8 @@ from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback
 from fastai.learner import Recorder
 from fastai.torch_core import to_float
+
+from .distributed import all_average
 
 # %% auto #0
 __all__ = ['MLflowCallback', 'PreciseBN', 'WeightEMA', 'LineProgress', 'interactive', 'CPUAutocast']
@@ -69,17 +71,8 @@ class PreciseBN(Callback):
                 if i == self.n_batches: break
                 model(b[0])
         for m, mo in zip(self.bns, moms): m.momentum = mo
-        _average_bn_over_ranks(self.bns)
+        all_average([t for m in self.bns for t in (m.running_mean, m.running_var)])   # the same statistics on every process
         self.model.eval()
-
-# %% ../nbs/13_callbacks.ipynb #8b1b4a7c
-def _average_bn_over_ranks(bns):
-    "Under DDP, average BatchNorm running statistics over processes so every rank keeps the same model."
-    import torch.distributed as dist
-    if int(os.environ.get('WORLD_SIZE', 1) or 1) <= 1 or not (dist.is_available() and dist.is_initialized()): return
-    for m in bns:
-        for t in (m.running_mean, m.running_var):
-            dist.all_reduce(t); t /= dist.get_world_size()
 
 # %% ../nbs/13_callbacks.ipynb #833b52d7
 class WeightEMA(Callback):

@@ -12,7 +12,7 @@ from functools import wraps
 from fastcore.script import parse_cli
 
 # %% auto #0
-__all__ = ['UserError', 'user_errors', 'run_cli']
+__all__ = ['UserError', 'error_summary', 'user_errors', 'run_cli']
 
 # %% ../nbs/00_cli.ipynb #792c184a
 class UserError(Exception):
@@ -22,6 +22,12 @@ class UserError(Exception):
                 ):
         lines = str(msg).strip().splitlines()
         super().__init__(lines[0] if lines else type(self).__name__); self.code = code
+
+# %% ../nbs/00_cli.ipynb #4c1db1b7
+def error_summary(e:BaseException) -> str:
+    "`Type: first line of the message` of an exception."
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0] if lines else ''}"
 
 # %% ../nbs/00_cli.ipynb #07b50a50
 def user_errors(func):

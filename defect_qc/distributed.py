@@ -14,7 +14,7 @@ import torch
 
 # %% auto #0
 __all__ = ['world_size', 'rank', 'is_distributed', 'is_main_process', 'init_distributed', 'shutdown_distributed', 'barrier',
-           'broadcast_object', 'main_first', 'local_only', 'worker_argv', 'patch_fastai_distributed']
+           'all_average', 'broadcast_object', 'main_first', 'local_only', 'worker_argv', 'patch_fastai_distributed']
 
 # %% ../nbs/12_distributed.ipynb #ff637c5a
 def world_size() -> int:
@@ -57,6 +57,13 @@ def shutdown_distributed():
 def barrier():
     "Wait for all processes (no-op in a single process)."
     if _dist_ready(): torch.distributed.barrier()
+
+# %% ../nbs/12_distributed.ipynb #8541a1e3
+def all_average(tensors:list, # tensors of the same shapes on every process
+               ):
+    "Average `tensors` in place over all processes (no-op in a single process)."
+    if not _dist_ready(): return
+    for t in tensors: torch.distributed.all_reduce(t); t /= torch.distributed.get_world_size()
 
 # %% ../nbs/12_distributed.ipynb #2ed18a31
 def broadcast_object(obj, # any picklable object

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from torchmetrics.functional.classification import (binary_accuracy, binary_precision, binary_recall, binary_specificity,
     binary_f1_score, binary_auroc, binary_average_precision, binary_confusion_matrix, binary_roc, binary_precision_recall_curve)
 
-from .cli import UserError, user_errors
+from .cli import UserError, error_summary, user_errors
 from fastcore.script import call_parse
 from .data import CLASSES, DataError, find_splits, image_args, list_split, load_images
 from .explain import gradcam
@@ -105,13 +105,13 @@ def max_misses(n_pos:int, # defective parts in validation
     return k - 1
 
 # %% ../nbs/08_evaluate.ipynb #319335c1
-def _bound_goal(n_pos, target_recall):
-    "The recall that proves `target_recall` (95% upper bound on the escape rate) with `n_pos` defects, and a note when none can."
-    k = max_misses(n_pos, 1 - target_recall)
+def _bound_goal(n_pos, target_recall, conf=0.95):
+    "The recall that proves `target_recall` (the `conf` upper bound on the escape rate) with `n_pos` defects, and a note when none can."
+    k = max_misses(n_pos, 1 - target_recall, conf)
     if k >= 0: return (n_pos - k) / n_pos, ''
     return 1.0, (f"; the validation split is too small to prove the target: even with no miss the 95% upper bound on the "
-                 f"escape rate is {upper_bound(0, n_pos):.2%} > {1 - target_recall:.2%} (it needs at least "
-                 f"{math.ceil(math.log(0.05)/math.log(target_recall))} defective images)")
+                 f"escape rate is {upper_bound(0, n_pos, conf):.2%} > {1 - target_recall:.2%} (it needs at least "
+                 f"{math.ceil(math.log(1 - conf)/math.log(target_recall))} defective images)")
 
 # %% ../nbs/08_evaluate.ipynb #8db49816
 def _no_defect_threshold(p, n_neg, target_recall, info):
@@ -577,7 +577,7 @@ def main(run_dir:str, # run folder with model.pth + model.json (e.g. outputs/DAT
         t0 = time.perf_counter()
         res, dest = evaluate_folder(run_dir, data_dir, out, bs)
     except (DataError, ModelFileError, FileNotFoundError, FileExistsError, KeyError) as e: raise UserError(str(e).strip('"'))
-    except Exception as e: raise UserError(f"{run_dir}: evaluation failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+    except Exception as e: raise UserError(f"{run_dir}: evaluation failed ({error_summary(e)})")
     print(format_metrics_table(res))
     if (b := format_band(res)): print(b)
     if 'train' in res: print("note: train/ holds the images this model was trained and validated on: its numbers are optimistic")

@@ -14,7 +14,7 @@ import torch
 from typing import Annotated
 
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)   # from fastai's import
-from .cli import UserError, user_errors
+from .cli import UserError, error_summary, user_errors
 from fastcore.script import call_parse
 from .data import file_sha256, image_args, load_image
 from .drift import ScoredModel
@@ -37,7 +37,7 @@ def _export_onnx(sm, example, dest, opset):
                               dynamic_shapes={'x': {0: torch.export.Dim('batch')}}, **kw)
         return 'dynamo'
     except Exception as e:
-        print(f"warning: dynamo ONNX exporter failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+        print(f"warning: dynamo ONNX exporter failed ({error_summary(e)}); "
               "using the legacy exporter", file=sys.stderr)
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')

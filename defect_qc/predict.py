@@ -19,7 +19,7 @@ from typing import Annotated
 
 # `defect_qc.data` imports fastai, whose import calls the deprecated `torch.jit.script`: keep that warning off the CLI's stderr
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
-from .cli import UserError, user_errors
+from .cli import UserError, error_summary, user_errors
 from fastcore.script import call_parse
 from .data import (CLASSES, PART_STATS, load_part_image, DataError, IMG_EXTS, file_sha256, find_splits, image_stats, is_image_file,
                             list_split, load_images)
@@ -28,7 +28,7 @@ from .explain import cam_overlay, gradcam
 from .drift import ScoredModel, drift_scores
 
 # %% auto #0
-__all__ = ['OUT_FORMATS', 'BACKENDS', 'make_tiny_run', 'expand_inputs', 'read_meta', 'Predictor', 'write_results',
+__all__ = ['BACKENDS', 'OUT_FORMATS', 'make_tiny_run', 'expand_inputs', 'read_meta', 'Predictor', 'write_results',
            'write_heatmaps', 'drift_summary', 'main']
 
 # %% ../nbs/07_predict.ipynb #55712215
@@ -154,6 +154,8 @@ def _progress(total, show):
     return tqdm(total=total, unit='img', file=sys.stderr, leave=False, dynamic_ncols=True)
 
 # %% ../nbs/07_predict.ipynb #631fb26b
+BACKENDS = ('torch', 'onnx', 'torchscript')
+
 class Predictor:
     "Score images with a saved run: `torch`, `onnx` or `torchscript` backend; labels at the run's tuned threshold."
     def __init__(self, run_dir:str|Path, # run folder (`model.pth` + `model.json`) or export folder
@@ -168,8 +170,8 @@ class Predictor:
         if backend == 'torch':
             self.model, self.meta = load_model(self.run_dir)
             self._score = self._torch_scorer()
-        elif backend in ('onnx', 'torchscript'): self._score = self._load_export(backend)
-        else: raise ValueError(f"backend: unknown backend {backend!r} (choose torch, onnx or torchscript)")
+        elif backend in BACKENDS: self._score = self._load_export(backend)
+        else: raise ValueError(f"backend: unknown backend {backend!r} (choose {', '.join(BACKENDS)})")
         self.threshold = float(self.meta['threshold'] if threshold is None else threshold)
         self.band = self.meta.get('band') if threshold is None else None   # a threshold of one's own replaces the review band
         self.img_size, self.image_mode = int(self.meta['img_size']), self.meta['image_mode']
@@ -387,8 +389,6 @@ def drift_summary(df:pd.DataFrame # predictions with `drift` and `drift_reason` 
             "check the camera set-up; their results may be unreliable")
 
 # %% ../nbs/07_predict.ipynb #4aeed35e
-BACKENDS = ('torch', 'onnx', 'torchscript')
-
 def _predictor(run_dir, backend, threshold, bs, workers, out, explain) -> Predictor:
     "The command's `Predictor`, after checking its options; a `UserError` names what is wrong."
     if out and Path(out).suffix.lower() not in OUT_FORMATS: raise UserError(f"--out {out}: use a .csv or .json file", 2)
@@ -397,7 +397,7 @@ def _predictor(run_dir, backend, threshold, bs, workers, out, explain) -> Predic
     if explain and backend != 'torch': raise UserError(f"--explain: Grad-CAM needs --backend torch (the model's gradients), not {backend}", 2)
     try: return Predictor(run_dir, backend, threshold, bs, workers)
     except (OSError, ValueError, KeyError) as e: raise UserError(e)
-    except Exception as e: raise UserError(f"{run_dir}: cannot load the model ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+    except Exception as e: raise UserError(f"{run_dir}: cannot load the model ({error_summary(e)})")
 
 # %% ../nbs/07_predict.ipynb #b866ad2c
 def _warn_rows(df:pd.DataFrame):

@@ -36,7 +36,8 @@ def _fit(x, y, epochs, bs, lr, seed):
     torch.manual_seed(seed); g = torch.Generator().manual_seed(seed)
     mean, std = image_stats(x)
     m = create_model('cnn', x.shape[1])
-    w = torch.tensor(len(y) / (2*np.bincount(y, minlength=2).clip(1)), dtype=torch.float32)
+    from defect_qc.train import class_weights
+    w = class_weights('auto', np.bincount(y, minlength=2).tolist())   # both classes weigh the same
     steps = epochs * math.ceil(len(x)/bs)
     opt = torch.optim.AdamW(m.parameters(), lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps)

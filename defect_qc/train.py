@@ -357,7 +357,7 @@ def _run_meta(cfg, dls, th, band, run) -> dict:
                 threshold_mode=cfg.threshold.mode, band=band, mlflow_run_id=run.info.run_id)
 
 # %% ../nbs/14_training.ipynb #5258ba8c
-def _evaluate_run(learn, cfg, dls, run_dir, run, distributed:bool):
+def _evaluate_run(learn, cfg, dls, run_dir, run, multi_process:bool):
     "Tune the threshold (and band) on validation, score test, write the report, save the model; returns (metrics, splits, meta)."
     from defect_qc.evaluate import format_band, report, tune_band, tune_threshold
     (run_dir/'best.pth').unlink(missing_ok=True)
@@ -371,7 +371,7 @@ def _evaluate_run(learn, cfg, dls, run_dir, run, distributed:bool):
         pt, yt = _scores(learn, dls.test)
         splits['test'] = (yt, pt, dls.info['test_paths'])
     meta, model = _run_meta(cfg, dls, th, band, run), learn.model.eval()   # float32 since _to_fp32
-    if distributed: model = _plain_bn(model)
+    if multi_process: model = _plain_bn(model)
     if cfg.drift.enabled: meta['drift'] = fit_drift(model, dls, cfg.drift.alpha)   # the alarm's reference, calibrated on validation
     res = report(run_dir, splits, th['threshold'], model=model, meta=meta, threshold_info=th, band=band)
     if band: print(format_band(res))
