@@ -10,13 +10,13 @@ import argparse, os, subprocess, sys, tempfile, time
 from pathlib import Path
 
 import warnings
-import numpy as np
 import torch
 
 warnings.filterwarnings('ignore', category=FutureWarning)
 
-from defect_qc.data import image_args, load_images, real_data_root
-from defect_qc.predict import Predictor, make_tiny_run
+from defect_qc.data import image_args, load_images
+from defect_qc.fixtures import make_tiny_run, real_data_root
+from defect_qc.predict import Predictor
 
 
 def rate(fn, n_items, min_s=1.0, warmup=1):

@@ -50,7 +50,7 @@ def main():
     ap.add_argument('--img-size', type=int, default=192)
     ap.add_argument('--data', default=None, help='data root (default: the real data if found, else the demo data)')
     a = ap.parse_args()
-    from defect_qc.data import real_data_root
+    from defect_qc.fixtures import real_data_root
     src = Path(a.data) if a.data else real_data_root()
     if src is None:
         from defect_qc.synth import demo_data

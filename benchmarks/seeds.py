@@ -8,7 +8,7 @@ DIR/seed_S with its own SQLite MLflow store. Prints per seed: validation errors 
 the tuned threshold, accuracy, recall, ROC-AUC, epochs and fit time; then the mean and the worst seed, and whether
 every seed meets the goal (>= 99.5% validation accuracy and recall). DATA_ROOT defaults to ../shared/data/casting_data.
 """
-import argparse, json, os, subprocess, sys, tempfile, time
+import argparse, json, subprocess, sys, tempfile, time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,7 +53,7 @@ def main(argv=None):
     ap.add_argument('--json', help='also write the rows as JSON')
     ap.add_argument('overrides', nargs='*', help='extra training overrides (after --)')
     a = ap.parse_args(argv)
-    from defect_qc.data import real_data_root
+    from defect_qc.fixtures import real_data_root
     a.data = a.data or real_data_root()
     if a.data is None or not (Path(a.data)/'train').is_dir(): sys.exit(f"error: {a.data}: no train/ folder (pass the data root)")
     out = Path(a.out or tempfile.mkdtemp(prefix='defect_qc_seeds_')); out.mkdir(parents=True, exist_ok=True)

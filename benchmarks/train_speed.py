@@ -10,7 +10,7 @@ transforms (resize, flip, rotation, colour jitter, ToTensor, Normalize), a `Data
 (3x3 convs at full resolution + max-pooling, NCHW), in a plain PyTorch loop.
 Prints images/second for both and the ratio. Uses the real data when given (or found in ../shared), else the demo data.
 """
-import argparse, sys, time
+import argparse, time
 from pathlib import Path
 
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -65,7 +65,7 @@ def main():
     ap.add_argument('--baseline-batches', type=int, default=16)
     ap.add_argument('--cache-dir', default=None)
     a = ap.parse_args()
-    from defect_qc.data import real_data_root
+    from defect_qc.fixtures import real_data_root
     root = a.root or real_data_root()
     if root is None:
         from defect_qc.synth import demo_data

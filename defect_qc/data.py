@@ -22,12 +22,12 @@ from fastcore.script import call_parse
 from .parts import canonical_crop, find_part, match_scale, part_profile, part_reference
 
 # %% auto #0
-__all__ = ['CLASSES', 'CLASS_DIRS', 'DIR_OF', 'IMG_EXTS', 'DECODE_ERRORS', 'SPLITS', 'REAL_DATA_ENV', 'SHORTCUT_AUC',
-           'SHORTCUT_STATS', 'MODE_NOTES', 'PART_STATS', 'CACHE_VERSION', 'DataError', 'is_image_file', 'find_splits',
-           'list_split', 'write_fixture', 'real_data_root', 'folded_auc', 'shortcut_audit', 'shortcut_advice',
-           'file_sha256', 'check_dataset', 'load_part_image', 'load_image', 'image_args', 'load_images',
-           'default_cache_dir', 'cache_key', 'cached_images', 'reference_profile', 'stratified_split', 'augment_batch',
-           'camera_batch', 'batch_augs', 'image_stats', 'casting_dls', 'format_report', 'main']
+__all__ = ['CLASSES', 'CLASS_DIRS', 'DIR_OF', 'IMG_EXTS', 'DECODE_ERRORS', 'SPLITS', 'SHORTCUT_AUC', 'SHORTCUT_STATS',
+           'MODE_NOTES', 'PART_STATS', 'CACHE_VERSION', 'DataError', 'is_image_file', 'find_splits', 'list_split',
+           'folded_auc', 'shortcut_audit', 'shortcut_advice', 'file_sha256', 'check_dataset', 'load_part_image',
+           'load_image', 'image_args', 'load_images', 'default_cache_dir', 'cache_key', 'cached_images',
+           'reference_profile', 'stratified_split', 'augment_batch', 'camera_batch', 'batch_augs', 'image_stats',
+           'casting_dls', 'format_report', 'main']
 
 # %% ../nbs/02_data.ipynb #dd48e30a
 CLASSES = ['ok', 'def']                              # label = index: ok=0, def=1 (defect is the positive class)
@@ -66,34 +66,6 @@ def list_split(folder:str|Path, # a split folder holding `ok_front/` and `def_fr
         fs = sorted(p for p in (Path(folder)/d).glob('*') if p.is_file() and is_image_file(p))
         paths += fs; labels += [CLASSES.index(cls)]*len(fs)
     return paths, np.array(labels, dtype=np.int64)
-
-# %% ../nbs/02_data.ipynb #08ad2c34
-def write_fixture(root:str|Path, # where to write the data set
-                  counts:dict=None, # {split: {class: n}}
-                  size:int=32, # image side in pixels
-                  seed:int=0, # random seed
-                 ) -> Path:
-    "Write a tiny random data set in the Kaggle layout (for tests and examples); defects are darker."
-    rng, root = np.random.default_rng(seed), Path(root)
-    counts = counts or {'train': {'ok': 6, 'def': 6}, 'test': {'ok': 2, 'def': 2}}
-    for split, cc in counts.items():
-        for cls, n in cc.items():
-            d = root/split/DIR_OF[cls]; d.mkdir(parents=True, exist_ok=True)
-            for i in range(n):
-                a = rng.integers(0, 255 if cls == 'ok' else 128, (size, size), dtype=np.uint8)
-                Image.fromarray(a, 'L').convert('RGB').save(d/f'cast_{cls}_0_{i}.jpeg', quality=90)
-    return root
-
-# %% ../nbs/02_data.ipynb #04df2f25
-REAL_DATA_ENV = 'DEFECT_QC_REAL_DATA'
-
-def real_data_root() -> Path|None:
-    "The real casting data set (a root with `train/`): `$DEFECT_QC_REAL_DATA`, else `../shared/data/casting_data` beside the repository; None if absent."
-    env = os.environ.get(REAL_DATA_ENV)
-    import defect_qc
-    repo = Path(defect_qc.__file__).resolve().parents[1]
-    root = Path(env).expanduser() if env else repo.parent/'shared'/'data'/'casting_data'
-    return root if (root/'train').is_dir() else None
 
 # %% ../nbs/02_data.ipynb #ed73e2d9
 SHORTCUT_AUC = 0.7   # warn when a nuisance statistic alone separates the classes better than this

@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/predict.html.md"""
 
 # %% ../nbs/07_predict.ipynb #0b65b08e
 from __future__ import annotations
-import argparse, glob, io, json, os, sys, tempfile, time, warnings
+import argparse, glob, io, json, os, sys, time, warnings
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,46 +21,14 @@ from typing import Annotated
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
 from .cli import UserError, error_summary, user_errors
 from fastcore.script import call_parse
-from .data import (CLASSES, PART_STATS, load_part_image, DataError, IMG_EXTS, file_sha256, find_splits, image_stats, is_image_file,
-                            list_split, load_images)
-from .models import REQUIRED_META, create_model, decide, load_exported, load_model, normalize_uint8, read_model_json, save_model
+from .data import CLASSES, PART_STATS, load_part_image, DataError, IMG_EXTS, file_sha256, is_image_file
+from .models import REQUIRED_META, decide, load_exported, load_model, read_model_json
 from .explain import cam_overlay, gradcam
 from .drift import ScoredModel, drift_scores
 
 # %% auto #0
-__all__ = ['BACKENDS', 'OUT_FORMATS', 'make_tiny_run', 'expand_inputs', 'read_meta', 'Predictor', 'write_results',
-           'write_heatmaps', 'drift_summary', 'main']
-
-# %% ../nbs/07_predict.ipynb #55712215
-def make_tiny_run(dest:str|Path, # run folder to create
-                  data:str|Path|None=None, # a data root (Kaggle layout); None: a small synthetic demo set
-                  img_size:int=64, # side of the model's input
-                  image_mode:str='L', # 'L' or 'RGB'
-                  steps:int=40, # training steps (batches)
-                  bs:int=32, # batch size
-                  threshold:float=0.5, # decision threshold saved in `model.json`
-                  seed:int=0, # random seed
-                 ) -> Path:
-    "Train a `DefectCNN` for a few steps on demo data and save it as a run folder (a fixture for tests and benchmarks)."
-    from defect_qc.synth import make_demo_data
-    with tempfile.TemporaryDirectory() as td:
-        root = Path(data) if data else make_demo_data(Path(td)/'demo', 40, 20, size=img_size, seed=seed)
-        paths, y = list_split(find_splits(root)['train'])
-        x, _ = load_images(paths, img_size, image_mode)
-    mean, std = image_stats(x)
-    g = torch.Generator().manual_seed(seed); torch.manual_seed(seed)
-    m = create_model('cnn', x.shape[1])
-    opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    m.train()
-    for _ in range(steps):
-        i = torch.randint(0, len(xt), (bs,), generator=g)
-        loss = torch.nn.functional.cross_entropy(m(normalize_uint8(xt[i], mean, std)), yt[i])
-        opt.zero_grad(); loss.backward(); opt.step()
-    meta = dict(arch='cnn', arch_kwargs={}, n_in=int(x.shape[1]), img_size=img_size, image_mode=image_mode, mean=mean, std=std,
-                classes=list(CLASSES), threshold=float(threshold))
-    save_model(m.eval(), dest, meta)
-    return Path(dest)
+__all__ = ['BACKENDS', 'OUT_FORMATS', 'expand_inputs', 'read_meta', 'Predictor', 'write_results', 'write_heatmaps',
+           'drift_summary', 'main']
 
 # %% ../nbs/07_predict.ipynb #01313e33
 def _is_glob(s:str) -> bool: return any(c in s for c in '*?[')
@@ -129,7 +97,8 @@ def read_meta(run_dir:str|Path # a run folder (`model.json`) or an export folder
 
 # %% ../nbs/07_predict.ipynb #0bf4b92a
 def _decode(src, name, size, mode, prep=None):
-    "Decode one image; returns `((array, part statistics), None)` or `(None, error message)`."
+    "Decode one image; returns `((array, part statistics), None)` or `(None, error message)`; an exception as `src` is its message."
+    if isinstance(src, Exception): return None, str(src)   # a source that failed before decoding (a request row that is not base64)
     try: return load_part_image(src, size, mode, prep), None
     except DataError as e:
         return None, str(e) if isinstance(src, (str, Path)) else str(e).replace(str(src), name)
@@ -320,12 +289,12 @@ def predict_bytes(self:Predictor, blobs:list, # encoded images (JPEG/PNG file co
 
 # %% ../nbs/07_predict.ipynb #655b7afa
 @patch
-def predict_sources(self:Predictor, srcs:list, # paths or file-like objects
+def predict_sources(self:Predictor, srcs:list, # paths, file-like objects, or exceptions (a source that failed before decoding)
                     names:list, # how errors name each source
                     warn:bool=False, # `warnings.warn` once when some images cannot be read
                     threshold:float|None=None, # decision threshold for this call (default: the predictor's)
                    ) -> pd.DataFrame:
-    "Like `predict_bytes` for any mix of paths and file-like objects (the served model's rows)."
+    "Like `predict_bytes` for any mix of paths and file-like objects (the served model's rows); an exception is an error row with its message."
     return self._frame({}, *self._run(srcs, names, False, warn), threshold)
 
 # %% ../nbs/07_predict.ipynb #e1e79b13

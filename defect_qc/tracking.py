@@ -92,18 +92,17 @@ def score_rows(pred, # a `defect_qc.predict.Predictor`
                explain:bool=False, # a Grad-CAM heat map (base64 PNG, column `heatmap`) for every row; or per row, column `explain`
               ) -> pd.DataFrame:
     "Score request rows; a row that cannot be read is an error row with `None` (JSON `null`) scores."
-    srcs, names, bad = [], [], {}
-    for i, (_, row) in enumerate(df.iterrows()):
-        try: data, name = _source(row, root, max_bytes)
-        except DataError as e: data, name, bad[i] = b'', '', str(e)
-        srcs.append(io.BytesIO(data)); names.append(name)
+    srcs, names, want = [], [], []
+    for _, row in df.iterrows():
+        try: data, name = _source(row, root, max_bytes); srcs.append(io.BytesIO(data))
+        except DataError as e: name = ''; srcs.append(e)         # `Predictor` makes it an error row with this message
+        names.append(name)
+        want.append(bool(explain) or (isinstance(row.get('explain'), (bool, np.bool_)) and bool(row.get('explain'))))
     out = pred.predict_sources(srcs, names, threshold=threshold)
-    for i, e in bad.items(): out.loc[i, 'error'] = e
     out = out.drop(columns=['drift_reason']).assign(error=out['error'].fillna(''))   # '' when a row has no error
     for c in ('p_defect', 'ood_score'): out[c] = out[c].astype(object).where(out[c].notna(), None)
-    want = [bool(explain) or (isinstance(row.get('explain'), (bool, np.bool_)) and bool(row.get('explain'))) for _, row in df.iterrows()]
     if any(want):
-        idx = [i for i, w in enumerate(want) if w and i not in bad]
+        idx = [i for i, w in enumerate(want) if w]
         heat = dict(zip(idx, pred.explain([srcs[i] for i in idx], [names[i] for i in idx])))
         out['heatmap'] = [_png_b64(heat[i]) if heat.get(i) is not None else '' for i in range(len(out))]
     return out

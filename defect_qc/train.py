@@ -26,8 +26,8 @@ from .callbacks import CPUAutocast, LineProgress, MLflowCallback, PreciseBN, Wei
 # %% auto #0
 __all__ = ['CONFIG_RULES', 'DEFAULT_TRACKING_URI', 'PARENT_ENV', 'load_config', 'ConfigError', 'check_config', 'class_weights',
            'flatten_config', 'arch_kwargs', 'defect_metrics', 'cpu_has_bf16', 'resolve_precision', 'make_learner',
-           'fit_callbacks', 'tiny_config', 'resolve_data_path', 'tracking_uri', 'dls_from_config', 'TrackingError',
-           'check_tracking', 'set_experiment', 'mlflow_run', 'train', 'main']
+           'fit_callbacks', 'resolve_data_path', 'tracking_uri', 'dls_from_config', 'TrackingError', 'check_tracking',
+           'set_experiment', 'mlflow_run', 'train', 'main']
 
 # %% ../nbs/14_training.ipynb #b983619b
 from fastai.callback.progress import ProgressCallback
@@ -177,18 +177,6 @@ def fit_callbacks(cfg:DictConfig # training config
     if cfg.early_stopping.enabled:
         cbs.append(EarlyStoppingCallback(monitor=cfg.early_stopping.monitor, patience=cfg.early_stopping.patience))
     return cbs
-
-# %% ../nbs/14_training.ipynb #7be22c95
-def tiny_config(tmp:str|Path, # folder for the data, cache and MLflow store
-                overrides:list=(), # more overrides
-               ) -> DictConfig:
-    "A config for a seconds-long run on a tiny demo set (for tests and examples)."
-    from defect_qc.synth import make_demo_data
-    tmp = Path(tmp); data = tmp/'tiny_data'
-    if not data.exists(): make_demo_data(data, n_train=80, n_test=20, size=64, seed=1)
-    return load_config([f'data.path={data}', 'data.img_size=48', f'data.cache_dir={tmp/"cache"}', 'num_epochs=2',
-                        'batch_size=16', f'mlflow.tracking_uri=sqlite:///{tmp/"mlflow.db"}', 'mlflow.register_name=null',
-                        *overrides])
 
 # %% ../nbs/14_training.ipynb #cfa26966
 def resolve_data_path(cfg:DictConfig) -> Path:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-from defect_qc.data import REAL_DATA_ENV, real_data_root
+from defect_qc.fixtures import REAL_DATA_MISSING, real_data_root
 REAL_DATA = real_data_root()   # $DEFECT_QC_REAL_DATA, else ../shared/data/casting_data; None when absent
 ARTIFACTS = REPO/'tests'/'artifacts'
 
@@ -18,7 +18,7 @@ def run_cli(*args, cwd=None, env=None, timeout=900):
 @pytest.fixture
 def real_data():
     "The real casting train split, or skip with the reason."
-    if REAL_DATA is None: pytest.skip(f"real data not found (set ${REAL_DATA_ENV} or put it at ../shared/data/casting_data; see README: get it from Kaggle)")
+    if REAL_DATA is None: pytest.skip(REAL_DATA_MISSING)
     return REAL_DATA
 
 @pytest.fixture(scope='session')

@@ -10,7 +10,7 @@ from conftest import run_cli
 @pytest.fixture(scope='module')
 def env(tmp_path_factory):
     "A tiny run, a few demo photos, a 16-bit copy of one and a decompression bomb (zeros: a small file, 144M pixels)."
-    from defect_qc.predict import make_tiny_run
+    from defect_qc.fixtures import make_tiny_run
     from defect_qc.synth import make_demo_data
     tmp = tmp_path_factory.mktemp('bad')
     run = make_tiny_run(tmp/'run')

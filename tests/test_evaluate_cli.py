@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 from conftest import run_cli
 from defect_qc.data import list_split
-from defect_qc.predict import make_tiny_run
+from defect_qc.fixtures import make_tiny_run, png_ok
 from defect_qc.synth import make_demo_data
 
 PLOTS = ('confusion_matrix', 'curves', 'hist', 'errors', 'gradcam')
@@ -25,10 +25,6 @@ def env(tmp_path_factory):
 def evaluate(*args): return run_cli('defect_qc.evaluate', *args, timeout=300)
 
 def eval_dirs(run): return sorted(run.glob('eval-*'))
-
-def png_ok(f):
-    assert f.is_file() and f.stat().st_size > 0, f
-    with Image.open(f) as im: im.load(); assert im.format == 'PNG'
 
 def check_split(m, folder):
     "Metrics of one split are complete and count exactly the images of `folder`."

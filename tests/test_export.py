@@ -7,7 +7,8 @@ from conftest import run_cli
 from defect_qc.data import image_args, load_image
 from defect_qc.export import TOLERANCE, run_export
 from defect_qc.models import load_model, predict_proba
-from defect_qc.predict import Predictor, make_tiny_run
+from defect_qc.fixtures import make_tiny_run
+from defect_qc.predict import Predictor
 from defect_qc.synth import make_demo_data
 
 @pytest.fixture(scope='module')

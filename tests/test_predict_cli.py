@@ -3,7 +3,7 @@ import io, json
 import pandas as pd
 import pytest
 from conftest import run_cli
-from defect_qc.predict import make_tiny_run
+from defect_qc.fixtures import make_tiny_run
 from defect_qc.synth import make_demo_data
 
 COLS = ['path', 'p_defect', 'label', 'decision', 'error', 'ood_score', 'drift', 'drift_reason']

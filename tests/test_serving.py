@@ -15,7 +15,7 @@ def strict_json(text):
 def server(tmp_path_factory):
     "A tiny model logged from code to a SQLite store, served with `DEFECT_QC_PATH_ROOT` = an `allowed/` folder."
     import mlflow
-    from defect_qc.predict import make_tiny_run
+    from defect_qc.fixtures import make_tiny_run
     from defect_qc.synth import make_demo_data
     from defect_qc.tracking import log_model
     tmp = tmp_path_factory.mktemp('serve')

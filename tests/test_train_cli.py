@@ -81,7 +81,7 @@ def test_missing_data_path(tmp_path):
     assert 'Traceback' not in r.stderr
 
 def test_unreadable_images_stop_before_training(tmp_path, cache_dir):
-    from defect_qc.data import write_fixture
+    from defect_qc.fixtures import write_fixture
     root = write_fixture(tmp_path/'data', {'train': {'ok': 10, 'def': 10}})
     (root/'train/def_front/broken.jpeg').write_bytes((root/'train/def_front/cast_def_0_0.jpeg').read_bytes()[:200])
     r = run_cli('defect_qc.train', f'data.path={root}', 'num_epochs=1', cwd=tmp_path, env={'DEFECT_QC_CACHE': str(cache_dir)})

@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Print the shape of the exported code: functions per exported cell, lines per exported cell, the longest cells, and
-notebooks that import from a later one (each notebook may use only the ones before it).
+notebooks that import from a later one (each notebook may use only the ones before it, and, in its tests only, the
+test fixtures of `defect_qc.fixtures`, as fastai's notebooks use `fastai.test_utils`).
 
     python tools/cell_stats.py [nbs_dir] [--max-lines 40] [--median 12]   # exit 1 when a target is missed
 
@@ -10,14 +11,18 @@ without the `#| export` directives.
 import argparse, ast, json, re, statistics, sys
 from pathlib import Path
 
+TEST_UTILS = 'fixtures'   # the module every notebook's tests may use; exported code never may
+
+def is_exported(c) -> bool: return any(l.replace(' ', '') in ('#|export', '#|exports') for l in src(c).splitlines())
+
+def src(c) -> str: return ''.join(c['source']) if isinstance(c['source'], list) else c['source']
+
 def exported_cells(nbs: Path):
     "Yield (notebook name, cell source without directives) for every `#| export`/`#| exports` cell in `nbs`."
     for nb in sorted(nbs.glob('*.ipynb')):
         for c in json.loads(nb.read_text())['cells']:
-            src = ''.join(c['source']) if isinstance(c['source'], list) else c['source']
-            lines = src.splitlines()
-            if c['cell_type'] == 'code' and any(l.strip().replace(' ', '') in ('#|export', '#|exports') for l in lines):
-                yield nb.name, '\n'.join(l for l in lines if not l.lstrip().startswith('#|')).strip('\n')
+            if c['cell_type'] == 'code' and is_exported(c):
+                yield nb.name, '\n'.join(l for l in src(c).splitlines() if not l.lstrip().startswith('#|')).strip('\n')
 
 def n_functions(src: str) -> int:
     "Number of top-level functions and classes in `src`."
@@ -32,19 +37,22 @@ def cell_stats(nbs: Path) -> dict:
                 one_fn=sum(c[3] == 1 for c in with_fn) / max(1, len(with_fn)), median=statistics.median(lines),
                 p90=lines[int(0.9 * (len(lines) - 1))], longest=sorted(cells, key=lambda c: -c[2])[:5])
 
+def imported(cells) -> set:
+    "Names of the `defect_qc` modules that `cells` import."
+    code = '\n'.join(map(src, cells))
+    return {a or b or c for a, b, c in re.findall(r'from defect_qc\.(\w+) import|import defect_qc\.(\w+)|from defect_qc import (\w+)', code)}
+
 def later_imports(nbs: Path) -> list:
-    "`(notebook, later notebook)` for every `defect_qc` module a notebook imports (in any cell) that a later notebook exports."
+    "`(notebook, later notebook)` for every `defect_qc` module a notebook imports that a later notebook exports (`TEST_UTILS`: in exported cells only)."
     nbs_ = sorted(nbs.glob('[0-9]*.ipynb'))
     cells = {p: json.loads(p.read_text())['cells'] for p in nbs_}
-    src = lambda c: ''.join(c['source']) if isinstance(c['source'], list) else c['source']
     mod_of = {}
     for p, cs in cells.items():
         m = re.search(r'default_exp\s+(\S+)', '\n'.join(src(c) for c in cs if c['cell_type'] == 'code'))
         if m: mod_of[m.group(1)] = p
     out = []
     for i, (p, cs) in enumerate(cells.items()):
-        code = '\n'.join(src(c) for c in cs if c['cell_type'] == 'code')
-        used = {a or b or c for a, b, c in re.findall(r'from defect_qc\.(\w+) import|import defect_qc\.(\w+)|from defect_qc import (\w+)', code)}
+        used = imported([c for c in cs if c['cell_type'] == 'code']) - {TEST_UTILS} | imported(filter(is_exported, cs))
         out += [(p.name, mod_of[m].name) for m in sorted(used) if m in mod_of and nbs_.index(mod_of[m]) > i]
     return out
 
