@@ -35,7 +35,7 @@ def _expected_pages():
     "(notebook, html page) in sidebar.yml order, as nbdev's sidebar lists them."
     from nbdev.config import nbpath2html
     res = []
-    for _, rel in docs.sidebar_pages():
+    for rel in docs.sidebar_pages():
         if rel.endswith('.ipynb'): res.append((rel, nbpath2html(Path(rel)).as_posix()))
     return res
 
@@ -138,21 +138,28 @@ def test_pandoc_is_the_pinned_package(tmp_path, monkeypatch):
     fake.chmod(0o755)
     monkeypatch.setenv('PATH', f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     path = Path(docs.pandoc_path())
-    assert path == docs.bundled_pandoc() and path.parent.name == 'files' and path.parent.parent.name == 'pypandoc'
+    assert path.parent.name == 'files' and path.parent.parent.name == 'pypandoc'
     assert re.match(r'pandoc(\.exe)? \d+\.\d+', docs._pandoc('', '--version'))
 
-def test_pandoc_fallback_and_missing(tmp_path, monkeypatch, capsys):
-    "Without pypandoc-binary: pandoc on PATH, with a one-line note; without either, one line (DocsError, no traceback)."
-    monkeypatch.setattr(docs, 'bundled_pandoc', lambda: None)
-    monkeypatch.setattr(docs, '_warned', False)
+def test_pandoc_missing(tmp_path, monkeypatch):
+    "Without pypandoc-binary, one line saying what to install (DocsError, no traceback), even with a pandoc on PATH."
+    monkeypatch.setattr(docs.importlib.util, 'find_spec', lambda name: None)
     (fake := tmp_path/'pandoc').write_text('#!/bin/sh\necho pandoc 9.9\n')
     fake.chmod(0o755)
     monkeypatch.setenv('PATH', str(tmp_path))
-    assert docs._pandoc('', '--version') == 'pandoc 9.9\n' and docs.pandoc_path() == str(fake)
-    err = capsys.readouterr().err
-    assert err.count('\n') == 1 and 'pypandoc-binary is not installed' in err  # said once per process
-    fake.unlink()
-    with pytest.raises(docs.DocsError, match=r'^pandoc not found[^\n]*$'): docs._pandoc('', '--version')
+    with pytest.raises(docs.DocsError, match=r'^pandoc not found: install the dev extra[^\n]*$'): docs._pandoc('', '--version')
+
+def test_notebook_checks_find_problems(tmp_path):
+    "The two checks nbdev lacks name the notebook and the cell: extra prose in a title cell, imports mixed with code."
+    import nbformat as nbf
+    nb = nbf.v4.new_notebook()
+    nb.cells = [nbf.v4.new_markdown_cell('# Title\n\n> Description\n\nProse that nbdev would drop.'),
+                nbf.v4.new_code_cell('import os\nx = os.sep'), nbf.v4.new_code_cell('#| export\nimport os\nx = 1'),
+                nbf.v4.new_code_cell('import os'), nbf.v4.new_code_cell('def f():\n    import os\n    return os.sep')]
+    (tmp_path/'01_bad.ipynb').write_text(json.dumps(nb))
+    title, mixed = docs.title_cell_problems(tmp_path), docs.mixed_import_cells(tmp_path)
+    assert len(title) == 1 and title[0].startswith("01_bad.ipynb: its title cell also holds 1 other line(s) (from 'Prose")
+    assert len(mixed) == 1 and mixed[0].startswith("01_bad.ipynb cell 1 mixes imports with other code ('import os')")
 
 def test_title_cells_keep_their_prose():
     "A notebook's `# title` cell holds only the title and `> description`; nbdev drops anything else from the docs."

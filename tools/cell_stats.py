@@ -1,7 +1,9 @@
 #!/usr/bin/env python
 """Print the shape of the exported code: functions per exported cell, lines per exported cell, the longest cells, and
 notebooks that import from a later one (each notebook may use only the ones before it, and, in its tests only, the
-test fixtures of `defect_qc.fixtures`, as fastai's notebooks use `fastai.test_utils`).
+test fixtures of `defect_qc.fixtures`, as fastai's notebooks use `fastai.test_utils`). Also the two notebook checks
+nbdev lacks (the docs build warns about them too): a title cell holding more than the title, and a cell mixing imports
+with other code.
 
     python tools/cell_stats.py [nbs_dir] [--max-lines 40] [--median 12]   # exit 1 when a target is missed
 
@@ -17,10 +19,50 @@ def is_exported(c) -> bool: return any(l.replace(' ', '') in ('#|export', '#|exp
 
 def src(c) -> str: return ''.join(c['source']) if isinstance(c['source'], list) else c['source']
 
+def split_directives(source: str) -> tuple[dict, str]:
+    "Leading `#| key: value` lines of a code cell as a dict, and the source without them."
+    dirs, lines = {}, source.splitlines(True)
+    while lines:
+        m = re.match(r'^\s*#\s*\|\s*([^\s:]+)\s*:?\s?(.*?)\s*$', lines[0])
+        if m: dirs[m.group(1)] = m.group(2).strip().strip('"\'')
+        elif lines[0].strip(): break
+        lines.pop(0)
+    return dirs, ''.join(lines)
+
+def cells_of(f: Path) -> list: return json.loads(Path(f).read_text())['cells']
+
+def title_cell_problems(nbs: Path) -> list[str]:
+    "Notebooks whose title cell holds more than `# title`/`> description`: nbdev (Quarto too) drops that whole cell."
+    res = []
+    for f in sorted(Path(nbs).glob('*.ipynb')):
+        title = next((src(c) for c in cells_of(f) if c['cell_type'] == 'markdown' and re.search(r'^#\s+\S', src(c), re.M)), '')
+        extra = [l for l in title.splitlines() if l.strip() and not re.match(r'^(#\s+\S|>\s)', l)]
+        if extra: res.append(f"{f.name}: its title cell also holds {len(extra)} other line(s) (from {extra[0][:40]!r}); nbdev "
+                             "turns that cell into the page title/description and drops the rest: move them to a new markdown cell")
+    return res
+
+def mixed_import_cells(nbs: Path) -> list[str]:
+    "Code cells mixing imports with other code: nbdev runs every cell holding an import to build the docs (show_doc)."
+    imp, scope = (ast.Import, ast.ImportFrom), (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+    def imports(node):  # an import outside function and class bodies
+        return isinstance(node, imp) or not isinstance(node, scope) and any(map(imports, ast.iter_child_nodes(node)))
+    res = []
+    for f in sorted(Path(nbs).glob('*.ipynb')):
+        for i, c in enumerate(cells_of(f)):
+            dirs, code = split_directives(src(c))
+            if c['cell_type'] != 'code' or dirs.keys() & {'export', 'exports', 'exporti', 'exec_doc'}: continue
+            code = '\n'.join(l for l in code.splitlines() if not l.lstrip().startswith(('%', '!')))
+            try: tree = ast.parse(code)
+            except SyntaxError: continue
+            if str(dirs.get('eval')).lower() != 'false' and imports(tree) and not all(isinstance(n, imp) for n in tree.body):
+                res.append(f"{f.name} cell {i} mixes imports with other code ({code.strip().splitlines()[0][:50]!r}); nbdev "
+                           "runs such cells when it builds the docs: put the imports in a cell of their own")
+    return res
+
 def exported_cells(nbs: Path):
     "Yield (notebook name, cell source without directives) for every `#| export`/`#| exports` cell in `nbs`."
     for nb in sorted(nbs.glob('*.ipynb')):
-        for c in json.loads(nb.read_text())['cells']:
+        for c in cells_of(nb):
             if c['cell_type'] == 'code' and is_exported(c):
                 yield nb.name, '\n'.join(l for l in src(c).splitlines() if not l.lstrip().startswith('#|')).strip('\n')
 
@@ -45,7 +87,7 @@ def imported(cells) -> set:
 def later_imports(nbs: Path) -> list:
     "`(notebook, later notebook)` for every `defect_qc` module a notebook imports that a later notebook exports (`TEST_UTILS`: in exported cells only)."
     nbs_ = sorted(nbs.glob('[0-9]*.ipynb'))
-    cells = {p: json.loads(p.read_text())['cells'] for p in nbs_}
+    cells = {p: cells_of(p) for p in nbs_}
     mod_of = {}
     for p, cs in cells.items():
         m = re.search(r'default_exp\s+(\S+)', '\n'.join(src(c) for c in cs if c['cell_type'] == 'code'))
@@ -71,8 +113,10 @@ def main():
         print(f"  {n:4d} lines  {name}: {first[:70]}")
     later = later_imports(a.nbs)
     print(f"notebooks importing a later one: {', '.join(f'{x} -> {y}' for x, y in later) or 'none'}")
-    ok = s['median'] <= a.median and s['longest'][0][2] <= a.max_lines and not later
-    print('targets met' if ok else f"targets missed: median <= {a.median:g}, none over {a.max_lines} lines, no later imports")
+    problems = title_cell_problems(a.nbs) + mixed_import_cells(a.nbs)
+    print(f"notebook problems: {len(problems)}", *problems, sep='\n  ')
+    ok = s['median'] <= a.median and s['longest'][0][2] <= a.max_lines and not later and not problems
+    print('targets met' if ok else f"targets missed: median <= {a.median:g}, none over {a.max_lines} lines, no later imports, no problems")
     return 0 if ok else 1
 
 if __name__ == '__main__': sys.exit(main())
