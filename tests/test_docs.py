@@ -51,8 +51,9 @@ def test_readme_is_generated_and_current():
     assert '#|' not in text and 'show_doc(' not in text and '{target=' not in text and '<div' not in text
     assert re.search(r'^nbdev-test', text, re.M), "CI runs the README's test command (a line starting with nbdev-test)"
     assert re.search(r'^```sh$', text, re.M) and re.search(r'^\| .* \|$', text, re.M), "code blocks and tables"
-    links = re.findall(r'\]\(([^)\s]+)\)', text)
-    assert links and not [l for l in links if re.search(r'\.(ipynb|html)\b', l) and not l.startswith('http')]
+    links = [l.split('#')[0] for l in re.findall(r'\]\(([^)\s]+)\)', text) if not l.startswith(('http', '#'))]
+    assert [l for l in links if re.fullmatch(r'nbs/[\w.-]+\.ipynb', l)], "the docs links go to the notebooks, which GitHub shows"
+    assert not [l for l in links if not (REPO/l).exists()], "every relative link of the README opens a file of the repository"
 
 def test_readme_check_detects_stale(tmp_path, monkeypatch):
     "--check compares with a fresh render and fails with one line when README.md differs."
@@ -86,7 +87,7 @@ def _tiny_processed_nb(path):
         nbf.v4.new_code_cell('#| code-fold: show\n#| code-summary: "Exported source"\ndef g(): pass'),
         nbf.v4.new_code_cell('plot()', outputs=[nbf.v4.new_output('display_data', {'image/png': png, 'text/plain': '<Fig>'}),
                                                  nbf.v4.new_output('execute_result', {'text/plain': '42'})]),
-        nbf.v4.new_markdown_cell('::: {.callout-note}\nA *note*\n:::\n\nSee [data](01_data.ipynb#x) and [f](t.html#f).')]
+        nbf.v4.new_markdown_cell('::: {.callout-note}\nA *note*\n:::\n\nSee [data](02_data.ipynb#x), [f](data.html#f) and [g](https://x/g.html).')]
     path.write_text(json.dumps(nb))  # as nbdev writes it: `has_sd` and null execution counts included
     return path
 
@@ -115,8 +116,8 @@ def test_cell_options_in_readme(tmp_path):
     assert '```\nshown\n```' in md and 'secret_source' not in md and '```\n42\n```' in md
     assert '```python\ndef f(): pass\n```' in md and '### f' in md and '[source](https://x/y.py#L1)' in md
     assert '{target=' not in md and '<div' not in md and ':::' not in md and 'png' not in md.lower()
-    assert '[data](https://defect-qc.github.io/defect_qc/data.html#x)' in md  # nbdev's README link filter
-    assert '[f](https://defect-qc.github.io/defect_qc/t.html#f)' in md
+    assert '[data](nbs/02_data.ipynb#x)' in md and '[f](nbs/02_data.ipynb#f)' in md  # notebooks and docs pages -> notebooks
+    assert '[g](https://x/g.html)' in md
 
 def _pinned_pypandoc() -> str:
     "The pypandoc-binary version pinned in pyproject.toml's dev extra."

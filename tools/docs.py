@@ -100,18 +100,24 @@ def _pandoc(text: str, *args: str) -> str:
 def _render(nb: dict, *args: str) -> str:
     return _pandoc(json.dumps(nb), '-f', READER, '--lua-filter', str(HERE/'docs.lua'), '--wrap=none', *args)
 
+def readme_links(cfg=None) -> dict:
+    "The README's link targets: each notebook, and its page of the docs site, -> the notebook in `nbs/` (GitHub shows it)."
+    from nbdev.config import nbpath2html
+    cfg = cfg or _cfg()
+    nbs = cfg.nbs_path.relative_to(cfg.config_path).as_posix()
+    return {k: f'{nbs}/{f.name}' for f in sorted(cfg.nbs_path.glob('*.ipynb')) for k in (f.name, nbpath2html(Path(f.name)).as_posix())}
+
 def render_readme(proc: Path | None = None) -> str:
-    "README.md text from nbs/<readme_nb> (or processed notebook `proc`): pandoc to GitHub Markdown, doc links."
-    from nbdev.readme_filter import rewrite_links
+    "README.md text from nbs/<readme_nb> (or processed notebook `proc`): pandoc to GitHub Markdown, links to the notebooks."
     cfg = _cfg()
     name = cfg.get('readme_nb', 'index.ipynb')
     if not (proc or (cfg.nbs_path/name).exists()): raise DocsError(f"{cfg.nbs_path/name}: README notebook not found")
     nb, front = _prepare(proc or proc_nbs(file_glob=name, force=True)/name, readme=True)
     head = f"# {front.get('title') or cfg.lib_name}" + (f"\n\n> {front['description']}" if front.get('description') else '')
     nb['cells'].insert(0, {'cell_type': 'markdown', 'metadata': {}, 'source': head})
-    ast = json.loads(_render(nb, '-t', 'json', '-M', 'docs-readme=true'))
-    rewrite_links(ast['blocks'], cfg.doc_url, Path(name).parent.as_posix())  # the filter nbdev-readme gives Quarto
-    return _pandoc(json.dumps(ast), '-f', 'json', '-t', 'gfm', '--wrap=preserve').strip() + '\n'
+    with tempfile.TemporaryDirectory() as td:  # the links work on GitHub and in a clone, before the docs site is published
+        (meta := Path(td)/'meta.yaml').write_text(yaml.safe_dump({'docs-readme': True, 'docs-links': readme_links(cfg)}))
+        return _render(nb, '-t', 'gfm', '--wrap=preserve', '--metadata-file', str(meta)).strip() + '\n'
 
 def cmd_readme(check: bool = False) -> int:
     path, new = ROOT/'README.md', render_readme()
