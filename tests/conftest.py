@@ -1,5 +1,5 @@
 "Shared fixtures: where the real data lives, and how to run the CLIs as a user does."
-import json, os, shutil, signal, socket, subprocess, sys, time, urllib.error, urllib.request
+import json, os, signal, socket, subprocess, sys, time, urllib.error, urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 import pytest

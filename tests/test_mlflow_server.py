@@ -1,5 +1,5 @@
 "A real MLflow tracking server and a real scoring server on loopback: train against one, serve the registered model with the other."
-import base64, json, os, signal, subprocess, sys, time, urllib.request
+import base64, json, signal, subprocess, sys, time, urllib.request
 from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient

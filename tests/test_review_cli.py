@@ -1,6 +1,5 @@
 "`python -m defect_qc.review` as a user calls it: the queue finds flipped labels; bad input is one line and a non-zero exit."
 import shutil
-from pathlib import Path
 import pandas as pd
 import pytest
 from PIL import Image

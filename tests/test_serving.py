@@ -1,7 +1,5 @@
 "The served model as an attacker meets it: a real `mlflow models serve` with paths allowed under one folder."
 import base64, json, os
-from pathlib import Path
-import numpy as np
 import pytest
 from PIL import Image
 from conftest import served, post

@@ -1,6 +1,5 @@
 "Hydra multirun: a run folder and an MLflow child run per job under one parent run, and a sorted summary table."
 import csv, json
-from pathlib import Path
 from mlflow.tracking import MlflowClient
 from conftest import run_cli
 

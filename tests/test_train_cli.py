@@ -112,7 +112,7 @@ def test_real_data_subset_reaches_95pct(tmp_path, real_data, cache_dir):
 
 def test_sigterm_ends_the_run_killed(tmp_path, cache_dir):
     "SIGTERM (what `timeout`, SLURM and Kubernetes send) ends the MLflow run KILLED and says so in the run folder."
-    import os, signal, subprocess, sys, time
+    import os, signal, subprocess, sys
     env = {**os.environ, 'DEFECT_QC_CACHE': str(cache_dir)}; env.pop('IN_TEST', None)
     p = subprocess.Popen([sys.executable, '-m', 'defect_qc.train', 'num_epochs=200', 'early_stopping.enabled=false', 'data.img_size=48',
                           'hydra.run.dir=run'], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
