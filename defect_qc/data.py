@@ -23,11 +23,11 @@ from .parts import canonical_crop, find_part, match_scale, part_profile, part_re
 
 # %% auto #0
 __all__ = ['CLASSES', 'CLASS_DIRS', 'DIR_OF', 'IMG_EXTS', 'DECODE_ERRORS', 'SPLITS', 'SHORTCUT_AUC', 'SHORTCUT_STATS',
-           'MODE_NOTES', 'PART_STATS', 'CACHE_VERSION', 'DataError', 'is_image_file', 'find_splits', 'list_split',
-           'folded_auc', 'shortcut_audit', 'shortcut_advice', 'file_sha256', 'check_dataset', 'load_part_image',
-           'load_image', 'image_args', 'load_images', 'default_cache_dir', 'cache_key', 'cached_images',
-           'reference_profile', 'stratified_split', 'augment_batch', 'camera_batch', 'batch_augs', 'image_stats',
-           'casting_dls', 'format_report', 'main']
+           'MODE_NOTES', 'INSPECT_CACHE', 'PART_STATS', 'CACHE_VERSION', 'DataError', 'is_image_file', 'find_splits',
+           'list_split', 'folded_auc', 'shortcut_audit', 'shortcut_advice', 'file_sha256', 'check_dataset',
+           'load_part_image', 'load_image', 'image_args', 'load_images', 'default_cache_dir', 'cache_key',
+           'cached_images', 'reference_profile', 'stratified_split', 'augment_batch', 'camera_batch', 'batch_augs',
+           'image_stats', 'casting_dls', 'format_report', 'main']
 
 # %% ../nbs/02_data.ipynb #dd48e30a
 CLASSES = ['ok', 'def']                              # label = index: ok=0, def=1 (defect is the positive class)
@@ -133,13 +133,17 @@ MODE_NOTES = {'RGBA': 'the alpha channel (transparency) is ignored', 'LA': 'the 
               '1': 'black and white only: fine detail is lost', 'F': 'floating-point pixels cannot be used',
               'I;16': '16 bits, scaled to 8', 'I;16B': '16 bits, scaled to 8', 'I;16L': '16 bits, scaled to 8', 'I': '32-bit integers, scaled to 8 bits'}
 
-def _inspect(p:Path) -> dict:
-    "Hash, size and mode of one image file, or the reason it cannot be read."
+# %% ../nbs/02_data.ipynb #41249558
+def _inspect(p:Path, # an image file
+             known:dict=None, # results by SHA-256 of files seen before (see `_inspect_all`): not decoded again
+            ) -> dict:
+    "Hash, size, mode and part of one image file, or the reason it cannot be read."
     p = Path(p)
     try: data = p.read_bytes()
     except OSError as e: return dict(path=p, error=f"cannot read file ({e.strerror})")
     if not data: return dict(path=p, error="empty file (0 bytes)")
     r = dict(path=p, sha256=hashlib.sha256(data).hexdigest(), file_size=len(data))
+    if known and r['sha256'] in known: return {**known[r['sha256']], 'path': p}
     try:
         with Image.open(p) as im:
             r.update(size=im.size, mode=im.mode)
@@ -172,9 +176,44 @@ def _class_files(split, sdir, problem):
         if not imgs: problem(cdir, f"empty class: no images of class '{cls}' in {split}" + ('' if cdir.is_dir() else ' (folder missing)'))
     return files, counts
 
+# %% ../nbs/02_data.ipynb #4057b649
+INSPECT_CACHE = 'inspect-v1.json'   # the data check's per-file results by SHA-256, in the cache folder
+
+def _read_inspected(f:Path|None) -> dict:
+    "The cached results in `f` (sha256 -> result, the part's profile as a float32 array); empty when missing or damaged."
+    try: known = json.loads(Path(f).read_text())
+    except (TypeError, OSError, ValueError): return {}
+    if not isinstance(known, dict): return {}
+    for r in known.values():
+        if 'part' in r: r['part']['profile'] = np.asarray(r['part']['profile'], np.float32)
+    return known
+
+# %% ../nbs/02_data.ipynb #8f736e01
+def _write_inspected(f:Path, known:dict, infos:list):
+    "Add the results of files not in `known` to the cache file `f`, atomically."
+    new = {r['sha256']: {k: v for k, v in r.items() if k != 'path'} for r in infos if 'sha256' in r and r['sha256'] not in known}
+    if not new: return
+    f.parent.mkdir(parents=True, exist_ok=True)
+    tmpf = f.with_name(f'.{f.name}.{os.getpid()}.tmp')
+    tmpf.write_text(json.dumps({**known, **new}, default=lambda o: o.tolist()))   # arrays and numpy scalars
+    os.replace(tmpf, f)
+
+# %% ../nbs/02_data.ipynb #6207f042
+def _inspect_all(paths:list, # image files
+                 n_workers:int|None=None, # threads (default: all cores)
+                 cache_dir:str|Path|None=None, # keep the results in `cache_dir/INSPECT_CACHE`; None: no cache
+                ) -> list:
+    "`_inspect` of every file, in threads; with `cache_dir`, files checked before (same content) are not decoded again."
+    f = Path(cache_dir)/INSPECT_CACHE if cache_dir else None
+    known = _read_inspected(f)
+    with ThreadPoolExecutor(n_workers or os.cpu_count()) as ex: infos = list(ex.map(lambda p: _inspect(p, known), paths))
+    if f: _write_inspected(f, known, infos)
+    return infos
+
 # %% ../nbs/02_data.ipynb #823eb15f
 def check_dataset(root:str|Path, # data root (Kaggle layout or a flat labelled folder)
                   n_workers:int=None, # decoding threads (default: all cores)
+                  cache_dir:str|Path|None=None, # keep per-file results here, to skip unchanged files next time; None: no cache
                  ) -> dict:
     "Check a data set: counts per split and class, sizes and modes, problems, and duplicated images."
     splits = find_splits(root)
@@ -183,7 +222,7 @@ def check_dataset(root:str|Path, # data root (Kaggle layout or a flat labelled f
     for split, sdir in splits.items():
         f, counts[split] = _class_files(split, sdir, problem)
         files += f
-    with ThreadPoolExecutor(n_workers or os.cpu_count()) as ex: infos = list(ex.map(_inspect, [p for *_, p in files]))
+    infos = _inspect_all([p for *_, p in files], n_workers, cache_dir)
     sizes, modes, by_hash = Counter(), Counter(), defaultdict(list)
     for (split, cls, p), r in zip(files, infos):
         if 'error' in r: problem(p, r['error']); counts[split][cls] -= 1

@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/parts.html.md"""
 
 # %% ../nbs/01_parts.ipynb #879e034b
 from __future__ import annotations
-import math, warnings
+import functools, math, warnings
 
 import numpy as np
 from PIL import Image
@@ -97,10 +97,12 @@ def part_profile(a:np.ndarray, # an image: `(H, W)`, `(C, H, W)` or `(H, W, C)`,
                 border=float(border.mean()), mean=float(im.mean()), contrast=float(im.std()), _small=im)
 
 # %% ../nbs/01_parts.ipynb #362ec8ae
-def _stretched(ref:np.ndarray) -> np.ndarray:
-    "The reference stretched by each of `SCALES`: `(len(SCALES), N_RADII)`, NaN beyond its end."
-    ref = np.asarray(ref, np.float64)
-    return np.stack([np.interp(RADII/s, RADII, ref, left=np.nan, right=np.nan) for s in SCALES])
+@functools.lru_cache(maxsize=16)   # one reference serves every photo of a data set: stretch it once, not once per photo
+def _stretched(ref:bytes) -> np.ndarray:
+    "The reference (float64 bytes) stretched by each of `SCALES`: `(len(SCALES), N_RADII)`, NaN beyond its end; read-only."
+    ref = np.frombuffer(ref, np.float64)
+    out = np.stack([np.interp(RADII/s, RADII, ref, left=np.nan, right=np.nan) for s in SCALES])
+    out.setflags(write=False); return out
 
 # %% ../nbs/01_parts.ipynb #ada9c314
 def match_scale(profile:np.ndarray, # radial edge profile of an image (`part_profile`)
@@ -110,7 +112,7 @@ def match_scale(profile:np.ndarray, # radial edge profile of an image (`part_pro
                ) -> tuple[float, float]:
     "The part's size relative to the reference, and the correlation of the best match (1: a perfect match)."
     g = np.asarray(profile, np.float64)
-    B = _stretched(ref)
+    B = _stretched(np.asarray(ref, np.float64).tobytes())
     M = (RADII >= lo*SCALES[:, None]) & (RADII <= hi*SCALES[:, None]) & ~np.isnan(g) & ~np.isnan(B)
     g0, B0 = np.nan_to_num(g), np.where(M, np.nan_to_num(B), 0)
     n = M.sum(1).clip(1)
