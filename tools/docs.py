@@ -105,7 +105,8 @@ def readme_links(cfg=None) -> dict:
     from nbdev.config import nbpath2html
     cfg = cfg or _cfg()
     nbs = cfg.nbs_path.relative_to(cfg.config_path).as_posix()
-    return {k: f'{nbs}/{f.name}' for f in sorted(cfg.nbs_path.glob('*.ipynb')) for k in (f.name, nbpath2html(Path(f.name)).as_posix())}
+    pages = {f.name: nbpath2html(Path(f.name)).as_posix() for f in sorted(cfg.nbs_path.glob('*.ipynb'))}
+    return {k: f'{nbs}/{name}' for name, html in pages.items() for k in (name, html, cfg.doc_url + html)}  # show_doc links: doc_url
 
 def render_readme(proc: Path | None = None) -> str:
     "README.md text from nbs/<readme_nb> (or processed notebook `proc`): pandoc to GitHub Markdown, links to the notebooks."
