@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/data.html.md"""
 
 # %% ../nbs/02_data.ipynb #d5029f7e
 from __future__ import annotations
-import functools, hashlib, json, math, os, sys, time, warnings
+import contextlib, functools, hashlib, json, math, os, sys, time, warnings
 import json as _json   # `main`'s `--json` option shadows the module's name there
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -24,10 +24,10 @@ from .parts import canonical_crop, find_part, match_scale, part_profile, part_re
 # %% auto #0
 __all__ = ['CLASSES', 'CLASS_DIRS', 'DIR_OF', 'IMG_EXTS', 'DECODE_ERRORS', 'SPLITS', 'SHORTCUT_AUC', 'SHORTCUT_STATS',
            'MODE_NOTES', 'INSPECT_CACHE', 'PART_STATS', 'CACHE_VERSION', 'DataError', 'is_image_file', 'find_splits',
-           'list_split', 'folded_auc', 'shortcut_audit', 'shortcut_advice', 'file_sha256', 'check_dataset',
-           'load_part_image', 'load_image', 'image_args', 'load_images', 'default_cache_dir', 'cache_key',
-           'cached_images', 'reference_profile', 'stratified_split', 'augment_batch', 'camera_batch', 'batch_augs',
-           'image_stats', 'casting_dls', 'format_report', 'main']
+           'list_split', 'folded_auc', 'shortcut_audit', 'shortcut_advice', 'file_sha256', 'atomic_file',
+           'check_dataset', 'load_part_image', 'load_image', 'image_args', 'load_images', 'default_cache_dir',
+           'cache_folder', 'cache_key', 'cached_images', 'reference_profile', 'stratified_split', 'augment_batch',
+           'camera_batch', 'batch_augs', 'image_stats', 'casting_dls', 'format_report', 'main']
 
 # %% ../nbs/02_data.ipynb #dd48e30a
 CLASSES = ['ok', 'def']                              # label = index: ok=0, def=1 (defect is the positive class)
@@ -127,6 +127,17 @@ def file_sha256(p:Path) -> str:
     "SHA-256 of a file's bytes."
     return hashlib.sha256(Path(p).read_bytes()).hexdigest()
 
+# %% ../nbs/02_data.ipynb #63a917c5
+@contextlib.contextmanager
+def atomic_file(dest:str|Path, # the file to write
+               ):
+    "Yield a temporary path beside `dest` (same suffix) that replaces `dest` when the block succeeds, and is removed when it fails."
+    dest = Path(dest); tmp = dest.with_name(f'.{dest.name}.{os.getpid()}.tmp{dest.suffix}')
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    finally: tmp.unlink(missing_ok=True)
+
 # %% ../nbs/02_data.ipynb #f0e07ecf
 MODE_NOTES = {'RGBA': 'the alpha channel (transparency) is ignored', 'LA': 'the alpha channel (transparency) is ignored',
               'PA': 'the alpha channel (transparency) is ignored', 'CMYK': 'printer colours, converted approximately',
@@ -194,9 +205,7 @@ def _write_inspected(f:Path, known:dict, infos:list):
     new = {r['sha256']: {k: v for k, v in r.items() if k != 'path'} for r in infos if 'sha256' in r and r['sha256'] not in known}
     if not new: return
     f.parent.mkdir(parents=True, exist_ok=True)
-    tmpf = f.with_name(f'.{f.name}.{os.getpid()}.tmp')
-    tmpf.write_text(json.dumps({**known, **new}, default=lambda o: o.tolist()))   # arrays and numpy scalars
-    os.replace(tmpf, f)
+    with atomic_file(f) as tmpf: tmpf.write_text(json.dumps({**known, **new}, default=lambda o: o.tolist()))   # arrays and numpy scalars
 
 # %% ../nbs/02_data.ipynb #6207f042
 def _inspect_all(paths:list, # image files
@@ -332,6 +341,11 @@ def default_cache_dir() -> Path:
     "Folder of the image cache: `$DEFECT_QC_CACHE`, else `~/.cache/defect_qc`."
     return Path(os.environ.get('DEFECT_QC_CACHE') or Path.home()/'.cache'/'defect_qc')
 
+def cache_folder(cache_dir:str|Path|bool|None # a `cache_dir` setting (`data.cache_dir`)
+                ) -> Path|None:
+    "The folder a `cache_dir` setting names: None -> `default_cache_dir()`, False -> None (no cache)."
+    return None if cache_dir is False else Path(cache_dir or default_cache_dir())
+
 # %% ../nbs/02_data.ipynb #f6ee7cce
 def cache_key(paths:list, size:int, mode:str, prep:dict=None) -> str:
     "Key of a cached array: hash of every file's content (in order), the size, the mode and the preprocessing."
@@ -350,8 +364,8 @@ def cached_images(paths:list, # image files
                   prep:dict=None, # canonical crop (see `load_part_image`)
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     "Like `load_images(..., with_parts=True)`, but decoded once: later calls read a `.npz` from the cache folder."
-    if cache_dir is False: return load_images(paths, size, mode, skip_bad, prep=prep, with_parts=True)
-    cdir = Path(cache_dir or default_cache_dir()); fn = cdir/f"images-{cache_key(paths, size, mode, prep)}.npz"
+    if (cdir := cache_folder(cache_dir)) is None: return load_images(paths, size, mode, skip_bad, prep=prep, with_parts=True)
+    fn = cdir/f"images-{cache_key(paths, size, mode, prep)}.npz"
     if fn.exists():
         try:
             with np.load(fn) as z: x, ok, parts = z['x'], z['ok'], z['parts']
@@ -360,8 +374,7 @@ def cached_images(paths:list, # image files
         except (OSError, KeyError, ValueError): pass   # a damaged cache file is rebuilt
     x, ok, parts = load_images(paths, size, mode, skip_bad, prep=prep, with_parts=True)
     cdir.mkdir(parents=True, exist_ok=True)
-    tmpf = fn.with_suffix(f'.{os.getpid()}.tmp.npz')
-    np.savez(tmpf, x=x, ok=ok, parts=parts); os.replace(tmpf, fn)   # atomic: a crash never leaves half a cache file
+    with atomic_file(fn) as tmpf: np.savez(tmpf, x=x, ok=ok, parts=parts)   # the temporary name keeps `.npz`: savez adds none
     return x, ok, parts
 
 # %% ../nbs/02_data.ipynb #7bd08419

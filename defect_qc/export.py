@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/export.html.md"""
 
 # %% ../nbs/09_export.ipynb #f00ccfa0
 from __future__ import annotations
-import contextlib, io, json, os, sys, warnings
+import contextlib, io, json, sys, warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ from typing import Annotated
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)   # from fastai's import
 from .cli import UserError, error_summary, user_errors
 from fastcore.script import call_parse
-from .data import file_sha256, image_args, load_image
+from .data import atomic_file, file_sha256, image_args, load_image
 from .drift import ScoredModel
 from .models import load_exported, load_model
 
@@ -67,14 +67,10 @@ def check_images(meta:dict, # model metadata (`img_size`, `image_mode`)
 
 # %% ../nbs/09_export.ipynb #fc486594
 def _write_graph(sm, meta, dest, fmt, opset):
-    "Write the exported graph to `dest` atomically (a temporary file, then a rename); returns the exporter used."
+    "Write the exported graph to `dest` atomically (`atomic_file`); returns the exporter used."
     example = torch.from_numpy(check_images(meta, 2))
-    tmpf = dest.with_name(f'.{dest.name}.tmp{os.getpid()}')
-    try:
-        exporter = _export_onnx(sm, example, tmpf, opset) if fmt == 'onnx' else _export_torchscript(sm, example, tmpf)
-        os.replace(tmpf, dest)
-    finally: tmpf.unlink(missing_ok=True)
-    return exporter
+    with atomic_file(dest) as tmpf:
+        return _export_onnx(sm, example, tmpf, opset) if fmt == 'onnx' else _export_torchscript(sm, example, tmpf)
 
 # %% ../nbs/09_export.ipynb #54a9b649
 def _check_export(sm, meta, dest):

@@ -21,7 +21,7 @@ from typing import Annotated
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
 from .cli import UserError, error_summary, user_errors
 from fastcore.script import call_parse
-from .data import CLASSES, PART_STATS, load_part_image, DataError, IMG_EXTS, file_sha256, is_image_file
+from .data import CLASSES, PART_STATS, load_part_image, DataError, IMG_EXTS, atomic_file, file_sha256, is_image_file
 from .models import REQUIRED_META, decide, load_exported, load_model, read_model_json
 from .explain import cam_overlay, gradcam
 from .drift import ScoredModel, drift_scores
@@ -327,10 +327,9 @@ def write_results(df:pd.DataFrame, # from `Predictor.predict_paths`
     out = Path(out); suf = out.suffix.lower()
     if suf not in OUT_FORMATS: raise ValueError(f"--out {out}: unknown format {suf or '(no suffix)'} (use .csv or .json)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmpf = out.with_name(f'.{out.name}.tmp{os.getpid()}')
-    if suf == '.csv': df.to_csv(tmpf, index=False)
-    else: tmpf.write_text(json.dumps(json.loads(df.to_json(orient='records')), indent=1))
-    os.replace(tmpf, out)
+    with atomic_file(out) as tmpf:
+        if suf == '.csv': df.to_csv(tmpf, index=False)
+        else: tmpf.write_text(json.dumps(json.loads(df.to_json(orient='records')), indent=1))
 
 # %% ../nbs/07_predict.ipynb #1a51fd5a
 def write_heatmaps(pred:Predictor, # a torch-backend predictor

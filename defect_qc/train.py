@@ -266,12 +266,11 @@ def _scores(learn, dl):
 def _write_card(run_dir, res, meta, cfg, data_path, dls, splits):
     "Write the run's `model_card.md`, with a data check of the data folder."
     from defect_qc.card import write_card
-    from defect_qc.data import check_dataset, default_cache_dir
+    from defect_qc.data import cache_folder, check_dataset
     counts = {'train': dls.info['train_counts'], **{('validation' if s == 'val' else s): np.bincount(y, minlength=2).tolist() for s, (y, _, _) in splits.items()}}
     ov = run_dir/'.hydra'/'overrides.yaml'
     overrides = list(OmegaConf.load(ov)) if ov.is_file() else []
-    cache = None if cfg.data.cache_dir is False else (cfg.data.cache_dir or default_cache_dir())   # as the image cache
-    check = check_dataset(data_path, cache_dir=cache) if cfg.get('card', {}).get('data_check', True) else None
+    check = check_dataset(data_path, cache_dir=cache_folder(cfg.data.cache_dir)) if cfg.get('card', {}).get('data_check', True) else None
     write_card(run_dir, res, meta, cfg, counts, check, 'demo data (synthetic)' if cfg.data.path is None else str(data_path), overrides)
 
 # %% ../nbs/14_training.ipynb #648c90d9
