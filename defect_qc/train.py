@@ -24,10 +24,10 @@ from . import distributed
 from .callbacks import CPUAutocast, LineProgress, MLflowCallback, PreciseBN, WeightEMA, interactive
 
 # %% auto #0
-__all__ = ['CONFIG_RULES', 'DEFAULT_TRACKING_URI', 'PARENT_ENV', 'load_config', 'ConfigError', 'check_config', 'class_weights',
-           'flatten_config', 'arch_kwargs', 'defect_metrics', 'cpu_has_bf16', 'resolve_precision', 'make_learner',
-           'fit_callbacks', 'resolve_data_path', 'tracking_uri', 'dls_from_config', 'TrackingError', 'check_tracking',
-           'set_experiment', 'mlflow_run', 'train', 'main']
+__all__ = ['CONFIG_RULES', 'NO_BF16_ENV', 'DEFAULT_TRACKING_URI', 'PARENT_ENV', 'load_config', 'ConfigError', 'check_config',
+           'class_weights', 'flatten_config', 'arch_kwargs', 'defect_metrics', 'cpu_has_bf16', 'resolve_precision',
+           'make_learner', 'fit_callbacks', 'resolve_data_path', 'tracking_uri', 'dls_from_config', 'TrackingError',
+           'check_tracking', 'set_experiment', 'mlflow_run', 'train', 'main']
 
 # %% ../nbs/14_training.ipynb #b983619b
 from fastai.callback.progress import ProgressCallback
@@ -127,8 +127,11 @@ def defect_metrics() -> list:
     return [accuracy, Recall(pos_label=1), Precision(pos_label=1), F1Score(pos_label=1), RocAucBinary()]
 
 # %% ../nbs/14_training.ipynb #436573bd
+NO_BF16_ENV = 'DEFECT_QC_NO_BF16'   # set to 1: behave as on a CPU without native bf16 (what `precision=auto` picks)
+
 def cpu_has_bf16() -> bool:
     "True when the CPU computes bfloat16 natively (AVX512-BF16 or AMX); emulated bf16 would be slower than float32."
+    if os.environ.get(NO_BF16_ENV, '') not in ('', '0'): return False   # emulate a CPU without it (AVX2 only)
     try: flags = Path('/proc/cpuinfo').read_text()
     except OSError: return False
     return any(f in flags.split() for f in ('avx512_bf16', 'amx_bf16'))

@@ -30,11 +30,18 @@ def test_reference_is_saved_with_the_model(run):
     assert {'size', 'background', 'shape', 'appearance'} <= set(meta['drift']['checks'])
 
 def test_ordinary_photos_are_not_flagged(run):
-    _, run_dir, data = run
-    df, err = predict(run_dir, data/'test')          # the test split: never seen by training or the calibration
-    assert {'ood_score', 'drift'} <= set(df.columns) and df.error.isna().all()
-    assert df.drift.mean() <= 0.1, df[df.drift]
-    assert 'do not look like the training images' not in err or df.drift.any()
+    """New photos from the same demo set-up are rarely flagged, on any CPU (bf16 or fp32 training).
+
+    Calibrated on the demo run's 48 validation photos, the alarm flags about 2% of new demo photos (1.5-2% over 600, with
+    fp32 and bf16 training). 40 photos were too few to test that: 4 flagged already failed a 10% limit on one CPU. Over
+    400 photos, a limit of 5% lies more than 4 binomial standard deviations above the 2% that is measured."""
+    tmp, run_dir, _ = run
+    from defect_qc.synth import make_demo_data
+    fresh = make_demo_data(tmp/'fresh', n_train=0, n_test=400, size=128, seed=6)   # never seen by training or calibration
+    df, err = predict(run_dir, fresh/'test')
+    assert {'ood_score', 'drift'} <= set(df.columns) and df.error.isna().all() and len(df) == 400
+    assert df.drift.mean() <= 0.05, df[df.drift][['path', 'ood_score', 'drift_reason']]
+    assert ('do not look like the training images' in err) == df.drift.any()
 
 def _variants(data, dest):
     "Inverted, heavily blurred and other-object versions of a few test photos, as files."
