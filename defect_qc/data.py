@@ -19,10 +19,10 @@ from PIL import Image, UnidentifiedImageError
 
 from .cli import UserError, user_errors
 from fastcore.script import call_parse
-from .parts import canonical_crop, find_part, match_scale, part_profile, part_reference
+from .parts import canonical_crop, check_aspect, find_part, match_scale, part_profile, part_reference
 
 # %% auto #0
-__all__ = ['CLASSES', 'CLASS_DIRS', 'DIR_OF', 'IMG_EXTS', 'DECODE_ERRORS', 'SPLITS', 'SHORTCUT_AUC', 'SHORTCUT_STATS',
+__all__ = ['CLASSES', 'CLASS_DIRS', 'DIR_OF', 'IMG_EXTS', 'DECODE_ERRORS', 'SPLITS', 'SHORTCUT_AUC', 'SHORTCUT_STATS', 'MAX_SIDE',
            'MODE_NOTES', 'INSPECT_CACHE', 'PART_STATS', 'CACHE_VERSION', 'DataError', 'is_image_file', 'find_splits',
            'list_split', 'folded_auc', 'shortcut_audit', 'shortcut_advice', 'file_sha256', 'atomic_file',
            'check_dataset', 'load_part_image', 'load_image', 'image_args', 'load_images', 'default_cache_dir',
@@ -108,7 +108,8 @@ def shortcut_advice(stat:str, auc:float) -> str:
 
 # %% ../nbs/02_data.ipynb #a1b2c3d4
 def _check_pixels(im):
-    "Refuse an image over Pillow's decompression-bomb limit before decoding it."
+    "Refuse an image over Pillow's decompression-bomb limit, or of an aspect beyond `MAX_ASPECT`, before decoding it."
+    check_aspect(im.width, im.height)
     if Image.MAX_IMAGE_PIXELS and im.width*im.height > Image.MAX_IMAGE_PIXELS:
         raise ValueError(f"{im.width}x{im.height} pixels, over the limit of {Image.MAX_IMAGE_PIXELS:,} (a decompression bomb?)")
 
@@ -116,11 +117,25 @@ def _check_pixels(im):
 def _to_mode(im:Image.Image, mode:str) -> Image.Image:
     "Convert a decoded image to `mode`; 16-bit images are scaled to 8 bits (Pillow's `convert` would saturate them)."
     if im.mode.startswith('I'):   # I;16, I;16B, ... and I (how some 16-bit PNGs open)
-        a = np.asarray(im).astype(np.int64)
+        a = np.asarray(im)   # uint16 or int32: `>> 8` needs no wider copy
         if a.size and (a.min() < 0 or a.max() > 65535): raise ValueError(f"mode {im.mode} with values outside 0-65535")
         im = Image.fromarray((a >> 8).astype(np.uint8), 'L')
     elif im.mode == 'F': raise ValueError("floating-point image (mode F): save it as 8 or 16 bits")
     return im.convert(mode)
+
+# %% ../nbs/02_data.ipynb #bc14ac42
+MAX_SIDE = 2048   # decoded images are reduced by a whole factor to at most this many pixels on their short side
+
+def _reduced(im:Image.Image, # a decoded (or just opened) image
+             mode:str, # 'L' or 'RGB'
+            ) -> Image.Image:
+    "`im` in `mode`, reduced by a whole factor to at most `MAX_SIDE` pixels on its short side."
+    k = math.ceil(min(im.size) / MAX_SIDE)
+    if k > 1 and im.mode in ('L', 'RGB', 'RGBA', 'LA', 'CMYK', 'I'): im, k = im.reduce(k), 1   # before converting: less to convert
+    elif k > 1 and im.mode.startswith('I;16'):   # Pillow's reduce cannot, its box filter can (the same block means)
+        im, k = im.resize((math.ceil(im.width/k), math.ceil(im.height/k)), Image.Resampling.BOX), 1
+    im = _to_mode(im, mode)
+    return im.reduce(k) if k > 1 else im
 
 # %% ../nbs/02_data.ipynb #12280e46
 def file_sha256(p:Path) -> str:
@@ -162,7 +177,7 @@ def _inspect(p:Path, # an image file
             im.load()     # a full decode: catches truncated files that open() alone accepts
             q = getattr(im, 'quantization', None)   # JPEG: the luminance quantisation table (coarser = lower quality)
             r['jpeg_quant'] = float(np.mean(q[0])) if q else float('nan')
-            r['part'] = part_profile(np.asarray(_to_mode(im, 'L'))); r['part'].pop('_small')
+            r['part'] = part_profile(np.asarray(_reduced(im, 'L'))); r['part'].pop('_small')
     except DECODE_ERRORS as e:
         r['error'] = f"unreadable image ({e})"
     return r
@@ -188,7 +203,7 @@ def _class_files(split, sdir, problem):
     return files, counts
 
 # %% ../nbs/02_data.ipynb #4057b649
-INSPECT_CACHE = 'inspect-v1.json'   # the data check's per-file results by SHA-256, in the cache folder
+INSPECT_CACHE = 'inspect-v2.json'   # the data check's per-file results by SHA-256, in the cache folder
 
 def _read_inspected(f:Path|None) -> dict:
     "The cached results in `f` (sha256 -> result, the part's profile as a float32 array); empty when missing or damaged."
@@ -256,11 +271,11 @@ def check_dataset(root:str|Path, # data root (Kaggle layout or a flat labelled f
 PART_STATS = ('cx', 'cy', 'scale', 'match', 'border', 'mean', 'contrast', 'part_mean', 'part_contrast')   # what `find_part` measures
 
 def _open(path, size, mode, canonical):
-    "A decoded PIL image in `mode`; JPEGs are decoded at a reduced scale where the output allows it."
+    "A decoded PIL image in `mode`, at most `MAX_SIDE` on its short side; JPEGs are decoded at a reduced scale where the output allows it."
     with Image.open(path) as im:
         _check_pixels(im)
         if im.format == 'JPEG': im.draft(mode, (2*size, 2*size) if canonical else (size, size))   # the crop may enlarge a small part
-        return _to_mode(im, mode)
+        return _reduced(im, mode)
 
 # %% ../nbs/02_data.ipynb #53be09ff
 @functools.cache
@@ -335,7 +350,7 @@ def load_images(paths:list, # image files
     return x, ok, parts.reshape(-1, len(PART_STATS))
 
 # %% ../nbs/02_data.ipynb #65546c5c
-CACHE_VERSION = 2
+CACHE_VERSION = 3   # 3: images beyond the aspect limit are unreadable, large ones reduced (`_reduced`)
 
 def default_cache_dir() -> Path:
     "Folder of the image cache: `$DEFECT_QC_CACHE`, else `~/.cache/defect_qc`."

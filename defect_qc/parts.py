@@ -13,8 +13,9 @@ from PIL import Image
 from scipy import ndimage as ndi
 
 # %% auto #0
-__all__ = ['DETECT_SIZE', 'N_RADII', 'R_MAX', 'RADII', 'SCALES', 'ring_part', 'gray_small', 'vote_centre', 'part_profile',
-           'match_scale', 'part_reference', 'find_part', 'canonical_box', 'canonical_crop']
+__all__ = ['DETECT_SIZE', 'N_RADII', 'R_MAX', 'RADII', 'MAX_ASPECT', 'SCALES', 'ring_part', 'gray_small', 'vote_centre',
+           'part_profile', 'match_scale', 'part_reference', 'find_part', 'check_aspect', 'canonical_box',
+           'canonical_crop']
 
 # %% ../nbs/01_parts.ipynb #291b6fbf
 def ring_part(size:int=160, # side of the image in pixels
@@ -39,15 +40,16 @@ DETECT_SIZE = 96   # the detector works on the image scaled so that its short si
 N_RADII = 96       # samples of the radial edge profile
 R_MAX = 0.75       # the profile runs from the centre to this fraction of the short side
 RADII = (np.arange(N_RADII) + 0.5) / N_RADII * R_MAX                 # the profile's radii, as fractions of the short side
+MAX_ASPECT = 4     # the long side of a usable image is at most this many times its short side
 SCALES = np.exp(np.linspace(math.log(0.45), math.log(2.0), 150))   # part sizes searched, relative to the reference
 
 # %% ../nbs/01_parts.ipynb #d693d316
 def gray_small(a:np.ndarray, # an image: `(H, W)`, `(C, H, W)` or `(H, W, C)`
               ) -> np.ndarray:
-    "Float grayscale copy with a short side of `DETECT_SIZE` pixels (averaged down, never up), lightly smoothed."
+    "Float grayscale copy with a short side of `DETECT_SIZE` pixels, at most `MAX_ASPECT` times that on the long side (averaged down, never up), lightly smoothed."
     a = np.asarray(a, np.float32)
     if a.ndim == 3: a = a.mean(0) if a.shape[0] in (1, 3) else a.mean(-1)
-    z = DETECT_SIZE / min(a.shape)
+    z = min(DETECT_SIZE / min(a.shape), MAX_ASPECT*DETECT_SIZE / max(a.shape))   # the second caps a long strip
     if z < 1:
         size = (max(1, round(a.shape[1]*z)), max(1, round(a.shape[0]*z)))
         a = np.asarray(Image.fromarray(a, 'F').resize(size, Image.Resampling.BOX), np.float32)
@@ -62,7 +64,7 @@ def vote_centre(mag:np.ndarray, # gradient magnitude
     h, w = mag.shape
     ys, xs = np.nonzero(mag > np.quantile(mag, 0.85))
     m = mag[ys, xs]; dx, dy = gx[ys, xs]/m, gy[ys, xs]/m
-    rs = np.arange(2, int(0.6*max(h, w)), dtype=np.float32)
+    rs = np.arange(2, int(0.6*min(max(h, w), MAX_ASPECT*min(h, w))), dtype=np.float32)   # bounded by the short side
     acc = np.zeros(h*w)
     for sgn in (1, -1):
         px = np.rint(xs[:, None] + sgn*rs*dx[:, None]).astype(np.int64)
@@ -152,6 +154,15 @@ def find_part(a:np.ndarray, # an image: `(H, W)`, `(C, H, W)` or `(H, W, C)`, va
     inner = np.hypot(xx - p['cx']*w, yy - p['cy']*h) < 0.35*s*min(h, w)   # well inside the part, whatever its kind
     v = im[inner] if inner.any() else im.ravel()
     return {**p, 'scale': s, 'match': corr, 'part_mean': float(v.mean()), 'part_contrast': float(v.std())}
+
+# %% ../nbs/01_parts.ipynb #2985971e
+def check_aspect(w:int, # image width in pixels
+                 h:int, # image height in pixels
+                ):
+    "Raise `ValueError` naming the ratio when the long side is more than `MAX_ASPECT` times the short side."
+    if max(w, h) > MAX_ASPECT*min(w, h):
+        r = max(w, h) / max(min(w, h), 1)
+        raise ValueError(f"aspect ratio {round(r) if r >= 10 else round(r, 2):g}:1 is beyond the {MAX_ASPECT}:1 limit")
 
 # %% ../nbs/01_parts.ipynb #9c177906
 def canonical_box(part:dict, # from `find_part`: `cx`, `cy`, `scale`

@@ -104,3 +104,24 @@ def test_data_check_reports_links_and_unusable_modes(env, tmp_path):
     assert f"WARNING: {ok/'print.jpeg'}: 1 image(s) in mode CMYK" in r.stdout
     rep = json.loads((tmp_path/'rep.json').read_text())
     assert rep['modes']['RGBA'] == 1 and rep['modes']['CMYK'] == 1
+
+def test_wide_image_is_one_error_row_naming_its_aspect_ratio(env, tmp_path):
+    "A 10000x50 PNG (0.5 MB) beside a good photo: refused before decoding, with and without the canonical crop; the photo is scored."
+    import shutil
+    from defect_qc.data import reference_profile
+    tmp, run, demo = env
+    d = tmp_path/'imgs'; d.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (50, 10000), dtype=np.uint8)).save(d/'wide.png')
+    good = sorted((demo/'test'/'ok_front').glob('*.jpeg'))[0]; shutil.copy(good, d/good.name)
+    crop = Path(shutil.copytree(run, tmp_path/'crop_run'))   # the same model with the canonical crop (the part finder) on
+    meta = json.loads((crop/'model.json').read_text())
+    meta['prep'] = dict(reference=reference_profile(sorted((demo/'train'/'ok_front').glob('*.jpeg')), meta['img_size']), mask_radius=0.5)
+    (crop/'model.json').write_text(json.dumps(meta))
+    for r_dir in (run, crop):
+        r = predict(r_dir, d)
+        assert r.returncode == 0, r.stderr
+        df = pd.read_csv(io.StringIO(r.stdout)).set_index('path')
+        assert len(df) == 2, df
+        wide = df.loc[str(d/'wide.png')]
+        assert wide.label == 'error' and wide.error == f"{d/'wide.png'}: unreadable image (aspect ratio 200:1 is beyond the 4:1 limit)", wide
+        assert df.loc[str(d/good.name)].label in ('ok', 'def') and 'Traceback' not in r.stderr
