@@ -46,7 +46,7 @@ def _other_format(p) -> bool:
 # %% ../nbs/07_predict.ipynb #b7929fad
 def _images_under(d, # a folder
                   notes:list, # where to report broken links and folders reached twice
-                  skipped:list, # where to collect images in other formats (see `_other_format`)
+                  skipped:list, # where to collect images in other formats (Pillow reads them, predict does not)
                  ) -> list:
     "Image files under folder `d` (sorted), following links to folders but entering each real folder once."
     out, seen = [], set()
@@ -426,7 +426,7 @@ def main(run_dir:str, # run folder with model.pth + model.json (e.g. outputs/DAT
     if explain:
         try: df['heatmap'] = write_heatmaps(pred, df['path'].tolist(), explain)
         except OSError as e: df['heatmap'], failed = '', f"--explain {explain}: cannot write the heat maps ({e})"
-    keep = bool(out) and not s['n_ok']   # nothing classified: an existing --out file is not replaced by error rows
+    keep = bool(out) and not s['n_ok'] and Path(out).exists()   # nothing classified: earlier results in --out are not replaced by error rows
     if not keep:
         try: write_results(df, out)
         except OSError as e: raise UserError(f"--out {out}: cannot write ({e})" if out else f"cannot write the results to stdout ({e})")
@@ -434,4 +434,4 @@ def main(run_dir:str, # run folder with model.pth + model.json (e.g. outputs/DAT
           f"{s['images_per_s']:.1f} images/s [{backend}, threshold {pred.threshold:.4g}]"
           + (f", wrote {out}" if out and not keep else ''), file=sys.stderr)
     if failed: raise UserError(failed + (f"; the results are in {out}" if out and not keep else ''))
-    if not s['n_ok']: raise UserError("no image could be classified" + (f"; {out} not written" if keep else ''))
+    if not s['n_ok']: raise UserError("no image could be classified" + (f"; {out} not written (it keeps its earlier results)" if keep else ''))
