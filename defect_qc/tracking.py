@@ -16,7 +16,6 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
-from mlflow.types.schema import AnyType
 
 from .cli import user_errors
 from fastcore.script import call_parse
@@ -169,9 +168,9 @@ class DefectModel(mlflow.pyfunc.PythonModel):
 
 # %% ../nbs/10_tracking.ipynb #09c74c60
 def model_signature() -> ModelSignature:
-    "Input: optional `image` (base64), `path` and `explain` (`Any`: `check_request` reads it strictly) columns, params `threshold` and `explain`; output: `p_defect`, `label`, `decision`, `error`, `ood_score`, `drift`."
+    "Input: optional `image` (base64), `path` and `explain` (`true`/`false`, read strictly by `check_request`) columns, params `threshold` and `explain`; output: `p_defect`, `label`, `decision`, `error`, `ood_score`, `drift`."
     return ModelSignature(inputs=Schema([ColSpec('string', 'image', required=False), ColSpec('string', 'path', required=False),
-                                         ColSpec(AnyType(), 'explain', required=False)]),
+                                         ColSpec('string', 'explain', required=False)]),
                           outputs=Schema([ColSpec('double', 'p_defect'), ColSpec('string', 'label'), ColSpec('string', 'decision'), ColSpec('string', 'error'),
                                           ColSpec('double', 'ood_score'), ColSpec('boolean', 'drift')]),
                           params=ParamSchema([ParamSpec('threshold', 'double', None), ParamSpec('explain', 'boolean', False)]))
