@@ -400,9 +400,10 @@ _COLS = [('accuracy', 'acc'), ('precision', 'prec'), ('recall', 'recall'), ('spe
 
 def format_metrics_table(metrics:dict # `report`'s result / `metrics.json`, or one split's `binary_metrics`
                         ) -> str:
-    "A plain-text table: one row per split at the tuned threshold, and at 0.5."
+    "A plain-text table: one row per split at the tuned threshold, and at 0.5; recall shows `-` where a split has no defective image."
     if 'accuracy' in metrics: metrics = {'threshold': metrics['threshold'], 'split': metrics}
     rows = [(s, m) for s, m in metrics.items() if isinstance(m, dict) and 'accuracy' in m]
+    none_def = [s for s, m in rows if m.get('n_pos') == 0]   # recall is 0 of 0 there: undefined, not 0
     rows += [(f'{s} @0.5', m) for s, m in (metrics.get('at_0.5') or {}).items()]
     f = lambda v: '   -  ' if v is None or (isinstance(v, float) and math.isnan(v)) else f'{v:6.4f}'
     w = max([5] + [len(s) for s, _ in rows])
@@ -410,8 +411,9 @@ def format_metrics_table(metrics:dict # `report`'s result / `metrics.json`, or o
     lines = [head, '-'*len(head)]
     for s, m in rows:
         c = m['confusion']
-        lines.append(f"{s:{w}} {m['n']:>6} {m['threshold']:7.4g} " + ' '.join(f'{f(m[k]):>7}' for k, _ in _COLS)
+        lines.append(f"{s:{w}} {m['n']:>6} {m['threshold']:7.4g} " + ' '.join(f"{f(None if k == 'recall' and m.get('n_pos') == 0 else m[k]):>7}" for k, _ in _COLS)
                      + f" {c['tn']:>6} {c['fp']:>6} {c['fn']:>6} {c['tp']:>6}")
+    lines += [f"{s}: no defective images, so recall (the share of defects caught) is undefined" for s in none_def]
     return '\n'.join(lines)
 
 # %% ../nbs/08_evaluate.ipynb #e76322e2

@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/models.html.md"""
 
 # %% ../nbs/04_models.ipynb #a04785fc
 from __future__ import annotations
-import json, pickle, warnings
+import json, pickle, re, warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +15,8 @@ import torch.nn as nn
 
 # %% auto #0
 __all__ = ['ARCHS', 'MODEL_FORMAT', 'REQUIRED_META', 'conv_bn', 'ConcatPool', 'ImageStandardize', 'DefectCNN', 'register_arch',
-           'cnn', 'resnet18', 'resnet34', 'load_weights', 'create_model', 'ModelFileError', 'read_model_json',
-           'save_model', 'load_model', 'normalize_uint8', 'predict_proba', 'decide', 'load_exported']
+           'cnn', 'resnet18', 'resnet34', 'ModelFileError', 'load_tensors', 'load_weights', 'create_model',
+           'read_model_json', 'save_model', 'load_model', 'normalize_uint8', 'predict_proba', 'decide', 'load_exported']
 
 # %% ../nbs/04_models.ipynb #8b21fc40
 def conv_bn(ni:int, # input channels
@@ -101,6 +101,22 @@ def resnet34(n_in:int=1, n_out:int=2, **kwargs) -> nn.Module:
     "torchvision ResNet-34, from scratch."
     return _resnet('resnet34', n_in, n_out, **kwargs)
 
+# %% ../nbs/04_models.ipynb #82bfb034
+class ModelFileError(ValueError):
+    "A model file that cannot be used; the one-line message names the file and the problem."
+
+# %% ../nbs/04_models.ipynb #8b334793
+def load_tensors(p:str|Path, # a `.pth`/`.pt` file
+                 what:str, # how the error names it (`model.weights: x.pth`)
+                ):
+    "`torch.load` of tensors only; a file holding a pickled object is a `ModelFileError` that does not suggest loading it unsafely."
+    try: return torch.load(p, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as e:
+        if 'Weights only load failed' not in str(e): raise
+        g = re.search(r'GLOBAL (\S+) was not an allowed global', str(e))
+        raise ModelFileError(f"{what}: refused: it holds a pickled Python object{f' ({g[1]})' if g else ''}, not only tensors, and "
+                             "unpickling can run code; use weights saved as a state_dict (torch.save(model.state_dict(), f))") from None
+
 # %% ../nbs/04_models.ipynb #6f8c7880
 def load_weights(model:nn.Module, # the model to fill
                  weights:str|Path, # a local state-dict file (`.pth`/`.pt`)
@@ -108,7 +124,7 @@ def load_weights(model:nn.Module, # the model to fill
     "Load a local state-dict file into `model`, adapting a 3-channel first conv to grayscale and skipping a mismatched head."
     p = Path(weights).expanduser()
     if not p.is_file(): raise FileNotFoundError(f"model.weights: file not found: {p}")
-    sd = torch.load(p, map_location='cpu', weights_only=True)
+    sd = load_tensors(p, f'model.weights: {p}')
     sd = sd.get('state_dict', sd) if isinstance(sd, dict) else sd
     own = model.state_dict()
     for k, v in list(sd.items()):
@@ -134,9 +150,6 @@ def create_model(arch:str='cnn', # a name in `ARCHS`
 # %% ../nbs/04_models.ipynb #1c09eebc
 MODEL_FORMAT = 2   # the model.json format this version writes (1: no `format_version` key; 2: prep, drift, norm_input)
 REQUIRED_META = ('arch', 'n_in', 'img_size', 'image_mode', 'mean', 'std', 'classes', 'threshold')
-
-class ModelFileError(ValueError):
-    "A model file that cannot be used; the one-line message names the file and the problem."
 
 # %% ../nbs/04_models.ipynb #f7bcb390
 def read_model_json(f:str|Path, # a `model.json` (or an `export.json`, with its own `required` keys)
@@ -180,7 +193,8 @@ def load_model(folder:str|Path, # run folder holding `model.pth` and `model.json
     if meta['arch'] == 'cnn': kw = {'norm_input': False, **kw}   # saved before `norm_input` existed: it had none
     try:
         m = create_model(meta['arch'], meta['n_in'], len(meta['classes']), **kw)
-        m.load_state_dict(torch.load(folder/'model.pth', map_location='cpu', weights_only=True))
+        m.load_state_dict(load_tensors(folder/'model.pth', str(folder/'model.pth')))
+    except ModelFileError: raise
     except (RuntimeError, TypeError, ValueError, EOFError, KeyError, pickle.UnpicklingError) as e:
         raise ModelFileError(f"{folder/'model.pth'}: does not fit {folder/'model.json'} ({str(e).splitlines()[0][:200]}): saved by another "
                              f"version of defect_qc, or damaged; retrain or restore the run folder") from None

@@ -36,9 +36,17 @@ def _is_glob(s:str) -> bool: return any(c in s for c in '*?[')
 # %% ../nbs/07_predict.ipynb #5a830c05
 def _broken_link(p) -> bool: return Path(p).is_symlink() and not Path(p).exists()
 
+# %% ../nbs/07_predict.ipynb #2a102a50
+def _other_format(p) -> bool:
+    "Is `p` an image in a format Pillow reads but predict does not (`.gif`, `.tiff`, `.bmp`, ...)?"
+    from PIL import Image
+    Image.init()
+    return not is_image_file(p) and Image.EXTENSION.get(Path(p).suffix.lower()) in Image.OPEN
+
 # %% ../nbs/07_predict.ipynb #b7929fad
 def _images_under(d, # a folder
                   notes:list, # where to report broken links and folders reached twice
+                  skipped:list, # where to collect images in other formats (Pillow reads them, predict does not)
                  ) -> list:
     "Image files under folder `d` (sorted), following links to folders but entering each real folder once."
     out, seen = [], set()
@@ -48,7 +56,9 @@ def _images_under(d, # a folder
         seen.add(real); dirs.sort()
         for f in files:
             p = Path(top)/f
-            if not is_image_file(p): continue
+            if not is_image_file(p):
+                if _other_format(p): skipped.append(p)
+                continue
             if _broken_link(p): notes.append(f"{p}: broken symbolic link (skipped)")
             else: out.append(p)
     return sorted(out)
@@ -57,7 +67,7 @@ def _images_under(d, # a folder
 def expand_inputs(inputs:list, # image files, folders and glob patterns
                  ) -> tuple[list, list]:
     "Expand `inputs` into image paths, each real file once; also returns notes about inputs that matched nothing, broken links and loops."
-    out, seen, notes, linked_twice = [], set(), [], 0
+    out, seen, notes, linked_twice, skipped = [], set(), [], 0, []
     def add(p):
         nonlocal linked_twice
         k = os.path.realpath(p)
@@ -66,7 +76,7 @@ def expand_inputs(inputs:list, # image files, folders and glob patterns
     for s in map(str, inputs):
         p = Path(s)
         if p.is_dir():
-            fs = _images_under(p, notes)
+            fs = _images_under(p, notes, skipped)
             for f in fs: add(f)
             if not fs: notes.append(f"{s}: no image files ({', '.join(IMG_EXTS)}) in this folder")
         elif p.exists() or not _is_glob(s): add(p)
@@ -74,13 +84,19 @@ def expand_inputs(inputs:list, # image files, folders and glob patterns
             n = 0
             for m in sorted(glob.glob(os.path.expanduser(s), recursive=True)):
                 if Path(m).is_dir():
-                    fs = _images_under(m, notes); n += len(fs)
+                    fs = _images_under(m, notes, skipped); n += len(fs)
                     for f in fs: add(f)
-                elif not is_image_file(Path(m)): continue
+                elif not is_image_file(Path(m)):
+                    if _other_format(m): skipped.append(Path(m))
+                    continue
                 elif _broken_link(m): notes.append(f"{m}: broken symbolic link (skipped)")
                 else: add(m); n += 1
             if not n: notes.append(f"{s}: the pattern matches no image file")
     if linked_twice: notes.append(f"{linked_twice} path(s) reach a file already listed through a symbolic link: each file is classified once")
+    if skipped:
+        names = sorted(dict.fromkeys(map(str, skipped)))
+        notes.append(f"{len(names)} image file(s) in other formats skipped (predict reads {', '.join(IMG_EXTS)}, as training does): "
+                     + ', '.join(names[:5]) + (f" and {len(names)-5} more" if len(names) > 5 else ''))
     return out, list(dict.fromkeys(notes))
 
 # %% ../nbs/07_predict.ipynb #5effe340
@@ -315,20 +331,29 @@ def explain(self:Predictor, srcs:list, # paths or file-like objects
         for k, img, cam in zip(good, x, gradcam(self.model, x, self.meta['mean'], self.meta['std'])): out[i+k] = cam_overlay(img, cam)
     return out
 
+# %% ../nbs/07_predict.ipynb #0d920478
+_FORMULA_START = ('=', '+', '-', '@', '\t', '\r')
+
+def _csv_safe(df:pd.DataFrame # results to write as CSV
+             ) -> pd.DataFrame:
+    "`df` with each text cell that a spreadsheet would run as a formula prefixed with `'`; numbers unchanged."
+    esc = lambda v: "'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v
+    return df.assign(**{c: df[c].map(esc) for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])})
+
 # %% ../nbs/07_predict.ipynb #67004de2
 OUT_FORMATS = ('.csv', '.json')
 
 def write_results(df:pd.DataFrame, # from `Predictor.predict_paths`
                   out:str|Path|None=None, # `.csv` or `.json` file; None: CSV to stdout
                  ):
-    "Write predictions as CSV or JSON (by suffix), or CSV to stdout."
+    "Write predictions as CSV or JSON (by suffix), or CSV to stdout; CSV text cells that a spreadsheet would run as formulas are escaped."
     df = df.assign(p_defect=df.p_defect.round(6))
-    if out is None: df.to_csv(sys.stdout, index=False); return
+    if out is None: _csv_safe(df).to_csv(sys.stdout, index=False); return
     out = Path(out); suf = out.suffix.lower()
     if suf not in OUT_FORMATS: raise ValueError(f"--out {out}: unknown format {suf or '(no suffix)'} (use .csv or .json)")
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(out) as tmpf:
-        if suf == '.csv': df.to_csv(tmpf, index=False)
+        if suf == '.csv': _csv_safe(df).to_csv(tmpf, index=False)
         else: tmpf.write_text(json.dumps(json.loads(df.to_json(orient='records')), indent=1))
 
 # %% ../nbs/07_predict.ipynb #1a51fd5a
@@ -397,12 +422,16 @@ def main(run_dir:str, # run folder with model.pth + model.json (e.g. outputs/DAT
     show = progress if progress is not None else (sys.stderr.isatty() and len(paths) > 2*bs)
     df = pred.predict_paths(paths, progress=show, warn=False)
     _warn_rows(df)
-    try:
-        if explain: df['heatmap'] = write_heatmaps(pred, df['path'].tolist(), explain)
-        write_results(df, out)
-    except OSError as e: raise UserError(f"{'--out ' + str(out) if out else '--explain ' + str(explain)}: cannot write ({e})")
-    s = pred.stats
+    s, failed = pred.stats, None
+    if explain:
+        try: df['heatmap'] = write_heatmaps(pred, df['path'].tolist(), explain)
+        except OSError as e: df['heatmap'], failed = '', f"--explain {explain}: cannot write the heat maps ({e})"
+    keep = bool(out) and not s['n_ok'] and Path(out).exists()   # nothing classified: earlier results in --out are not replaced by error rows
+    if not keep:
+        try: write_results(df, out)
+        except OSError as e: raise UserError(f"--out {out}: cannot write ({e})" if out else f"cannot write the results to stdout ({e})")
     print(f"{s['n_ok']} of {s['n']} images classified ({s['n_errors']} unreadable) in {s['seconds']:.2f} s: "
           f"{s['images_per_s']:.1f} images/s [{backend}, threshold {pred.threshold:.4g}]"
-          + (f", wrote {out}" if out else ''), file=sys.stderr)
-    if not s['n_ok']: raise UserError("no image could be classified")
+          + (f", wrote {out}" if out and not keep else ''), file=sys.stderr)
+    if failed: raise UserError(failed + (f"; the results are in {out}" if out and not keep else ''))
+    if not s['n_ok']: raise UserError("no image could be classified" + (f"; {out} not written (it keeps its earlier results)" if keep else ''))

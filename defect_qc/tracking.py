@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/tracking.html.md"""
 
 # %% ../nbs/10_tracking.ipynb #6c221b08
 from __future__ import annotations
-import base64, io, json, os, shutil, signal, stat, subprocess, sys, tempfile, traceback
+import base64, io, json, math, os, shutil, signal, stat, subprocess, sys, tempfile, traceback
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +23,14 @@ from .data import DataError
 from .models import load_model
 
 # %% auto #0
-__all__ = ['MAX_IMAGE_BYTES', 'PATH_ROOT_ENV', 'MAX_BYTES_ENV', 'read_allowed', 'ServeError', 'score_rows', 'DefectModel',
-           'model_signature', 'image_frame', 'log_model', 'maybe_register', 'server_command', 'main']
+__all__ = ['MAX_IMAGE_BYTES', 'MAX_ROWS', 'PATH_ROOT_ENV', 'MAX_BYTES_ENV', 'MAX_ROWS_ENV', 'read_allowed', 'ServeError',
+           'check_request', 'score_rows', 'DefectModel', 'model_signature', 'image_frame', 'log_model',
+           'maybe_register', 'server_command', 'main']
 
 # %% ../nbs/10_tracking.ipynb #26fe1995
 MAX_IMAGE_BYTES = 20_000_000   # the largest image (file or decoded base64) the served model reads
-PATH_ROOT_ENV, MAX_BYTES_ENV = 'DEFECT_QC_PATH_ROOT', 'DEFECT_QC_MAX_IMAGE_BYTES'
+MAX_ROWS = 256                 # the most rows one request may hold
+PATH_ROOT_ENV, MAX_BYTES_ENV, MAX_ROWS_ENV = 'DEFECT_QC_PATH_ROOT', 'DEFECT_QC_MAX_IMAGE_BYTES', 'DEFECT_QC_MAX_ROWS'
 _NOT_ALLOWED = "path: not allowed or not readable"
 
 def read_allowed(path:str, # a path from a request (relative paths are taken inside `root`)
@@ -60,6 +62,33 @@ class ServeError(MlflowException):
     @message.setter
     def message(self, v): self.__dict__.setdefault('_line', v)   # the first message stays
 
+# %% ../nbs/10_tracking.ipynb #4fc9e966
+def _flag(v, # a request value
+          where:str, # how the error names it (`explain (row 3)`, `params.explain`)
+         ) -> bool:
+    "A strict boolean: `true`/`false` (JSON or the words, any case), `None`/NaN is false; anything else is a `ServeError` (HTTP 400)."
+    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)): return False
+    if isinstance(v, (bool, np.bool_)): return bool(v)
+    if isinstance(v, str) and v.strip().lower() in ('true', 'false'): return v.strip().lower() == 'true'
+    raise ServeError(f"{where}: {str(v)[:40]!r} is not true or false")
+
+# %% ../nbs/10_tracking.ipynb #225d01b1
+def check_request(df:pd.DataFrame, # the request rows
+                  params:dict|None=None, # the request's params: `threshold`, `explain`
+                  max_rows:int=MAX_ROWS, # the most rows one request may hold
+                 ) -> tuple:
+    "`(threshold or None, heat map wanted per row)` of a request, or a one-line `ServeError` (HTTP 400) before any image is decoded."
+    if not isinstance(df, pd.DataFrame) or not {'image', 'path'} & set(df.columns):
+        raise ServeError("the input needs a column 'image' (base64-encoded image files) or 'path'")
+    if len(df) > max_rows: raise ServeError(f"{len(df):,} rows in one request: this server takes at most {max_rows:,} (send smaller batches)")
+    params = params or {}
+    t = params.get('threshold')
+    if t is not None and (isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, float, np.number)) or not 0 <= t <= 1):
+        raise ServeError(f"params.threshold: {str(t)[:40]!r} must be a number in [0, 1]")
+    every = _flag(params.get('explain'), 'params.explain')
+    col = df['explain'] if 'explain' in df.columns else [None]*len(df)
+    return (None if t is None else float(t)), [_flag(v, f'explain (row {i})') or every for i, v in enumerate(col)]
+
 # %% ../nbs/10_tracking.ipynb #9e7eead4
 def _source(row, # one request row (a Series with `image` and/or `path`)
             root:str|None, # the folder `path` may name; None: path input is off
@@ -89,15 +118,15 @@ def score_rows(pred, # a `defect_qc.predict.Predictor`
                root:str|None=None, # the folder `path` may name; None: path input is off
                max_bytes:int=MAX_IMAGE_BYTES, # the size limit per image
                threshold:float|None=None, # decision threshold (default: the run's)
-               explain:bool=False, # a Grad-CAM heat map (base64 PNG, column `heatmap`) for every row; or per row, column `explain`
+               explain:bool|list=False, # a Grad-CAM heat map (base64 PNG, column `heatmap`): True for every row, or one bool per row
               ) -> pd.DataFrame:
     "Score request rows; a row that cannot be read is an error row with `None` (JSON `null`) scores."
-    srcs, names, want = [], [], []
+    srcs, names = [], []
+    want = list(explain) if isinstance(explain, (list, tuple)) else [bool(explain)]*len(df)
     for _, row in df.iterrows():
         try: data, name = _source(row, root, max_bytes); srcs.append(io.BytesIO(data))
         except DataError as e: name = ''; srcs.append(e)         # `Predictor` makes it an error row with this message
         names.append(name)
-        want.append(bool(explain) or (isinstance(row.get('explain'), (bool, np.bool_)) and bool(row.get('explain'))))
     out = pred.predict_sources(srcs, names, threshold=threshold)
     out = out.drop(columns=['drift_reason']).assign(error=out['error'].fillna(''))   # '' when a row has no error
     for c in ('p_defect', 'ood_score'): out[c] = out[c].astype(object).where(out[c].notna(), None)
@@ -107,6 +136,18 @@ def score_rows(pred, # a `defect_qc.predict.Predictor`
         out['heatmap'] = [_png_b64(heat[i]) if heat.get(i) is not None else '' for i in range(len(out))]
     return out
 
+# %% ../nbs/10_tracking.ipynb #afbfe821
+def _env_int(name:str, # the environment variable, which wins
+             conf, # the value from the model's config, else
+             default:int, # the value when neither is set
+            ) -> int:
+    "A limit of the served model: the environment variable `name`, else `conf`, else `default`; a whole number >= 1."
+    v = os.environ.get(name) or conf or default
+    try: n = int(v)
+    except (TypeError, ValueError): n = 0
+    if n < 1: raise ValueError(f"{name}={v!r}: must be a whole number >= 1")
+    return n
+
 # %% ../nbs/10_tracking.ipynb #5e06f903
 class DefectModel(mlflow.pyfunc.PythonModel):
     "MLflow pyfunc: a DataFrame of images (`image` base64, or `path` where allowed) -> `p_defect`, `label`, `decision`, `error`, `ood_score`, `drift`."
@@ -115,24 +156,24 @@ class DefectModel(mlflow.pyfunc.PythonModel):
         cfg = getattr(context, 'model_config', None) or {}
         self.pred = Predictor(context.artifacts['model_dir'])
         self.root = os.environ.get(PATH_ROOT_ENV) or cfg.get('path_root')
-        self.max_bytes = int(os.environ.get(MAX_BYTES_ENV) or cfg.get('max_image_bytes') or MAX_IMAGE_BYTES)
+        self.max_bytes = _env_int(MAX_BYTES_ENV, cfg.get('max_image_bytes'), MAX_IMAGE_BYTES)
+        self.max_rows = _env_int(MAX_ROWS_ENV, cfg.get('max_rows'), MAX_ROWS)
 
     def predict(self, context, model_input:pd.DataFrame, params:dict=None) -> pd.DataFrame:
-        if not isinstance(model_input, pd.DataFrame) or not {'image', 'path'} & set(model_input.columns):
-            raise ServeError("the input needs a column 'image' (base64-encoded image files) or 'path'")
-        try: return score_rows(self.pred, model_input, self.root, self.max_bytes, (params or {}).get('threshold'), bool((params or {}).get('explain')))
+        threshold, want = check_request(model_input, params, self.max_rows)   # a ServeError: HTTP 400, nothing decoded
+        try: return score_rows(self.pred, model_input, self.root, self.max_bytes, threshold, want)
         except Exception as e:
             traceback.print_exc()   # the details go to the server's log, one line to the client
             raise ServeError(f"the model could not score this batch ({type(e).__name__})", INTERNAL_ERROR) from None
 
 # %% ../nbs/10_tracking.ipynb #09c74c60
 def model_signature() -> ModelSignature:
-    "Input: optional `image` (base64), `path` and `explain` columns, param `explain`; output: `p_defect`, `label`, `decision`, `error`, `ood_score`, `drift`."
+    "Input: optional `image` (base64), `path` and `explain` (`true`/`false`, read strictly by `check_request`) columns, params `threshold` and `explain`; output: `p_defect`, `label`, `decision`, `error`, `ood_score`, `drift`."
     return ModelSignature(inputs=Schema([ColSpec('string', 'image', required=False), ColSpec('string', 'path', required=False),
-                                         ColSpec('boolean', 'explain', required=False)]),
+                                         ColSpec('string', 'explain', required=False)]),
                           outputs=Schema([ColSpec('double', 'p_defect'), ColSpec('string', 'label'), ColSpec('string', 'decision'), ColSpec('string', 'error'),
                                           ColSpec('double', 'ood_score'), ColSpec('boolean', 'drift')]),
-                          params=ParamSchema([ParamSpec('explain', 'boolean', False)]))
+                          params=ParamSchema([ParamSpec('threshold', 'double', None), ParamSpec('explain', 'boolean', False)]))
 
 # %% ../nbs/10_tracking.ipynb #fe4cb5a2
 def image_frame(files:list # image files
@@ -166,7 +207,7 @@ def log_model(run_dir:str|Path, # run folder with model.pth, model.json and metr
         for f in ('model.pth', 'model.json'): shutil.copy(run_dir/f, md/f)
         code = Path(td)/'defect_model.py'; code.write_text(_MODEL_CODE)
         info = mlflow.pyfunc.log_model(name=name, python_model=str(code), artifacts={'model_dir': str(md)},
-                                       model_config={'path_root': None, 'max_image_bytes': MAX_IMAGE_BYTES},
+                                       model_config={'path_root': None, 'max_image_bytes': MAX_IMAGE_BYTES, 'max_rows': MAX_ROWS},
                                        signature=model_signature(), input_example=pd.DataFrame({'image': [_example_image(meta)]}),
                                        code_paths=[str(Path(defect_qc.__file__).parent)],
                                        pip_requirements=_requirements())

@@ -312,8 +312,10 @@ def mlflow_run(cfg:DictConfig, # training config (`mlflow.*`)
     if not main: yield None; return
     set_experiment(tracking_uri(cfg), cfg.mlflow.experiment_name)
     parent = os.environ.get(PARENT_ENV)          # set by the sweep callback: this run is a child of the sweep's run
-    if parent and mlflow.active_run() is None: run = mlflow.start_run(run_name=cfg.mlflow.run_name, parent_run_id=parent)
-    else: run = mlflow.start_run(run_name=cfg.mlflow.run_name, nested=mlflow.active_run() is not None)
+    name = cfg.mlflow.run_name or (f"{Path(cfg.data.path).expanduser().resolve().name if cfg.data.path else 'demo'}-{time.strftime('%Y%m%d-%H%M%S')}"
+                                   + (f'-{run_dir.name}' if parent else ''))   # MLflow's default is a random 'capable-auk-759'
+    if parent and mlflow.active_run() is None: run = mlflow.start_run(run_name=name, parent_run_id=parent)
+    else: run = mlflow.start_run(run_name=name, nested=mlflow.active_run() is not None)
     try: yield run
     except KeyboardInterrupt:   # Ctrl-C, and SIGTERM under `python -m defect_qc.train` (see `main`)
         mlflow.end_run('KILLED'); (run_dir/'STATUS').write_text('KILLED: interrupted before the run finished\n')

@@ -11,7 +11,7 @@ def strict_json(text):
 
 @pytest.fixture(scope='module')
 def server(tmp_path_factory):
-    "A tiny model logged from code to a SQLite store, served with `DEFECT_QC_PATH_ROOT` = an `allowed/` folder."
+    "A tiny model logged from code to a SQLite store, served with `DEFECT_QC_PATH_ROOT` = an `allowed/` folder and at most 16 rows per request."
     import mlflow
     from defect_qc.fixtures import make_tiny_run
     from defect_qc.synth import make_demo_data
@@ -32,7 +32,7 @@ def server(tmp_path_factory):
     mlflow.set_tracking_uri(uri)
     exp = mlflow.create_experiment('serving', artifact_location=(tmp/'artifacts').as_uri())   # not ./mlruns
     with mlflow.start_run(experiment_id=exp): info = log_model(run)
-    env = {'MLFLOW_TRACKING_URI': uri, 'DEFECT_QC_PATH_ROOT': str(root), 'DEFECT_QC_MAX_IMAGE_BYTES': '1000000'}
+    env = {'MLFLOW_TRACKING_URI': uri, 'DEFECT_QC_PATH_ROOT': str(root), 'DEFECT_QC_MAX_IMAGE_BYTES': '1000000', 'DEFECT_QC_MAX_ROWS': '16'}
     with served(info.model_uri, tmp/'serve.log', env=env) as url:
         yield dict(url=f'{url}/invocations', tmp=tmp, root=root, good=good, log=tmp/'serve.log')
 
@@ -83,3 +83,34 @@ def test_heat_maps_on_request(server):
     p = strict_json(text)['predictions']
     with Image.open(io.BytesIO(base64.b64decode(p[0]['heatmap']))) as im: assert im.format == 'PNG' and im.mode == 'RGB'
     assert p[1]['heatmap'] == '' and p[1]['decision'] == 'review'
+
+def one_line_400(status, text, message):
+    "A refusal: HTTP 400 whose JSON message is exactly `message`, one line, no stack trace."
+    assert status == 400, text
+    r = strict_json(text)
+    assert r['message'] == message and '\n' not in r['message'] and 'stack_trace' not in r, r
+
+def test_too_many_rows_are_refused_before_decoding(server):
+    rows = [['not base64 !']]*17                                 # one over DEFECT_QC_MAX_ROWS=16
+    status, text = post(server['url'], {'dataframe_split': {'columns': ['image'], 'data': rows}})
+    one_line_400(status, text, "17 rows in one request: this server takes at most 16 (send smaller batches)")
+    status, text = post(server['url'], {'dataframe_split': {'columns': ['image'], 'data': rows[:16]}}, timeout=120)
+    assert status == 200 and len(strict_json(text)['predictions']) == 16, text
+
+def test_the_clients_threshold_is_honoured_or_refused(server):
+    img = [[b64(server['good'].read_bytes())]]
+    ask = lambda params: post(server['url'], {'dataframe_split': {'columns': ['image'], 'data': img}, 'params': params}, timeout=120)
+    p = {t: strict_json(ask({'threshold': t})[1])['predictions'][0] for t in (0.0, 1.0)}
+    assert (p[0.0]['label'], p[0.0]['decision']) == ('def', 'reject'), p        # every image is a defect at 0
+    assert p[1.0]['label'] == ('def' if p[1.0]['p_defect'] >= 1 else 'ok'), p
+    one_line_400(*ask({'threshold': 1.5}), "params.threshold: '1.5' must be a number in [0, 1]")
+
+def test_explain_is_read_strictly(server):
+    img = b64(server['good'].read_bytes())
+    body = lambda flags: {'dataframe_split': {'columns': ['image', 'explain'], 'data': [[img, f] for f in flags]}}
+    status, text = post(server['url'], body(['false', 'FALSE', False, None]), timeout=120)
+    assert status == 200 and all('heatmap' not in p for p in strict_json(text)['predictions']), text   # no heat map: not asked
+    status, text = post(server['url'], body(['true', False]), timeout=120)
+    assert status == 200, text
+    assert [p['heatmap'] != '' for p in strict_json(text)['predictions']] == [True, False]
+    for flag in ('no', '0'): one_line_400(*post(server['url'], body([True, flag])), f"explain (row 1): '{flag}' is not true or false")
