@@ -254,7 +254,7 @@ def _read_inspected(f:Path|None) -> dict:
     try:
         known = json.loads(Path(f).read_text())
         if not isinstance(known, dict): raise ValueError(f"a JSON {type(known).__name__}, not an object")
-        if (bad := next((k for k, r in known.items() if not _entry_ok(k, r)), None)): raise ValueError(f"entry {bad[:12]}... has the wrong shape")
+        if (bad := next((k for k, r in known.items() if not _entry_ok(k, r)), None)): raise ValueError(f"the entry {bad[:16]!r} has the wrong shape")
         for r in known.values():
             if 'part' in r: r['part']['profile'] = np.asarray(r['part']['profile'], np.float32)
         return known
@@ -267,7 +267,7 @@ def _write_inspected(f:Path, known:dict, infos:list):
     "Add the results of files not in `known` to the cache file `f`, atomically."
     new = {r['sha256']: {k: v for k, v in r.items() if k != 'path'} for r in infos if 'sha256' in r and r['sha256'] not in known}
     if not new: return
-    f.parent.mkdir(parents=True, exist_ok=True)
+    f.parent.mkdir(parents=True, exist_ok=True); remove_stale_temporaries(f.parent)
     with atomic_file(f) as tmpf: tmpf.write_text(json.dumps({**known, **new}, default=lambda o: o.tolist()))   # arrays and numpy scalars
 
 # %% ../nbs/02_data.ipynb #6207f042

@@ -227,12 +227,14 @@ def write_status(run_dir:str|Path, # a run folder
 def _killed_status(run, pid:str):
     "Write KILLED into the run folder of `run`, unless its `STATUS` is now another run's (a later run in the same folder)."
     rd = run.data.tags.get('run_dir')
-    if not rd or not Path(rd).is_dir(): return
-    f = Path(rd)/'STATUS'
-    cur = f.read_text() if f.is_file() else ''
-    if cur and not (cur.startswith('RUNNING') and run.info.run_id in cur): return
-    write_status(rd, 'KILLED', f"the training process ({pid} on {run.data.tags['defect_qc.host']}) ended without finishing "
-                 f"MLflow run {run.info.run_id} (kill -9, out of memory or power loss); marked by a later start against its tracking store")
+    if not rd: return
+    try:
+        if not Path(rd).is_dir(): return
+        cur = (Path(rd)/'STATUS').read_text() if (Path(rd)/'STATUS').is_file() else ''
+        if cur and not (cur.startswith('RUNNING') and run.info.run_id in cur): return   # a later run's
+        write_status(rd, 'KILLED', f"the training process ({pid} on {run.data.tags['defect_qc.host']}) ended without finishing "
+                     f"MLflow run {run.info.run_id} (kill -9, out of memory or power loss); marked by a later start against its tracking store")
+    except OSError: pass   # a folder we may not read or write: the MLflow run says KILLED all the same
 
 # %% ../nbs/10_tracking.ipynb #5b9d837c
 def sweep_stale_runs(uri:str, # tracking URI of the store to clean

@@ -40,11 +40,17 @@ def test_kill_9_is_marked_killed_by_the_next_training(tmp_path, cache_dir):
     (new,) = [x for x in c.search_runs([run.info.experiment_id]) if x.info.run_id != run.info.run_id]
     assert new.info.status == 'FINISHED'
     assert (tmp_path/'run2'/'STATUS').read_text() == f'FINISHED: MLflow run {new.info.run_id}\n'
-    # a rerun in the killed run's folder replaces its STATUS, and predict takes the folder again
+    # predict refuses the killed run's folder; a rerun there replaces its STATUS, and predict takes the folder again
+    from defect_qc.synth import demo_data
+    img = sorted((demo_data(cache_dir=cache_dir)/'test'/'def_front').glob('*.jpeg'))[0]
+    r = run_cli('defect_qc.predict', tmp_path/'run', img)
+    assert r.returncode == 1 and r.stderr.strip().splitlines()[-1].startswith(f"error: {tmp_path/'run'}: its run did not finish (STATUS: KILLED"), r.stderr
     r = run_cli('defect_qc.train', 'num_epochs=1', *TINY, f'mlflow.tracking_uri={uri}', 'hydra.run.dir=run', cwd=tmp_path,
                 env={'DEFECT_QC_CACHE': str(cache_dir)}, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert (tmp_path/'run'/'STATUS').read_text().startswith('FINISHED: MLflow run ')
+    r = run_cli('defect_qc.predict', tmp_path/'run', img)
+    assert r.returncode == 0 and 'did not finish' not in r.stderr, r.stderr
 
 def test_kill_9_is_marked_killed_by_the_tracking_server(tmp_path, cache_dir):
     "`python -m defect_qc.tracking --store S` sweeps the store it is about to serve."
