@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
-from .cli import UserError, user_errors
+from .cli import UserError, error_summary, user_errors
 from fastcore.script import call_parse
 from .parts import canonical_crop, check_aspect, find_part, match_scale, part_profile, part_reference
 
@@ -25,9 +25,10 @@ from .parts import canonical_crop, check_aspect, find_part, match_scale, part_pr
 __all__ = ['CLASSES', 'CLASS_DIRS', 'DIR_OF', 'IMG_EXTS', 'DECODE_ERRORS', 'SPLITS', 'SHORTCUT_AUC', 'SHORTCUT_STATS', 'MAX_SIDE',
            'MODE_NOTES', 'INSPECT_CACHE', 'PART_STATS', 'CACHE_VERSION', 'DataError', 'is_image_file', 'find_splits',
            'list_split', 'folded_auc', 'shortcut_audit', 'shortcut_advice', 'file_sha256', 'atomic_file',
-           'check_dataset', 'load_part_image', 'load_image', 'image_args', 'load_images', 'default_cache_dir',
-           'cache_folder', 'cache_key', 'cached_images', 'reference_profile', 'stratified_split', 'augment_batch',
-           'camera_batch', 'batch_augs', 'image_stats', 'casting_dls', 'format_report', 'main']
+           'process_start', 'process_alive', 'remove_stale_temporaries', 'check_dataset', 'load_part_image',
+           'load_image', 'image_args', 'load_images', 'default_cache_dir', 'cache_folder', 'cache_key', 'cached_images',
+           'reference_profile', 'stratified_split', 'augment_batch', 'camera_batch', 'batch_augs', 'image_stats',
+           'casting_dls', 'format_report', 'main']
 
 # %% ../nbs/02_data.ipynb #dd48e30a
 CLASSES = ['ok', 'def']                              # label = index: ok=0, def=1 (defect is the positive class)
@@ -153,6 +154,54 @@ def atomic_file(dest:str|Path, # the file to write
         os.replace(tmp, dest)
     finally: tmp.unlink(missing_ok=True)
 
+# %% ../nbs/02_data.ipynb #839b8f60
+def process_start(pid:int # a process id on this machine
+                 ) -> str|None:
+    "When process `pid` started, as a string to compare ('' when this system cannot tell); None when it is gone (or a zombie)."
+    try: stat = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()   # the name, in parentheses, may hold spaces
+    except FileNotFoundError: return None if Path('/proc/self/stat').exists() else _psutil_start(pid)
+    except (OSError, IndexError): return _psutil_start(pid)
+    return None if stat[0] == 'Z' else f'ticks:{stat[19]}'   # field 22, starttime: clock ticks after boot
+
+# %% ../nbs/02_data.ipynb #5cf93cd3
+def _psutil_start(pid:int) -> str|None:
+    "`process_start` without `/proc`: psutil's start time, '' when psutil is not installed."
+    try: import psutil
+    except ImportError: return '' if _pid_exists(pid) else None
+    try: return f'time:{psutil.Process(pid).create_time():.3f}'
+    except psutil.Error: return None
+
+# %% ../nbs/02_data.ipynb #9f152c62
+def _pid_exists(pid:int) -> bool:
+    "Does a process with this id exist (signal 0 checks without sending anything)?"
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+# %% ../nbs/02_data.ipynb #6dafc955
+def process_alive(pid:int, # a process id on this machine
+                  start:str|None=None, # its `process_start` when it was recorded; None: any process with this id
+                 ) -> bool:
+    "Is process `pid` running, and (when `start` is given) the same process that was recorded?"
+    now = process_start(int(pid))
+    return now is not None and (not start or not now or now == start)
+
+# %% ../nbs/02_data.ipynb #cda41310
+def remove_stale_temporaries(folder:str|Path # a folder `atomic_file` or `make_demo_data` writes in
+                            ) -> list:
+    "Remove temporaries (`.NAME.PID.tmp...` files, `NAME.tmpPID` folders) whose writing process is gone; returns their paths."
+    import re, shutil
+    gone = []
+    try: entries = list(Path(folder).iterdir())
+    except OSError: return gone
+    for p in entries:
+        m = re.fullmatch(r'\..+\.(\d+)\.tmp.*', p.name) if p.is_file() else re.fullmatch(r'.+\.tmp(\d+)', p.name)
+        if m and p.exists() and not process_alive(int(m[1])):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            gone.append(p)
+    return gone
+
 # %% ../nbs/02_data.ipynb #f0e07ecf
 MODE_NOTES = {'RGBA': 'the alpha channel (transparency) is ignored', 'LA': 'the alpha channel (transparency) is ignored',
               'PA': 'the alpha channel (transparency) is ignored', 'CMYK': 'printer colours, converted approximately',
@@ -204,22 +253,36 @@ def _class_files(split, sdir, problem):
 
 # %% ../nbs/02_data.ipynb #4057b649
 INSPECT_CACHE = 'inspect-v2.json'   # the data check's per-file results by SHA-256, in the cache folder
+_PART_KEYS = ('profile', 'cx', 'cy', 'border', 'mean', 'contrast')   # what the shortcut audit reads
+
+def _entry_ok(sha:str, r) -> bool:
+    "Is `r` a result `_inspect` could have written for a file with hash `sha`?"
+    if not (isinstance(r, dict) and r.get('sha256') == sha and isinstance(r.get('file_size'), int)): return False
+    if 'error' in r: return isinstance(r['error'], str)
+    p = r.get('part')
+    return (isinstance(r.get('size'), list) and len(r['size']) == 2 and isinstance(r.get('mode'), str) and 'jpeg_quant' in r
+            and isinstance(p, dict) and all(k in p for k in _PART_KEYS) and isinstance(p['profile'], list))
 
 def _read_inspected(f:Path|None) -> dict:
-    "The cached results in `f` (sha256 -> result, the part's profile as a float32 array); empty when missing or damaged."
-    try: known = json.loads(Path(f).read_text())
-    except (TypeError, OSError, ValueError): return {}
-    if not isinstance(known, dict): return {}
-    for r in known.values():
-        if 'part' in r: r['part']['profile'] = np.asarray(r['part']['profile'], np.float32)
-    return known
+    "The cached results in `f` (sha256 -> result, the part's profile as a float32 array); empty when missing, or damaged (with a warning)."
+    if f is None or not Path(f).exists(): return {}
+    try:
+        known = json.loads(Path(f).read_text())
+        if not isinstance(known, dict): raise ValueError(f"a JSON {type(known).__name__}, not an object")
+        if (bad := next((k for k, r in known.items() if not _entry_ok(k, r)), None)): raise ValueError(f"the entry {bad[:16]!r} has the wrong shape")
+        for r in known.values():
+            if 'part' in r: r['part']['profile'] = np.asarray(r['part']['profile'], np.float32)
+        return known
+    except Exception as e:
+        print(f"warning: data check cache {f}: unreadable ({error_summary(e)}): checking every file again", file=sys.stderr)
+        return {}
 
 # %% ../nbs/02_data.ipynb #8f736e01
 def _write_inspected(f:Path, known:dict, infos:list):
     "Add the results of files not in `known` to the cache file `f`, atomically."
     new = {r['sha256']: {k: v for k, v in r.items() if k != 'path'} for r in infos if 'sha256' in r and r['sha256'] not in known}
     if not new: return
-    f.parent.mkdir(parents=True, exist_ok=True)
+    f.parent.mkdir(parents=True, exist_ok=True); remove_stale_temporaries(f.parent)
     with atomic_file(f) as tmpf: tmpf.write_text(json.dumps({**known, **new}, default=lambda o: o.tolist()))   # arrays and numpy scalars
 
 # %% ../nbs/02_data.ipynb #6207f042
@@ -382,13 +445,15 @@ def cached_images(paths:list, # image files
     if (cdir := cache_folder(cache_dir)) is None: return load_images(paths, size, mode, skip_bad, prep=prep, with_parts=True)
     fn = cdir/f"images-{cache_key(paths, size, mode, prep)}.npz"
     if fn.exists():
-        try:
+        try:   # anything unreadable (truncated, empty, a flipped byte: BadZipFile, EOFError, a CRC error...) is a cache miss
             with np.load(fn) as z: x, ok, parts = z['x'], z['ok'], z['parts']
+            if not len(x) == len(ok) == len(parts) == len(paths): raise ValueError(f"{len(x)} images for {len(paths)} files")
+        except Exception as e: print(f"warning: image cache {fn}: unreadable ({error_summary(e)}): decoding the images again", file=sys.stderr)
+        else:
             if (~ok).any() and not skip_bad: load_images([p for p, k in zip(paths, ok) if not k], size, mode)  # raises the same error
             return x, ok, parts
-        except (OSError, KeyError, ValueError): pass   # a damaged cache file is rebuilt
     x, ok, parts = load_images(paths, size, mode, skip_bad, prep=prep, with_parts=True)
-    cdir.mkdir(parents=True, exist_ok=True)
+    cdir.mkdir(parents=True, exist_ok=True); remove_stale_temporaries(cdir)
     with atomic_file(fn) as tmpf: np.savez(tmpf, x=x, ok=ok, parts=parts)   # the temporary name keeps `.npz`: savez adds none
     return x, ok, parts
 

@@ -28,7 +28,7 @@ from .drift import ScoredModel, drift_scores
 
 # %% auto #0
 __all__ = ['BACKENDS', 'OUT_FORMATS', 'expand_inputs', 'read_meta', 'Predictor', 'write_results', 'write_heatmaps',
-           'drift_summary', 'main']
+           'drift_summary', 'unfinished_status', 'main']
 
 # %% ../nbs/07_predict.ipynb #01313e33
 def _is_glob(s:str) -> bool: return any(c in s for c in '*?[')
@@ -392,6 +392,15 @@ def _predictor(run_dir, backend, threshold, bs, workers, out, explain) -> Predic
     except (OSError, ValueError, KeyError) as e: raise UserError(e)
     except Exception as e: raise UserError(f"{run_dir}: cannot load the model ({error_summary(e)})")
 
+# %% ../nbs/07_predict.ipynb #6c9a1250
+def unfinished_status(run_dir:str|Path # a run folder
+                     ) -> str|None:
+    "The first line of the folder's `STATUS` when its run did not finish; None when it finished or there is no `STATUS`."
+    f = Path(run_dir)/'STATUS'
+    if not f.is_file(): return None
+    line = (f.read_text(errors='replace').strip().splitlines() or ['(empty)'])[0]
+    return None if line.startswith('FINISHED') else line
+
 # %% ../nbs/07_predict.ipynb #b866ad2c
 def _warn_rows(df:pd.DataFrame):
     "Warnings on stderr about the rows: unreadable images (the first 20 named) and the drift alarm."
@@ -412,9 +421,14 @@ def main(run_dir:str, # run folder with model.pth + model.json (e.g. outputs/DAT
          workers:int=None, # image-decoding threads (default: all cores)
          explain:str=None, # write a Grad-CAM heat map PNG per image into this folder (column 'heatmap'; torch backend)
          progress:Annotated[bool, {'action': argparse.BooleanOptionalAction, 'type': None}]=None, # progress bar on stderr (default: on a terminal, for more than 2 batches)
+         force:bool=False, # use a run folder whose STATUS says its run did not finish
         ) -> int:
     "Classify casting photos with a trained run: CSV/JSON out; exit 1 if nothing could be classified."
     if not inputs: raise UserError("no INPUT given: name image files, folders or glob patterns after RUN_DIR", 2)
+    if (st := unfinished_status(run_dir)):
+        msg = f"{run_dir}: its run did not finish (STATUS: {st}), so its model may be an earlier run's or incomplete"
+        if not force: raise UserError(msg + ": train again, or pass --force to use it anyway")
+        print(f"warning: {msg}; used because of --force", file=sys.stderr)
     pred = _predictor(run_dir, backend, threshold, bs, workers, out, explain)
     paths, notes = expand_inputs(inputs)
     for n in notes: print(f"warning: {n}", file=sys.stderr)

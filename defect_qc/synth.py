@@ -6,13 +6,13 @@ Docs: https://defect-qc.github.io/defect_qc/synth.html.md"""
 
 # %% ../nbs/03_synth.ipynb #26555ce9
 from __future__ import annotations
-import os
+import os, shutil
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .data import DIR_OF, default_cache_dir
+from .data import DIR_OF, default_cache_dir, remove_stale_temporaries
 
 # %% auto #0
 __all__ = ['DEFECTS', 'SYNTH_VERSION', 'synth_casting', 'make_demo_data', 'demo_data']
@@ -113,16 +113,19 @@ def make_demo_data(dest:str|Path, # folder to create (the data root)
     "Write a synthetic casting data set in the Kaggle layout: `dest/{train,test}/{ok_front,def_front}/*.jpeg`."
     dest = Path(dest); tmp = dest.with_name(dest.name + f'.tmp{os.getpid()}')
     rng = np.random.default_rng(seed)
-    for split, n in (('train', n_train), ('test', n_test)):
-        n_def = int(round(n*def_frac))
-        for cls, k in (('def', n_def), ('ok', n-n_def)):
-            d = tmp/split/DIR_OF[cls]; d.mkdir(parents=True, exist_ok=True)
-            for i in range(k):
-                defect = DEFECTS[rng.integers(len(DEFECTS))] if cls == 'def' else None
-                synth_casting(size, defect, int(rng.integers(2**31))).convert('RGB').save(d/f'cast_{cls}_0_{i}.jpeg', quality=90)
-    (tmp/'README.md').write_text(f"Synthetic demo castings made by defect_qc.synth (version {SYNTH_VERSION}, seed {seed}). Not real data.\n")
-    if dest.exists(): raise FileExistsError(f"{dest}: already exists")
-    tmp.rename(dest)
+    try:
+        for split, n in (('train', n_train), ('test', n_test)):
+            n_def = int(round(n*def_frac))
+            for cls, k in (('def', n_def), ('ok', n-n_def)):
+                d = tmp/split/DIR_OF[cls]; d.mkdir(parents=True, exist_ok=True)
+                for i in range(k):
+                    defect = DEFECTS[rng.integers(len(DEFECTS))] if cls == 'def' else None
+                    synth_casting(size, defect, int(rng.integers(2**31))).convert('RGB').save(d/f'cast_{cls}_0_{i}.jpeg', quality=90)
+        (tmp/'README.md').write_text(f"Synthetic demo castings made by defect_qc.synth (version {SYNTH_VERSION}, seed {seed}). Not real data.\n")
+        if dest.exists(): raise FileExistsError(f"{dest}: already exists")
+        tmp.rename(dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True); raise
     return dest
 
 # %% ../nbs/03_synth.ipynb #d75d0210
@@ -134,6 +137,7 @@ def demo_data(n_train:int=400, # training images
              ) -> Path:
     "Path of the synthetic demo data set, made on first use."
     d = Path(cache_dir or default_cache_dir())/f"demo-v{SYNTH_VERSION}-{n_train}-{n_test}-{size}-{seed}"
+    remove_stale_temporaries(d.parent)   # a half-made demo set (`...tmpPID`) whose process was killed
     if not d.exists():
         print(f"Making synthetic DEMO data (not real castings): {n_train} train + {n_test} test images in {d}")
         try: make_demo_data(d, n_train, n_test, size, seed=seed)

@@ -6,26 +6,27 @@ Docs: https://defect-qc.github.io/defect_qc/tracking.html.md"""
 
 # %% ../nbs/10_tracking.ipynb #6c221b08
 from __future__ import annotations
-import base64, io, json, math, os, shutil, signal, stat, subprocess, sys, tempfile, traceback
+import base64, io, json, math, os, shutil, signal, socket, stat, subprocess, sys, tempfile, traceback
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import mlflow
+from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
-from .cli import user_errors
+from .cli import UserError, user_errors
 from fastcore.script import call_parse
-from .data import DataError
+from .data import DataError, atomic_file, process_alive, process_start
 from .models import load_model
 
 # %% auto #0
-__all__ = ['MAX_IMAGE_BYTES', 'MAX_ROWS', 'PATH_ROOT_ENV', 'MAX_BYTES_ENV', 'MAX_ROWS_ENV', 'read_allowed', 'ServeError',
-           'check_request', 'score_rows', 'DefectModel', 'model_signature', 'image_frame', 'log_model',
-           'maybe_register', 'server_command', 'main']
+__all__ = ['MAX_IMAGE_BYTES', 'MAX_ROWS', 'PATH_ROOT_ENV', 'MAX_BYTES_ENV', 'MAX_ROWS_ENV', 'PROCESS_TAGS', 'read_allowed',
+           'ServeError', 'check_request', 'score_rows', 'DefectModel', 'model_signature', 'image_frame', 'log_model',
+           'maybe_register', 'process_tags', 'write_status', 'sweep_stale_runs', 'server_command', 'check_port', 'main']
 
 # %% ../nbs/10_tracking.ipynb #26fe1995
 MAX_IMAGE_BYTES = 20_000_000   # the largest image (file or decoded base64) the served model reads
@@ -247,6 +248,53 @@ def maybe_register(info, # `ModelInfo` from `log_model`
     print(f"Registered model {cfg.mlflow.register_name} version {mv.version}")
     return mv
 
+# %% ../nbs/10_tracking.ipynb #fcab8557
+PROCESS_TAGS = ('defect_qc.host', 'defect_qc.pid', 'defect_qc.pid_start')   # the MLflow tags naming a run's training process
+
+def process_tags() -> dict:
+    "The `PROCESS_TAGS` of this process: host name, process id and start time."
+    return dict(zip(PROCESS_TAGS, (socket.gethostname(), str(os.getpid()), process_start(os.getpid()) or '')))
+
+# %% ../nbs/10_tracking.ipynb #34ce0516
+def write_status(run_dir:str|Path, # a run folder
+                 state:str, # RUNNING, FINISHED, FAILED or KILLED (MLflow's run states)
+                 why:str, # the rest of the line: which run, or what went wrong
+                ):
+    "Write the run folder's `STATUS` file, `STATE: why`, atomically."
+    with atomic_file(Path(run_dir)/'STATUS') as t: t.write_text(f'{state}: {why}\n')
+
+# %% ../nbs/10_tracking.ipynb #18ef397a
+def _killed_status(run, pid:str):
+    "Write KILLED into the run folder of `run`, unless its `STATUS` is now another run's (a later run in the same folder)."
+    rd = run.data.tags.get('run_dir')
+    if not rd: return
+    try:
+        if not Path(rd).is_dir(): return
+        cur = (Path(rd)/'STATUS').read_text() if (Path(rd)/'STATUS').is_file() else ''
+        if cur and not (cur.startswith('RUNNING') and run.info.run_id in cur): return   # a later run's
+        write_status(rd, 'KILLED', f"the training process ({pid} on {run.data.tags['defect_qc.host']}) ended without finishing "
+                     f"MLflow run {run.info.run_id} (kill -9, out of memory or power loss); marked by a later start against its tracking store")
+    except OSError: pass   # a folder we may not read or write: the MLflow run says KILLED all the same
+
+# %% ../nbs/10_tracking.ipynb #5b9d837c
+def sweep_stale_runs(uri:str, # tracking URI of the store to clean
+                    ) -> list:
+    "Mark RUNNING runs of this host whose training process is gone as KILLED, with `STATUS` in their run folder; returns their ids."
+    client, host, done = mlflow.MlflowClient(uri), socket.gethostname(), []
+    exps = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
+    if not exps: return done
+    runs = client.search_runs(exps, f"attributes.status = 'RUNNING' and tags.`defect_qc.host` = '{host}'",
+                              run_view_type=ViewType.ALL, max_results=50_000)
+    for r in runs:
+        pid = r.data.tags.get('defect_qc.pid', '')
+        if not pid.isdigit() or process_alive(int(pid), r.data.tags.get('defect_qc.pid_start')): continue
+        if client.get_run(r.info.run_id).info.status != 'RUNNING': continue   # it ended while we looked
+        client.set_terminated(r.info.run_id, 'KILLED')
+        _killed_status(r, pid); done.append(r.info.run_id)
+        print(f"warning: MLflow run {r.info.run_id} ({r.data.tags.get('run_dir', 'no run folder')}) was left RUNNING by process {pid}, "
+              "which is gone: marked KILLED", file=sys.stderr)
+    return done
+
 # %% ../nbs/10_tracking.ipynb #2428b7e5
 def server_command(store:str|Path='mlflow_server', # folder for the SQLite database and the artifacts
                    host:str='127.0.0.1', # address to listen on (loopback by default)
@@ -268,6 +316,20 @@ def _stop_group(proc:subprocess.Popen, wait:float=15):
         try: proc.wait(wait); return
         except subprocess.TimeoutExpired: pass
 
+# %% ../nbs/10_tracking.ipynb #a4cb3cd6
+def check_port(host:str, # address to listen on
+               port:int, # port to listen on
+              ):
+    "Raise a one-line `UserError` when this process could not listen on `host:port` (in use, or not an address of this machine)."
+    if not 0 < port < 65536: raise UserError(f"--port {port}: must be from 1 to 65535", 2)
+    try:
+        fam, typ, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        with socket.socket(fam, typ, proto) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as the server does: a port in TIME_WAIT is free
+            s.bind(addr)
+    except OSError as e:
+        raise UserError(f"--port {port}: cannot listen on {host}:{port} ({e.strerror or e}): stop what uses it or choose another --port") from None
+
 # %% ../nbs/10_tracking.ipynb #e2f4ee01
 @call_parse
 @user_errors
@@ -277,7 +339,9 @@ def main(store:str='mlflow_server', # folder for the SQLite database and the art
          workers:int=1, # server worker processes
         ) -> int:
     "Start a central MLflow tracking server (runs until interrupted or terminated; the server stops with it)."
+    check_port(host, port)
     Path(store).mkdir(parents=True, exist_ok=True)
+    if (db := Path(store).resolve()/'mlflow.db').is_file(): sweep_stale_runs(f'sqlite:///{db}')
     cmd = server_command(store, host, port, workers)
     print(f"MLflow tracking server on http://{host}:{port} (store: {Path(store).resolve()})\n"
           f"Train against it with: python -m defect_qc.train mlflow.tracking_uri=http://{host}:{port}", flush=True)

@@ -20,6 +20,7 @@ from .cli import UserError, user_errors
 from .data import CLASSES, DataError, casting_dls
 from .models import create_model, save_model
 from .drift import fit_drift
+from .tracking import process_tags, sweep_stale_runs, write_status
 from . import distributed
 from .callbacks import CPUAutocast, LineProgress, MLflowCallback, PreciseBN, WeightEMA, interactive
 
@@ -305,24 +306,28 @@ PARENT_ENV = 'DEFECT_QC_MLFLOW_PARENT_RUN'   # the sweep's parent run id, set by
 
 @contextlib.contextmanager
 def mlflow_run(cfg:DictConfig, # training config (`mlflow.*`)
-               run_dir:Path, # where a failed or interrupted run leaves its `STATUS` file
+               run_dir:Path, # the run folder: its `STATUS` file says how the run stands
                main:bool=True, # False on the other ranks of a distributed run: no MLflow run there
               ):
-    "The run's MLflow run: ends FINISHED, KILLED (Ctrl-C, SIGTERM) or FAILED (any error, also written to `run_dir/STATUS`)."
+    "The run's MLflow run, tagged with this process: ends FINISHED, KILLED (Ctrl-C, SIGTERM) or FAILED (any error), as `run_dir/STATUS` says."
     if not main: yield None; return
     set_experiment(tracking_uri(cfg), cfg.mlflow.experiment_name)
+    sweep_stale_runs(tracking_uri(cfg))          # runs of this store left RUNNING by a process that is gone (kill -9)
+    tags = {**process_tags(), 'run_dir': str(Path(run_dir).resolve())}
     parent = os.environ.get(PARENT_ENV)          # set by the sweep callback: this run is a child of the sweep's run
     name = cfg.mlflow.run_name or (f"{Path(cfg.data.path).expanduser().resolve().name if cfg.data.path else 'demo'}-{time.strftime('%Y%m%d-%H%M%S')}"
                                    + (f'-{run_dir.name}' if parent else ''))   # MLflow's default is a random 'capable-auk-759'
-    if parent and mlflow.active_run() is None: run = mlflow.start_run(run_name=name, parent_run_id=parent)
-    else: run = mlflow.start_run(run_name=name, nested=mlflow.active_run() is not None)
+    if parent and mlflow.active_run() is None: run = mlflow.start_run(run_name=name, parent_run_id=parent, tags=tags)
+    else: run = mlflow.start_run(run_name=name, nested=mlflow.active_run() is not None, tags=tags)
+    write_status(run_dir, 'RUNNING', f"MLflow run {run.info.run_id}, process {tags['defect_qc.pid']} on {tags['defect_qc.host']}")
     try: yield run
     except KeyboardInterrupt:   # Ctrl-C, and SIGTERM under `python -m defect_qc.train` (see `main`)
-        mlflow.end_run('KILLED'); (run_dir/'STATUS').write_text('KILLED: interrupted before the run finished\n')
+        mlflow.end_run('KILLED'); write_status(run_dir, 'KILLED', 'interrupted before the run finished')
         raise
     except BaseException as e:
-        mlflow.end_run('FAILED'); (run_dir/'STATUS').write_text(f'FAILED: {type(e).__name__}: {e}\n')
+        mlflow.end_run('FAILED'); write_status(run_dir, 'FAILED', f'{type(e).__name__}: {e}')
         raise
+    write_status(run_dir, 'FINISHED', f'MLflow run {run.info.run_id}')   # the folder is complete: written before MLflow hears it
     mlflow.end_run('FINISHED')
 
 # %% ../nbs/14_training.ipynb #8d324635
@@ -400,8 +405,7 @@ def train(cfg:DictConfig, # training config (see `load_config`)
     with mlflow_run(cfg, run_dir, main) as run:
         if main:
             mlflow.log_params(flatten_config(cfg))
-            mlflow.set_tags({'data.path': str(data_path), 'demo_data': str(not cfg.data.path), 'run_dir': str(run_dir.resolve()),
-                             'world_size': str(ws)})
+            mlflow.set_tags({'data.path': str(data_path), 'demo_data': str(not cfg.data.path), 'world_size': str(ws)})
         fit_s, epochs_run = _fit(learn, cfg, state, main)
         if not main:                              # the other ranks are done: rank 0 evaluates on the full sets
             distributed.shutdown_distributed()
