@@ -396,14 +396,13 @@ def review_queue(con:sqlite3.Connection, # from `open_db`
     "The photos in the review band without an answer, newest first."
     return con.execute("SELECT * FROM photos WHERE decision='review' AND answer IS NULL ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
 
-# %% ../nbs/18_station.ipynb #c19884b8
+# %% ../nbs/18_station.ipynb #854dce94
 def why_review(row, # a photos row
                band:dict|None=None, # the run's review band (`t_accept`, `t_reject`)
               ) -> str:
     "Why a photo is in front of a person, in words."
     if row['error']: return f"unreadable: {row['error']}"
-    why = (f"P(defect) {row['p_defect']:.3f} is in the review band [{band['t_accept']:.3f}, {band['t_reject']:.3f})" if band
-           else f"P(defect) {row['p_defect']:.3f} is in the review band")
+    why = f"in the review band [{band['t_accept']:.3f}, {band['t_reject']:.3f})" if band else "in the review band"
     return why + (f"; does not look like the training photos ({row['drift_reason']})" if row['drift'] else '')
 
 # %% ../nbs/18_station.ipynb #e4de6738
@@ -424,7 +423,7 @@ def summary(con:sqlite3.Connection, # from `open_db`
                 alarms=[dict(r) for r in q("SELECT * FROM alarms WHERE acked_at IS NULL ORDER BY id DESC")],
                 model_version=v[0][0] if v else None)
 
-# %% ../nbs/18_station.ipynb #1cf808be
+# %% ../nbs/18_station.ipynb #6a063053
 _BASE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{{ title }} · defect_qc station</title>
 <link rel="icon" href="data:,">
 <style>body{font-family:system-ui,sans-serif;margin:1.5em;max-width:70em} nav a{margin-right:1em}
@@ -434,7 +433,7 @@ _BASE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{{ 
 button{font-size:1em;margin-right:.5em} table{border-collapse:collapse} td,th{border:1px solid #ccc;padding:.2em .6em}</style></head>
 <body><nav><a href="/">Review queue</a><a href="/summary">Summary</a><a href="/metrics">Metrics</a></nav>
 <label>Your name <input id="who" value="{{ who }}" autocomplete="name"></label>
-{% for a in alarms %}<div class="alarm" id="alarm-{{ a.id }}"><b>Drift alarm</b> ({{ a.time[:19] }}): {{ a.message }}
+{% for a in alarms %}<div class="alarm" id="alarm-{{ a.id }}"><b>Drift alarm</b> ({{ a.time[:19]|replace('T', ' ') }}): {{ a.message }}
 <form method="post" action="/alarms/{{ a.id }}/ack" style="display:inline"><input type="hidden" name="who">
 <button>Acknowledge</button></form></div>{% endfor %}
 {% block body %}{% endblock %}
@@ -459,10 +458,10 @@ TEMPLATES = {
  'queue.html': """{% extends 'base.html' %}{% block body %}<h1>Review queue</h1><p id="count">{{ total }} photo(s) to review{% if total > rows|length %} (the newest {{ rows|length }} shown){% endif %}</p>
 <ol id="queue">{% for r in rows %}<li class="item" id="photo-{{ r.id }}" data-id="{{ r.id }}">
 {% if not r.error %}<a href="/photos/{{ r.id }}"><img src="/photos/{{ r.id }}/image" alt="{{ r.name }}" width="128" height="128"></a>{% endif %}
-<div><a href="/photos/{{ r.id }}">{{ r.name }}</a> · {{ r.time[:19] }}<br>P(defect) {{ r.p }} · {{ r.why }}</div>""" + _ANSWER + """</li>
+<div><a href="/photos/{{ r.id }}">{{ r.name }}</a> · {{ r.time[:19]|replace('T', ' ') }}<br>P(defect) {{ r.p }} · {{ r.why }}</div>""" + _ANSWER + """</li>
 {% endfor %}</ol>{% endblock %}""",
  'photo.html': """{% extends 'base.html' %}{% block body %}<h1>{{ r.name }}</h1>
-<p>{{ r.time[:19] }} · decision <b>{{ r.decision }}</b> · P(defect) {{ r.p }} · {{ r.why }}
+<p>{{ r.time[:19]|replace('T', ' ') }} · decision <b>{{ r.decision }}</b> · P(defect) {{ r.p }} · {{ r.why }}
 {% if r.answer %} · answered <b>{{ 'good' if r.answer == 'ok' else 'defective' }}</b> by {{ r.answered_by }} at {{ r.answered_at[:19] }}{% endif %}</p>
 <ol><li class="item" id="photo-{{ r.id }}">{% if not r.error %}<img src="/photos/{{ r.id }}/image" alt="photo" width="300" height="300">
 {% if heatmap %}<img src="/photos/{{ r.id }}/heatmap.png" alt="Grad-CAM heat map" width="300" height="300">{% endif %}{% endif %}
