@@ -604,7 +604,7 @@ def _free(host, port):
         try: s.bind((host, port)); return True
         except OSError: return False
 
-# %% ../nbs/18_station.ipynb #4b145ebf
+# %% ../nbs/18_station.ipynb #15343648
 @user_errors
 def station_cmd(run_dir:str, # run folder (model.pth + model.json) or export folder
                 watch:str=None, # the folder the camera writes photos into (watched with its subfolders)
@@ -621,7 +621,7 @@ def station_cmd(run_dir:str, # run folder (model.pth + model.json) or export fol
                 bs:int=64, # batch size
                 workers:int=None, # image-decoding threads (default: all cores)
                ) -> int:
-    "Watch a folder: classify each new photo once, record it in SQLite, follow drift, serve the review page."
+    "Watch a folder: classify each new photo once, record it in SQLite, follow drift, serve the review page (`export-labels DB DEST`: the answers as training data)."
     if not watch: raise UserError("--watch: name the folder the camera writes photos into", 2)
     if not Path(watch).is_dir(): raise UserError(f"--watch {watch}: no such folder")
     if window < 1: raise UserError(f"--window {window}: must be >= 1", 2)
