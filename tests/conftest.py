@@ -1,5 +1,5 @@
 "Shared fixtures: where the real data lives, and how to run the CLIs as a user does."
-import json, os, signal, socket, subprocess, sys, time, urllib.error, urllib.request
+import contextlib, json, os, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.error, urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 import pytest
@@ -81,3 +81,105 @@ def post(url, body, timeout=60):
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r: return r.status, r.read().decode()
     except urllib.error.HTTPError as e: return e.code, e.read().decode()
+
+# Headless Chromium through the DevTools protocol (the docs test and the station's review page)
+CHROMIUM = shutil.which('chromium') or ('/usr/bin/chromium' if Path('/usr/bin/chromium').exists() else None)
+CHROMIUM_MISSING = "chromium is not installed (apt-get install chromium); CI installs it"
+
+class CDP:
+    "A minimal Chrome DevTools Protocol client over one page target's websocket."
+    def __init__(self, ws_url):
+        import websocket  # websocket-client
+        self.ws = websocket.create_connection(ws_url, timeout=60, suppress_origin=True)
+        self.n, self.events = 0, []
+
+    def send(self, method, **params):
+        self.n += 1
+        self.ws.send(json.dumps({'id': self.n, 'method': method, 'params': params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get('id') == self.n:
+                if 'error' in msg: raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get('result', {})
+            self.events.append(msg)
+
+    def wait_for(self, method, timeout=60):
+        "Wait for event `method` (already received or upcoming)."
+        deadline = time.monotonic() + timeout
+        while not any(e.get('method') == method for e in self.events):
+            self.ws.settimeout(max(0.1, deadline - time.monotonic()))
+            self.events.append(json.loads(self.ws.recv()))
+        self.ws.settimeout(60)
+
+    def drain(self, quiet=1.0, limit=15):
+        "Collect events until none arrives for `quiet` seconds (late console messages, image decoding)."
+        import websocket
+        end = time.monotonic() + limit
+        self.ws.settimeout(quiet)
+        try:
+            while time.monotonic() < end: self.events.append(json.loads(self.ws.recv()))
+        except websocket.WebSocketTimeoutException: pass
+        finally: self.ws.settimeout(60)
+
+    def eval(self, expr):
+        r = self.send('Runtime.evaluate', expression=expr, returnByValue=True)
+        if 'exceptionDetails' in r: raise RuntimeError(f"{expr}: {r['exceptionDetails']}")
+        return r['result'].get('value')
+
+    def close(self): self.ws.close()
+
+def browser_errors(events):
+    "Console errors, uncaught exceptions, browser log errors and failed/4xx/5xx requests, as readable lines."
+    res = []
+    for e in events:
+        m, p = e.get('method'), e.get('params', {})
+        if m == 'Runtime.consoleAPICalled' and p.get('type') in ('error', 'assert'):
+            res.append('console.%s: %s' % (p['type'], ' '.join(str(a.get('value', a.get('description', ''))) for a in p.get('args', []))))
+        elif m == 'Runtime.exceptionThrown':
+            d = p.get('exceptionDetails', {})
+            res.append(f"exception: {d.get('text')} {d.get('exception', {}).get('description', '')}")
+        elif m == 'Log.entryAdded' and p['entry'].get('level') == 'error':
+            res.append(f"log: {p['entry'].get('text')} {p['entry'].get('url', '')}")
+        elif m == 'Network.loadingFailed':
+            res.append(f"request failed: {p.get('errorText')} ({p.get('type')})")
+        elif m == 'Network.responseReceived' and p['response'].get('status', 200) >= 400:
+            res.append(f"HTTP {p['response']['status']}: {p['response'].get('url')}")
+    return res
+
+@contextlib.contextmanager
+def chromium():
+    "Headless Chromium with a fresh profile; yields a CDP client on its page; always stopped."
+    prof = Path(tempfile.mkdtemp(prefix='chromium-'))
+    args = [CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+            '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
+            f'--user-data-dir={prof}', '--remote-debugging-port=0', '--window-size=1280,900', 'about:blank']
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    cdp = None
+    try:
+        port_file, deadline = prof/'DevToolsActivePort', time.monotonic() + 60
+        while not (port_file.exists() and port_file.read_text().strip()):
+            if proc.poll() is not None: pytest.fail(f"chromium exited ({proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
+            if time.monotonic() > deadline: pytest.fail("chromium did not open its DevTools port within 60 s")
+            time.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        targets = json.load(urllib.request.urlopen(f'http://127.0.0.1:{port}/json/list', timeout=30))
+        page = next(t for t in targets if t['type'] == 'page')
+        cdp = CDP(page['webSocketDebuggerUrl'])
+        for d in ('Page', 'Runtime', 'Log', 'Network'): cdp.send(f'{d}.enable')
+        yield cdp
+    finally:
+        if cdp is not None:
+            with contextlib.suppress(Exception): cdp.close()
+        proc.terminate()
+        try: proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9); proc.wait(15)
+        shutil.rmtree(prof, ignore_errors=True)
+
+def load_page(cdp, url):
+    "Navigate, wait for the load event and a quiet second; returns the errors seen."
+    cdp.events.clear()
+    cdp.send('Page.navigate', url=url)
+    cdp.wait_for('Page.loadEventFired')
+    cdp.drain()
+    return browser_errors(cdp.events)

@@ -1,8 +1,7 @@
 """The docs, rendered by pandoc (tools/docs.py): README.md is generated from nbs/index.ipynb and current; the offline
 site (`python tools/docs.py site`) has a page per notebook with nbdev's navigation, show_doc API reference and embedded
 plots, and loads in headless Chromium with no console errors (screenshots go to tests/artifacts/)."""
-import base64, contextlib, functools, json, os, re, shutil, subprocess, sys, tempfile, threading, time
-import urllib.request
+import base64, contextlib, functools, json, os, re, subprocess, sys, threading
 from http.server import ThreadingHTTPServer, SimpleHTTPRequestHandler
 from pathlib import Path
 
@@ -11,10 +10,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO/'tests'/'artifacts'
 DOCS = [sys.executable, str(REPO/'tools'/'docs.py')]
-CHROMIUM = shutil.which('chromium') or ('/usr/bin/chromium' if Path('/usr/bin/chromium').exists() else None)
 
 sys.path.insert(0, str(REPO/'tools'))
 import docs  # noqa: E402
+from conftest import CHROMIUM, chromium, load_page as _load  # noqa: E402  (the DevTools client, shared with test_station)
 
 def _run(*args, timeout=600):
     env = {**os.environ}
@@ -225,104 +224,6 @@ def serve(folder):
     try: yield f"http://127.0.0.1:{httpd.server_address[1]}/"
     finally:
         httpd.shutdown(); httpd.server_close(); t.join(10)
-
-class CDP:
-    "A minimal Chrome DevTools Protocol client over one page target's websocket."
-    def __init__(self, ws_url):
-        import websocket  # websocket-client
-        self.ws = websocket.create_connection(ws_url, timeout=60, suppress_origin=True)
-        self.n, self.events = 0, []
-
-    def send(self, method, **params):
-        self.n += 1
-        self.ws.send(json.dumps({'id': self.n, 'method': method, 'params': params}))
-        while True:
-            msg = json.loads(self.ws.recv())
-            if msg.get('id') == self.n:
-                if 'error' in msg: raise RuntimeError(f"{method}: {msg['error']}")
-                return msg.get('result', {})
-            self.events.append(msg)
-
-    def wait_for(self, method, timeout=60):
-        "Wait for event `method` (already received or upcoming)."
-        deadline = time.monotonic() + timeout
-        while not any(e.get('method') == method for e in self.events):
-            self.ws.settimeout(max(0.1, deadline - time.monotonic()))
-            self.events.append(json.loads(self.ws.recv()))
-        self.ws.settimeout(60)
-
-    def drain(self, quiet=1.0, limit=15):
-        "Collect events until none arrives for `quiet` seconds (late console messages, image decoding)."
-        import websocket
-        end = time.monotonic() + limit
-        self.ws.settimeout(quiet)
-        try:
-            while time.monotonic() < end: self.events.append(json.loads(self.ws.recv()))
-        except websocket.WebSocketTimeoutException: pass
-        finally: self.ws.settimeout(60)
-
-    def eval(self, expr):
-        r = self.send('Runtime.evaluate', expression=expr, returnByValue=True)
-        if 'exceptionDetails' in r: raise RuntimeError(f"{expr}: {r['exceptionDetails']}")
-        return r['result'].get('value')
-
-    def close(self): self.ws.close()
-
-def _errors(events):
-    "Console errors, uncaught exceptions, browser log errors and failed/4xx/5xx requests, as readable lines."
-    res = []
-    for e in events:
-        m, p = e.get('method'), e.get('params', {})
-        if m == 'Runtime.consoleAPICalled' and p.get('type') in ('error', 'assert'):
-            res.append('console.%s: %s' % (p['type'], ' '.join(str(a.get('value', a.get('description', ''))) for a in p.get('args', []))))
-        elif m == 'Runtime.exceptionThrown':
-            d = p.get('exceptionDetails', {})
-            res.append(f"exception: {d.get('text')} {d.get('exception', {}).get('description', '')}")
-        elif m == 'Log.entryAdded' and p['entry'].get('level') == 'error':
-            res.append(f"log: {p['entry'].get('text')} {p['entry'].get('url', '')}")
-        elif m == 'Network.loadingFailed':
-            res.append(f"request failed: {p.get('errorText')} ({p.get('type')})")
-        elif m == 'Network.responseReceived' and p['response'].get('status', 200) >= 400:
-            res.append(f"HTTP {p['response']['status']}: {p['response'].get('url')}")
-    return res
-
-@contextlib.contextmanager
-def chromium():
-    "Headless Chromium with a fresh profile; yields a CDP client on its page; always stopped."
-    prof = Path(tempfile.mkdtemp(prefix='docs-chromium-'))
-    args = [CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-            '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
-            f'--user-data-dir={prof}', '--remote-debugging-port=0', '--window-size=1280,900', 'about:blank']
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    cdp = None
-    try:
-        port_file, deadline = prof/'DevToolsActivePort', time.monotonic() + 60
-        while not (port_file.exists() and port_file.read_text().strip()):
-            if proc.poll() is not None: pytest.fail(f"chromium exited ({proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
-            if time.monotonic() > deadline: pytest.fail("chromium did not open its DevTools port within 60 s")
-            time.sleep(0.1)
-        port = int(port_file.read_text().split()[0])
-        targets = json.load(urllib.request.urlopen(f'http://127.0.0.1:{port}/json/list', timeout=30))
-        page = next(t for t in targets if t['type'] == 'page')
-        cdp = CDP(page['webSocketDebuggerUrl'])
-        for d in ('Page', 'Runtime', 'Log', 'Network'): cdp.send(f'{d}.enable')
-        yield cdp
-    finally:
-        if cdp is not None:
-            with contextlib.suppress(Exception): cdp.close()
-        proc.terminate()
-        try: proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9); proc.wait(15)
-        shutil.rmtree(prof, ignore_errors=True)
-
-def _load(cdp, url):
-    "Navigate, wait for the load event and a quiet second; returns the errors seen."
-    cdp.events.clear()
-    cdp.send('Page.navigate', url=url)
-    cdp.wait_for('Page.loadEventFired')
-    cdp.drain()
-    return _errors(cdp.events)
 
 def _screenshot(cdp, name):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
