@@ -99,7 +99,7 @@ def score_rows(pred, # a `defect_qc.predict.Predictor`
         names.append(name)
         want.append(bool(explain) or (isinstance(row.get('explain'), (bool, np.bool_)) and bool(row.get('explain'))))
     out = pred.predict_sources(srcs, names, threshold=threshold)
-    out = out.drop(columns=['drift_reason']).assign(error=out['error'].fillna(''))   # '' when a row has no error
+    out = out.assign(error=out['error'].fillna(''))   # '' when a row has no error
     for c in ('p_defect', 'ood_score'): out[c] = out[c].astype(object).where(out[c].notna(), None)
     if any(want):
         idx = [i for i, w in enumerate(want) if w]
@@ -109,7 +109,7 @@ def score_rows(pred, # a `defect_qc.predict.Predictor`
 
 # %% ../nbs/10_tracking.ipynb #5e06f903
 class DefectModel(mlflow.pyfunc.PythonModel):
-    "MLflow pyfunc: a DataFrame of images (`image` base64, or `path` where allowed) -> `p_defect`, `label`, `decision`, `error`, `ood_score`, `drift`."
+    "MLflow pyfunc: a DataFrame of images (`image` base64, or `path` where allowed) -> `p_defect`, `label`, `decision`, `error`, `ood_score`, `drift`, `drift_reason`."
     def load_context(self, context):
         from defect_qc.predict import Predictor
         cfg = getattr(context, 'model_config', None) or {}
@@ -127,11 +127,12 @@ class DefectModel(mlflow.pyfunc.PythonModel):
 
 # %% ../nbs/10_tracking.ipynb #09c74c60
 def model_signature() -> ModelSignature:
-    "Input: optional `image` (base64), `path` and `explain` columns, param `explain`; output: `p_defect`, `label`, `decision`, `error`, `ood_score`, `drift`."
+    "Input: optional `image` (base64), `path` and `explain` columns, param `explain`; output: `p_defect`, `label`, `decision`, `error`, `ood_score`, `drift`, `drift_reason`."
     return ModelSignature(inputs=Schema([ColSpec('string', 'image', required=False), ColSpec('string', 'path', required=False),
                                          ColSpec('boolean', 'explain', required=False)]),
                           outputs=Schema([ColSpec('double', 'p_defect'), ColSpec('string', 'label'), ColSpec('string', 'decision'), ColSpec('string', 'error'),
-                                          ColSpec('double', 'ood_score'), ColSpec('boolean', 'drift')]),
+                                          ColSpec('double', 'ood_score'), ColSpec('boolean', 'drift'),
+                                          ColSpec('string', 'drift_reason')]),
                           params=ParamSchema([ParamSpec('explain', 'boolean', False)]))
 
 # %% ../nbs/10_tracking.ipynb #fe4cb5a2
