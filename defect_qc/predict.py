@@ -366,7 +366,7 @@ def drift_summary(df:pd.DataFrame # predictions with `drift` and `drift_reason` 
     if 'drift' not in df or not df['drift'].any(): return None
     why = Counter(r for rs in df.loc[df['drift'], 'drift_reason'] for r in rs.split(', ') if r)
     return (f"{int(df['drift'].sum())} of {len(df)} images do not look like the training images ({', '.join(w for w, _ in why.most_common())}): "
-            "check the camera set-up; their results may be unreliable")
+            "check the camera set-up; they go to review, not decided automatically")
 
 # %% ../nbs/07_predict.ipynb #4aeed35e
 def _predictor(run_dir, backend, threshold, bs, workers, out, explain) -> Predictor:
