@@ -109,10 +109,11 @@ def test_blank_frames_go_to_review_in_every_path(run):
     out = served.predict(None, image_frame(files))
     assert (out.decision == 'review').all() and out.drift.all() and (out.drift_reason.str.len() > 0).all(), out
     ex = tmp/'export_blank'
-    r = run_cli('defect_qc.export', run_dir, '--format', 'onnx', '--out', ex, timeout=600)
-    assert r.returncode == 0, r.stderr
-    o, _ = predict_backend(ex, 'onnx', blank)
-    assert (o.decision == df.decision).all() and (o.drift_reason == df.drift_reason).all()
+    for fmt in ('onnx', 'torchscript'):   # the exported graphs: the same decisions and reasons
+        r = run_cli('defect_qc.export', run_dir, '--format', fmt, '--out', ex, timeout=600)
+        assert r.returncode == 0, r.stderr
+        o, _ = predict_backend(ex, fmt, blank)
+        assert (o.decision == df.decision).all() and (o.drift_reason == df.drift_reason).all(), (fmt, o)
 
 def test_drifting_photos_are_not_accepted_under_a_band(run, tmp_path):
     "A run with a review band that would accept nearly every photo: the drifting ones go to review, the ordinary ones are accepted."
