@@ -699,6 +699,7 @@ def casting_dls(root:str|Path, # data root in the Kaggle layout
                     train_counts=np.bincount(y[tr_all[t_idx]], minlength=2).tolist(),
                     valid_paths=[str(paths[i]) for i in tr_all[v_idx]], test_paths=[str(paths[i]) for i in te_all])
     dls.parts, dls.split_idx = parts, (tr_all[t_idx], tr_all[v_idx])   # `PART_STATS` per cached image (NaN without `canonical`)
+    dls.paths = paths   # the file of each cached image (the drift alarm reads their size in pixels)
     if verbose: print(f"Loaded {len(y)} images from {root} at {img_size}px ({image_mode}) in {time.perf_counter()-t0:.1f}s: "
                       f"train {len(t_idx)}, valid {len(v_idx)}, test {len(te_all)}")
     return dls

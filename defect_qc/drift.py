@@ -15,8 +15,9 @@ import torch.nn as nn
 from .data import PART_STATS
 
 # %% auto #0
-__all__ = ['DRIFT_CHECKS', 'FLOOR', 'split_head', 'fit_features', 'FeatureDistance', 'ScoredModel', 'check_distances',
-           'drift_reference', 'drift_scores', 'model_features', 'fit_drift']
+__all__ = ['DRIFT_CHECKS', 'FLOOR', 'FLAT', 'MIN_MATCH', 'split_head', 'fit_features', 'FeatureDistance', 'ScoredModel',
+           'check_distances', 'drift_reference', 'drift_scores', 'source_side', 'part_pixels', 'frame_contrast',
+           'no_part', 'model_features', 'fit_drift']
 
 # %% ../nbs/05_drift.ipynb #e8002f58
 def split_head(model:nn.Module # a classifier ending in an `nn.Linear`: `nn.Sequential` or a module with `.fc`
@@ -75,31 +76,36 @@ class ScoredModel(nn.Module):
         return p, (self.dist(f) if self.dist is not None else torch.zeros_like(p))
 
 # %% ../nbs/05_drift.ipynb #1addef97
-DRIFT_CHECKS = {   # check -> (part statistic, transform, side: +1 high is unusual, -1 low is, 0 both; the reason in words)
+DRIFT_CHECKS = {   # check -> (statistic, transform, side: +1 high is unusual, -1 low is, 0 both; the reason in words)
     'size': ('scale', 'log', 0, 'part size'), 'x': ('cx', None, 0, 'part position'), 'y': ('cy', None, 0, 'part position'),
     'background': ('border', None, 0, 'background'), 'brightness': ('part_mean', None, 0, 'brightness'),
-    'contrast': ('part_contrast', 'log', 0, 'contrast'), 'shape': ('match', None, -1, 'part shape')}
+    'contrast': ('part_contrast', 'log', 0, 'contrast'), 'shape': ('match', None, -1, 'part shape'),
+    'resolution': ('px', 'log', 0, 'resolution')}   # `px`: the part's size in pixels of the source photo (`part_pixels`)
 FLOOR = 3.   # a statistic is unusual only beyond 3 of its training spreads, whatever validation says
 
-def _stat(parts, name):
-    "One part statistic of `(N, len(PART_STATS))` rows, transformed for its check."
+def _stat(parts, name, px=None):
+    "One statistic, transformed for its check: a column of the `(N, len(PART_STATS))` part statistics, or `px`; None where not measured."
     col, tf, *_ = DRIFT_CHECKS[name]
-    v = np.asarray(parts, np.float64)[:, PART_STATS.index(col)]
+    v = px if col == 'px' else None if parts is None else np.asarray(parts, np.float64)[:, PART_STATS.index(col)]
+    if v is None: return None
+    v = np.asarray(v, np.float64)
     return np.log(np.clip(v, 1e-6, None)) if tf == 'log' else v
 
 # %% ../nbs/05_drift.ipynb #179ece5e
 def check_distances(parts:np.ndarray|None, # `(N, len(PART_STATS))` part statistics (`load_part_image`), or None
                     feat_dist:np.ndarray|None, # `(N,)` feature distances (`ScoredModel`), or None
                     ref:dict, # the drift reference
+                    px:np.ndarray|None=None, # `(N,)` the part's size in source pixels (`part_pixels`), or None
                    ) -> dict:
     "Each check's distance from the training images, in units of its limit (>1: unusual)."
     out = {}
     for name, c in ref['checks'].items():
-        if parts is None and name != 'appearance': continue   # a model without the canonical crop measures no part
         if name == 'appearance':
             if feat_dist is not None: out[name] = np.asarray(feat_dist, np.float64) / c['limit']
             continue
-        z = (_stat(parts, name) - c['center']) / c['spread']
+        v = _stat(parts, name, px)
+        if v is None: continue   # not measured: a model without the canonical crop has no part statistics
+        z = (v - c['center']) / c['spread']
         z = {1: z, -1: -z, 0: np.abs(z)}[DRIFT_CHECKS[name][2]]
         out[name] = np.nan_to_num(z, nan=np.inf) / c['limit']
     return out
@@ -111,12 +117,15 @@ def drift_reference(train_parts:np.ndarray, # part statistics of the training im
                     train_y:np.ndarray|None=None, # their labels
                     valid_feat_dist=None, # a function: reference -> feature distances of the validation images
                     alpha:float=0.01, # share of validation images flagged, all checks together
+                    train_px:np.ndarray|None=None, # the training parts' sizes in source pixels (`part_pixels`); None: no resolution check
+                    valid_px:np.ndarray|None=None, # the validation parts' sizes in source pixels
                    ) -> dict:
     "The reference and the limits of every check, calibrated on validation; JSON-ready."
     checks = {}
     for name in DRIFT_CHECKS:
-        v = _stat(train_parts, name); v = v[np.isfinite(v)]
-        if not len(v): continue
+        v = _stat(train_parts, name, train_px if valid_px is not None else None)
+        if v is None or not np.isfinite(v).any(): continue
+        v = v[np.isfinite(v)]
         med = float(np.median(v)); mad = float(np.median(np.abs(v - med)) * 1.4826)
         checks[name] = dict(center=med, spread=max(mad, 0.02*abs(med), 1e-3), limit=1.)
     ref = dict(checks=checks, alpha=alpha)
@@ -124,7 +133,7 @@ def drift_reference(train_parts:np.ndarray, # part statistics of the training im
         g = fit_features(train_feats, train_y)
         ref['features'] = {k: np.round(v.astype(np.float64), 6).tolist() for k, v in g.items()}
         checks['appearance'] = dict(limit=1.)
-    d = check_distances(valid_parts, valid_feat_dist(ref) if train_feats is not None else None, ref)
+    d = check_distances(valid_parts, valid_feat_dist(ref) if train_feats is not None else None, ref, valid_px)
     q = 1 - alpha/len(d)
     for name, v in d.items():
         lim = float(np.quantile(v[np.isfinite(v)], q, method='higher')) if np.isfinite(v).any() else 1.
@@ -132,17 +141,65 @@ def drift_reference(train_parts:np.ndarray, # part statistics of the training im
     return ref
 
 # %% ../nbs/05_drift.ipynb #982a8076
-def drift_scores(parts:np.ndarray, # `(N, len(PART_STATS))` part statistics
+def drift_scores(parts:np.ndarray|None, # `(N, len(PART_STATS))` part statistics, or None
                  feat_dist:np.ndarray|None, # `(N,)` feature distances, or None
                  ref:dict, # the model's drift reference
+                 px:np.ndarray|None=None, # `(N,)` the part's size in source pixels (`part_pixels`), or None
                 ) -> tuple[np.ndarray, list]:
     "`ood_score` per image (>1: drift) and the names of the checks that exceed their limit."
-    d = check_distances(parts, feat_dist, ref)
-    names = list(d); D = np.stack([d[k] for k in names], 1) if names else np.zeros((len(parts), 0))
-    score = D.max(1) if names else np.full(len(parts) if parts is not None else len(feat_dist), np.nan)
+    d = check_distances(parts, feat_dist, ref, px)
+    n = next(len(a) for a in (parts, feat_dist, px) if a is not None)
+    names = list(d); D = np.stack([d[k] for k in names], 1) if names else np.zeros((n, 0))
+    score = D.max(1) if names else np.full(n, np.nan)
     reason = [DRIFT_CHECKS.get(k, (None,)*3 + (k,))[3] for k in names]
     why = [', '.join(dict.fromkeys(reason[j] for j in np.flatnonzero(row > 1))) for row in D]
     return score, why
+
+# %% ../nbs/05_drift.ipynb #a0da0519
+def source_side(src, # an image file, or a file-like object (read from its start, then rewound)
+               ) -> float:
+    "The short side of an image in pixels, from its header only; NaN when it cannot be read."
+    from PIL import Image
+    try:
+        if hasattr(src, 'seek'): src.seek(0)
+        with Image.open(src) as im: return float(min(im.size))
+    except Exception: return float('nan')
+    finally:
+        if hasattr(src, 'seek'): src.seek(0)
+
+# %% ../nbs/05_drift.ipynb #c9ea1b16
+def part_pixels(parts:np.ndarray|None, # `(N, len(PART_STATS))` part statistics, or None without the part finder
+                sides:np.ndarray, # `(N,)` short side of each source photo in pixels (`source_side`)
+               ) -> np.ndarray:
+    "The part's size in pixels of the source photo: the short side times the part's `scale` (the short side alone without part statistics)."
+    s = np.asarray(sides, np.float64)
+    if parts is None: return s
+    sc = np.asarray(parts, np.float64)[:, PART_STATS.index('scale')]
+    return s * np.where(np.isfinite(sc), sc, 1.)
+
+# %% ../nbs/05_drift.ipynb #7ac15f91
+FLAT = 2.         # grey levels: a model input whose pixels (inside the mask) vary less than this shows nothing
+MIN_MATCH = 0.5   # the part finder's match below this: nothing in the frame has the part's ring profile
+
+def frame_contrast(x:np.ndarray, # `(N, C, H, W)` uint8 model inputs
+                   mask_radius:float|None=None, # the canonical crop's mask (`prep['mask_radius']`): only the pixels inside count
+                  ) -> np.ndarray:
+    "Standard deviation of each model input's pixels (inside the mask), in grey levels."
+    x = np.asarray(x); n, c, h, w = x.shape
+    keep = np.ones((h, w), bool)
+    if mask_radius:
+        yy, xx = np.mgrid[0:h, 0:w] + 0.5
+        keep = np.hypot(xx - w/2, yy - h/2) <= mask_radius*min(h, w)
+    return x[:, :, keep].reshape(n, -1).astype(np.float32).std(1)
+
+# %% ../nbs/05_drift.ipynb #f7ec7bea
+def no_part(contrast:np.ndarray, # `(N,)` `frame_contrast` of the model inputs (NaN: not decoded)
+            parts:np.ndarray|None=None, # `(N, len(PART_STATS))` part statistics, or None without the part finder
+           ) -> list:
+    "Per image, why it shows no part to judge: 'blank frame' (flat) or 'no part found' (`match` below `MIN_MATCH`); '' when it shows one."
+    c = np.asarray(contrast, np.float64)
+    m = None if parts is None else np.asarray(parts, np.float64)[:, PART_STATS.index('match')]
+    return ['blank frame' if c[i] < FLAT else 'no part found' if m is not None and not m[i] >= MIN_MATCH else '' for i in range(len(c))]
 
 # %% ../nbs/05_drift.ipynb #e7191912
 @torch.inference_mode()
@@ -161,7 +218,7 @@ def model_features(model:nn.Module, # a trained model
 
 # %% ../nbs/05_drift.ipynb #a95ff5a7
 def fit_drift(model:nn.Module, # the trained model (float32, eval mode)
-              dls, # its `casting_dls` (cache, split and part statistics)
+              dls, # its `casting_dls` (cache, split, part statistics and `paths`)
               alpha:float=0.01, # share of validation images flagged
               max_train:int=3000, # training images used for the feature reference at most (a seeded sample)
              ) -> dict:
@@ -173,4 +230,6 @@ def fit_drift(model:nn.Module, # the trained model (float32, eval mode)
     ft, fv = model_features(model, x[t_idx], mean, std), model_features(model, x[v_idx], mean, std)
     fvt = torch.from_numpy(fv)
     vdist = lambda ref: FeatureDistance(ref['features']['mu'], ref['features']['W'])(fvt).numpy()
-    return drift_reference(dls.parts[t_idx], dls.parts[v_idx], ft, y[t_idx], vdist, alpha)
+    paths = getattr(dls, 'paths', None)   # the cached images' files: their size in pixels, for the resolution check
+    px = (lambda idx: part_pixels(dls.parts[idx], [source_side(paths[i]) for i in idx])) if paths is not None else (lambda idx: None)
+    return drift_reference(dls.parts[t_idx], dls.parts[v_idx], ft, y[t_idx], vdist, alpha, px(t_idx), px(v_idx))

@@ -27,7 +27,7 @@ from .models import ModelFileError, decide, load_model, predict_proba
 __all__ = ['METRIC_KEYS', 'THRESHOLD_MODES', 'SHIFTS', 'upper_bound', 'binary_metrics', 'max_misses', 'tune_threshold',
            'tune_band', 'band_metrics', 'plot_confusion', 'plot_curves', 'plot_hist', 'worst_errors', 'plot_gallery',
            'plot_gradcam', 'report', 'format_metrics_table', 'format_band', 'shift_scale', 'shift_background',
-           'shift_benchmark', 'new_eval_dir', 'evaluate_folder', 'main']
+           'shift_row', 'shift_benchmark', 'new_eval_dir', 'evaluate_folder', 'main']
 
 # %% ../nbs/08_evaluate.ipynb #f63594ca
 def upper_bound(k:int, # events seen (e.g. missed defects)
@@ -500,6 +500,20 @@ def _encode(a:np.ndarray, shift:str) -> bytes:
     else: PILImage.fromarray(a).save(b, 'PNG', compress_level=1)
     return b.getvalue()
 
+# %% ../nbs/08_evaluate.ipynb #18c78049
+def shift_row(name:str, # the shift's name
+              y:np.ndarray, # the photos' labels
+              df:pd.DataFrame, # the `Predictor`'s results for them (`p_defect`, `decision`, `drift`)
+              threshold:float, # the run's threshold
+             ) -> dict:
+    "One row of the shift benchmark: ROC-AUC, accuracy at `threshold`, errors, the share flagged (drift or review) and the share wrong and not flagged."
+    y, p, dec = np.asarray(y), df.p_defect.to_numpy(), df.decision.to_numpy()
+    m = binary_metrics(y, np.nan_to_num(p, nan=1.), threshold)
+    drift = df['drift'].to_numpy(bool)
+    wrong = ((dec == 'accept') & (y == 1)) | ((dec == 'reject') & (y == 0))   # decided, and decided wrongly
+    return dict(shift=name, roc_auc=m['roc_auc'], accuracy=m['accuracy'], missed=m['confusion']['fn'], false_alarms=m['confusion']['fp'],
+                n=len(y), drift=float(drift.mean()), flagged=float((drift | (dec == 'review')).mean()), silent=float((wrong & ~drift).mean()))
+
 # %% ../nbs/08_evaluate.ipynb #69479d1c
 def shift_benchmark(run:str|Path, # a run folder (or export folder)
                     paths:list, # its validation images
@@ -507,18 +521,13 @@ def shift_benchmark(run:str|Path, # a run folder (or export folder)
                     backend:str='torch', # `Predictor` backend
                     shifts:list|None=None, # names in `SHIFTS` (default: all)
                    ) -> list:
-    "One row per shift: ROC-AUC, accuracy at the run's threshold, missed defects, false alarms, share flagged as drift."
+    "One row per shift (`shift_row`): ROC-AUC, accuracy at the run's threshold, errors, shares flagged and wrong without a flag."
     from PIL import Image as PILImage
     from defect_qc.predict import Predictor
     pred, y = Predictor(run, backend), np.asarray(y)
     imgs = [np.asarray(PILImage.open(p).convert('L')) for p in paths]
-    rows = []
-    for name in shifts or SHIFTS:
-        df = pred.predict_bytes([_encode(SHIFTS[name](a), name) for a in imgs], warn=False)
-        p = df.p_defect.to_numpy(); m = binary_metrics(y, np.nan_to_num(p, nan=1.), pred.threshold)
-        rows.append(dict(shift=name, roc_auc=m['roc_auc'], accuracy=m['accuracy'], missed=m['confusion']['fn'],
-                         false_alarms=m['confusion']['fp'], n=len(y), drift=float(df['drift'].mean())))
-    return rows
+    return [shift_row(name, y, pred.predict_bytes([_encode(SHIFTS[name](a), name) for a in imgs], warn=False), pred.threshold)
+            for name in shifts or SHIFTS]
 
 # %% ../nbs/08_evaluate.ipynb #807006c8
 def new_eval_dir(run_dir:str|Path, # the run folder

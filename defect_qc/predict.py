@@ -24,7 +24,7 @@ from fastcore.script import call_parse
 from .data import CLASSES, PART_STATS, load_part_image, DataError, IMG_EXTS, atomic_file, file_sha256, is_image_file
 from .models import REQUIRED_META, decide, load_exported, load_model, read_model_json
 from .explain import cam_overlay, gradcam
-from .drift import ScoredModel, drift_scores
+from .drift import ScoredModel, drift_scores, frame_contrast, no_part, part_pixels, source_side
 
 # %% auto #0
 __all__ = ['BACKENDS', 'OUT_FORMATS', 'expand_inputs', 'read_meta', 'Predictor', 'write_results', 'write_heatmaps',
@@ -113,9 +113,9 @@ def read_meta(run_dir:str|Path # a run folder (`model.json`) or an export folder
 
 # %% ../nbs/07_predict.ipynb #0bf4b92a
 def _decode(src, name, size, mode, prep=None):
-    "Decode one image; returns `((array, part statistics), None)` or `(None, error message)`; an exception as `src` is its message."
+    "Decode one image; returns `((array, part statistics, source short side), None)` or `(None, error message)`; an exception as `src` is its message."
     if isinstance(src, Exception): return None, str(src)   # a source that failed before decoding (a request row that is not base64)
-    try: return load_part_image(src, size, mode, prep), None
+    try: return (*load_part_image(src, size, mode, prep), source_side(src)), None
     except DataError as e:
         return None, str(e) if isinstance(src, (str, Path)) else str(e).replace(str(src), name)
     except Exception as e: return None, f"{name}: unreadable image ({type(e).__name__}: {e})"
@@ -221,11 +221,13 @@ def labels(self:Predictor, p:np.ndarray, # P(defect); NaN for images that could 
 @patch
 def decisions(self:Predictor, p:np.ndarray, # P(defect); NaN for images that could not be read
               threshold:float|None=None, # a threshold for this call: one cut, no review band
+              drift:np.ndarray|None=None, # the drift flag per image: a flagged image goes to review, whatever its score
              ) -> np.ndarray:
-    "`accept`/`review`/`reject` per image from the run's review band; without one, `accept`/`reject` at the threshold; unreadable: `review`."
+    "`accept`/`review`/`reject` per image from the run's review band; without one, `accept`/`reject` at the threshold; unreadable or drifting: `review`."
     b = self.band if threshold is None else None
     ta, tr = (b['t_accept'], b['t_reject']) if b else ((self.threshold if threshold is None else float(threshold)),)*2
-    return decide(p, ta, tr)
+    d = decide(p, ta, tr)
+    return d if drift is None else np.where(np.asarray(drift, bool), 'review', d)
 
 # %% ../nbs/07_predict.ipynb #5526d082
 @patch
@@ -234,6 +236,7 @@ def _run(self:Predictor, srcs, names, progress=False, warn=True):
     n, bs, t0 = len(srcs), self.bs, time.perf_counter()
     probs, dists, errs = np.full(n, np.nan, np.float32), np.full(n, np.nan, np.float32), [None]*n
     parts = np.full((n, len(PART_STATS)), np.nan, np.float32)
+    sides, contrast = np.full(n, np.nan), np.full(n, np.nan)   # source short side, model input contrast
     bar = _progress(n, progress)
     with ThreadPoolExecutor(self.n_workers) as ex:
         sub = lambda i: (i, [ex.submit(_decode, srcs[j], names[j], self.img_size, self.image_mode, self.meta.get('prep')) for j in range(i, min(i+bs, n))])
@@ -247,14 +250,17 @@ def _run(self:Predictor, srcs, names, progress=False, warn=True):
             for k, (_, e) in enumerate(res): errs[i+k] = e
             for k in good:
                 if res[k][0][1]: parts[i+k] = [res[k][0][1][s] for s in PART_STATS]
+                sides[i+k] = res[k][0][2]
             if good:
-                p, d = self._scores(np.stack([res[k][0][0] for k in good]))
+                xb = np.stack([res[k][0][0] for k in good])
+                contrast[[i+k for k in good]] = frame_contrast(xb, (self.meta.get('prep') or {}).get('mask_radius'))
+                p, d = self._scores(xb)
                 probs[[i+k for k in good]] = p
                 if d is not None: dists[[i+k for k in good]] = d
             bar.update(len(futs))
     bar.close()
     self._finish(t0, errs, warn)
-    return probs, errs, self._drift(parts, dists, probs)
+    return probs, errs, self._drift(parts, dists, probs, sides, contrast)
 
 # %% ../nbs/07_predict.ipynb #f1c67230
 @patch
@@ -267,21 +273,27 @@ def _finish(self:Predictor, t0, errs, warn):
 
 # %% ../nbs/07_predict.ipynb #d9f46447
 @patch
-def _drift(self:Predictor, parts, dists, probs):
-    "`ood_score`, `drift` and `drift_reason` per image from the model's drift reference (NaN/False/'' without one)."
-    ref, n = self.meta.get('drift'), len(probs)
-    if not ref or not n: return np.full(n, np.nan), np.zeros(n, bool), ['']*n
-    score, why = drift_scores(parts if self.meta.get('prep') else None, None if np.isnan(dists).all() else dists, ref)
-    score = np.where(np.isnan(probs), np.nan, score)
-    return score, score > 1, [w if s > 1 else '' for w, s in zip(why, score)]
+def _drift(self:Predictor, parts, dists, probs, sides=None, contrast=None):
+    "`ood_score`, `drift` and `drift_reason` per image: the model's drift reference (NaN without one) and frames that show no part."
+    ref, n, prep = self.meta.get('drift'), len(probs), self.meta.get('prep')
+    score, why = np.full(n, np.nan), ['']*n
+    if ref and n:
+        px = None if sides is None or np.isnan(sides).all() else part_pixels(parts if prep else None, sides)
+        score, why = drift_scores(parts if prep else None, None if np.isnan(dists).all() else dists, ref, px)
+        score = np.where(np.isnan(probs), np.nan, score)
+        why = [w if s > 1 else '' for w, s in zip(why, score)]
+    blank = no_part(np.full(n, np.nan) if contrast is None else contrast, parts if prep else None)
+    blank = [b if not np.isnan(p) else '' for b, p in zip(blank, probs)]   # an unreadable image is an error row, not drift
+    why = [', '.join(r for r in (b, w) if r) for b, w in zip(blank, why)]
+    return score, (score > 1) | np.array([bool(b) for b in blank], bool), why
 
 # %% ../nbs/07_predict.ipynb #7d0f04cd
 @patch
 def _frame(self:Predictor, first, probs, errs, drift, threshold=None):
-    "The result table: `first` columns, then scores, labels, decisions, errors and the drift alarm."
+    "The result table: `first` columns, then scores, labels, decisions (a drifting image goes to review), errors and the drift alarm."
     score, flag, why = drift
     return pd.DataFrame({**first, 'p_defect': probs.astype(np.float64), 'label': self.labels(probs, threshold),
-                         'decision': self.decisions(probs, threshold), 'error': errs,
+                         'decision': self.decisions(probs, threshold, flag), 'error': errs,
                          'ood_score': score.astype(np.float64), 'drift': flag, 'drift_reason': why})
 
 # %% ../nbs/07_predict.ipynb #be887719
@@ -379,7 +391,7 @@ def drift_summary(df:pd.DataFrame # predictions with `drift` and `drift_reason` 
     if 'drift' not in df or not df['drift'].any(): return None
     why = Counter(r for rs in df.loc[df['drift'], 'drift_reason'] for r in rs.split(', ') if r)
     return (f"{int(df['drift'].sum())} of {len(df)} images do not look like the training images ({', '.join(w for w, _ in why.most_common())}): "
-            "check the camera set-up; their results may be unreliable")
+            "check the camera set-up; they go to review, not decided automatically")
 
 # %% ../nbs/07_predict.ipynb #4aeed35e
 def _predictor(run_dir, backend, threshold, bs, workers, out, explain) -> Predictor:

@@ -129,7 +129,7 @@ def score_rows(pred, # a `defect_qc.predict.Predictor`
         except DataError as e: name = ''; srcs.append(e)         # `Predictor` makes it an error row with this message
         names.append(name)
     out = pred.predict_sources(srcs, names, threshold=threshold)
-    out = out.drop(columns=['drift_reason']).assign(error=out['error'].fillna(''))   # '' when a row has no error
+    out = out.assign(error=out['error'].fillna(''))   # '' when a row has no error
     for c in ('p_defect', 'ood_score'): out[c] = out[c].astype(object).where(out[c].notna(), None)
     if any(want):
         idx = [i for i, w in enumerate(want) if w]
@@ -151,7 +151,7 @@ def _env_int(name:str, # the environment variable, which wins
 
 # %% ../nbs/10_tracking.ipynb #5e06f903
 class DefectModel(mlflow.pyfunc.PythonModel):
-    "MLflow pyfunc: a DataFrame of images (`image` base64, or `path` where allowed) -> `p_defect`, `label`, `decision`, `error`, `ood_score`, `drift`."
+    "MLflow pyfunc: a DataFrame of images (`image` base64, or `path` where allowed) -> `p_defect`, `label`, `decision`, `error`, `ood_score`, `drift`, `drift_reason`."
     def load_context(self, context):
         from defect_qc.predict import Predictor
         cfg = getattr(context, 'model_config', None) or {}
@@ -169,11 +169,12 @@ class DefectModel(mlflow.pyfunc.PythonModel):
 
 # %% ../nbs/10_tracking.ipynb #09c74c60
 def model_signature() -> ModelSignature:
-    "Input: optional `image` (base64), `path` and `explain` (`true`/`false`, read strictly by `check_request`) columns, params `threshold` and `explain`; output: `p_defect`, `label`, `decision`, `error`, `ood_score`, `drift`."
+    "Input: optional `image` (base64), `path` and `explain` (`true`/`false`, read strictly by `check_request`) columns, params `threshold` and `explain`; output: `p_defect`, `label`, `decision`, `error`, `ood_score`, `drift`, `drift_reason`."
     return ModelSignature(inputs=Schema([ColSpec('string', 'image', required=False), ColSpec('string', 'path', required=False),
                                          ColSpec('string', 'explain', required=False)]),
                           outputs=Schema([ColSpec('double', 'p_defect'), ColSpec('string', 'label'), ColSpec('string', 'decision'), ColSpec('string', 'error'),
-                                          ColSpec('double', 'ood_score'), ColSpec('boolean', 'drift')]),
+                                          ColSpec('double', 'ood_score'), ColSpec('boolean', 'drift'),
+                                          ColSpec('string', 'drift_reason')]),
                           params=ParamSchema([ParamSpec('threshold', 'double', None), ParamSpec('explain', 'boolean', False)]))
 
 # %% ../nbs/10_tracking.ipynb #fe4cb5a2

@@ -84,3 +84,53 @@ def predict_backend(run_dir, backend, *inputs):
     r = run_cli('defect_qc.predict', run_dir, *inputs, '--backend', backend, timeout=300)
     assert r.returncode == 0, r.stderr
     return pd.read_csv(io.StringIO(r.stdout)), r.stderr
+
+def _blank_frames(dest):
+    "Frames that show no part: all black, all white, mid-grey, 1x1, and noise (the size of the demo photos otherwise)."
+    dest.mkdir(exist_ok=True)
+    Image.new('L', (128, 128), 0).save(dest/'black.png'); Image.new('L', (128, 128), 255).save(dest/'white.png')
+    Image.new('RGB', (128, 128), (128, 128, 128)).save(dest/'flat.jpeg'); Image.new('L', (1, 1), 90).save(dest/'one_pixel.png')
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (128, 128), dtype=np.uint8)).save(dest/'noise.png')
+    return dest
+
+def _never_accepted(df):
+    assert (df.decision == 'review').all() and df.drift.all(), df[['path', 'p_defect', 'decision', 'drift_reason']]
+    assert (df.drift_reason.fillna('').str.len() > 0).all(), df[['path', 'drift_reason']]
+
+def test_blank_frames_go_to_review_in_every_path(run):
+    "Black, white, flat, 1x1 and noise frames: review with a reason from the CLI, the Predictor, the served model and an ONNX export."
+    from defect_qc.predict import Predictor
+    from defect_qc.tracking import DefectModel, image_frame
+    from types import SimpleNamespace
+    tmp, run_dir, _ = run
+    blank = _blank_frames(tmp/'blank')
+    files = sorted(blank.iterdir())
+    df, err = predict(run_dir, blank)
+    _never_accepted(df)
+    assert df.set_index(df.path.map(lambda p: p.split('/')[-1])).drift_reason[['black.png', 'white.png', 'flat.jpeg', 'one_pixel.png']].str.startswith('blank frame').all()
+    line = next(l for l in err.splitlines() if 'do not look like the training images' in l)
+    assert line.startswith('warning: 5 of 5 images') and 'blank frame' in line, err
+    _never_accepted(Predictor(run_dir).predict_paths(files).assign(path=[str(f) for f in files]))
+    for t in (0., 1.): _never_accepted(Predictor(run_dir, threshold=t).predict_paths(files))   # whatever the score says
+    served = DefectModel(); served.load_context(SimpleNamespace(artifacts={'model_dir': str(run_dir)}, model_config={}))
+    out = served.predict(None, image_frame(files))
+    assert (out.decision == 'review').all() and out.drift.all() and (out.drift_reason.str.len() > 0).all(), out
+    ex = tmp/'export_blank'
+    for fmt in ('onnx', 'torchscript'):   # the exported graphs: the same decisions and reasons
+        r = run_cli('defect_qc.export', run_dir, '--format', fmt, '--out', ex, timeout=600)
+        assert r.returncode == 0, r.stderr
+        o, _ = predict_backend(ex, fmt, blank)
+        assert (o.decision == df.decision).all() and (o.drift_reason == df.drift_reason).all(), (fmt, o)
+
+def test_drifting_photos_are_not_accepted_under_a_band(run, tmp_path):
+    "A run with a review band that would accept nearly every photo: the drifting ones go to review, the ordinary ones are accepted."
+    import shutil
+    from pathlib import Path
+    tmp, run_dir, data = run
+    banded = Path(shutil.copytree(run_dir, tmp_path/'banded'))
+    meta = json.loads((banded/'model.json').read_text())
+    (banded/'model.json').write_text(json.dumps({**meta, 'threshold': 0.999, 'band': {'t_accept': 0.999, 't_reject': 0.9999}}))
+    df, _ = predict(banded, _variants(data, tmp/'odd'), data/'test')
+    assert df.drift.any() and (~df.drift).any()
+    assert (df.decision[df.drift] == 'review').all(), df[df.drift][['path', 'p_defect', 'decision']]
+    assert (df.decision[~df.drift & (df.p_defect < 0.999)] == 'accept').all()
