@@ -665,7 +665,8 @@ def train(cfg:DictConfig, # training config (see `load_config`)
         data_path = resolve_data_path(cfg)
         check_data(cfg, data_path)                  # the split and the batch size against the listed images, before decoding
         dls = dls_from_config(cfg, data_path, verbose=main)
-    if len(dls.train) == 0: check_split(dls.info['train_counts'], cfg, data_path)   # skipped unreadable images left no batch
+    if len(dls.train) == 0:                         # skipped unreadable images left less than one batch
+        check_split(np.bincount(dls.train.cache[1][np.concatenate(dls.split_idx)], minlength=len(CLASSES)).tolist(), cfg, data_path)
     set_seed(cfg.seed, reproducible=True)
     learn = make_learner(dls, cfg, run_dir)
     with mlflow_run(cfg, run_dir, main) as run:
