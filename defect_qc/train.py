@@ -324,7 +324,8 @@ def check_model(cfg:DictConfig, # training config
         raise ConfigError(f"model.kwargs: {kw!r} does not make a {cfg.model.arch} model for {cfg.data.img_size} px images ({error_summary(e)})") from None
     need, limit = est['weight_bytes'] + est['activation_bytes'], memory_limit() if limit is None else limit
     if need > limit:
-        key, v = ('model.kwargs', kw) if est['weight_bytes'] > est['activation_bytes'] else ('batch_size', cfg.batch_size)
+        key, v = (('model.kwargs', kw) if kw else ('model.arch', cfg.model.arch)) if est['weight_bytes'] > est['activation_bytes'] \
+                 else ('batch_size', cfg.batch_size)   # what to change: the weights or the batch
         raise ConfigError(f"{key}: {v!r} is not allowed: training would need about {need/2**30:,.1f} GiB ({est['params']:,} parameters, "
                           f"activations of {cfg.batch_size} images of {cfg.data.img_size} px) and the limit here is {limit/2**30:,.1f} GiB "
                           f"({MEMORY_SHARE:.0%} of the memory); use smaller model.kwargs widths, batch_size or data.img_size")
