@@ -20,7 +20,8 @@ from fastai.torch_core import to_float
 from .distributed import all_average
 
 # %% auto #0
-__all__ = ['MLflowCallback', 'PreciseBN', 'WeightEMA', 'LineProgress', 'interactive', 'CPUAutocast']
+__all__ = ['MLflowCallback', 'PreciseBN', 'WeightEMA', 'TrainingDiverged', 'DivergenceGuard', 'LineProgress', 'interactive',
+           'CPUAutocast']
 
 # %% ../nbs/13_callbacks.ipynb #6dcde560
 def _mlflow_key(name:str) -> str:
@@ -102,6 +103,22 @@ class WeightEMA(Callback):
         with torch.no_grad():
             for r, t in zip(self.raw, self.live): t.copy_(r)
         self.raw = None
+
+# %% ../nbs/13_callbacks.ipynb #4bc4bca6
+class TrainingDiverged(RuntimeError):
+    "The loss became NaN or infinite: the one-line message says when, and which setting to change."
+    def __init__(self, msg:str): super().__init__(msg); self.msg = msg
+    def __str__(self): return self.msg   # fastai rewrites `args` of a callback's exception; the message stays ours
+
+# %% ../nbs/13_callbacks.ipynb #6c31e873
+class DivergenceGuard(Callback):
+    "Stop the fit at the first batch whose loss is NaN or infinite, raising `TrainingDiverged`."
+    def after_batch(self):
+        loss = getattr(self.learn, 'loss', None)
+        if loss is None or torch.isfinite(loss).all(): return
+        what = 'NaN' if torch.isnan(loss).any() else 'infinite'
+        lr = f"{self.learn.lr:g}".replace('e+', 'e')
+        raise TrainingDiverged(f"training diverged at epoch {self.epoch+1}: loss is {what}; lower `lr` (now {lr})")
 
 # %% ../nbs/13_callbacks.ipynb #b5d80f1a
 class LineProgress(Callback):

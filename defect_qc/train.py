@@ -6,28 +6,36 @@ Docs: https://defect-qc.github.io/defect_qc/training.html.md"""
 
 # %% ../nbs/14_training.ipynb #30daf01b
 from __future__ import annotations
-import contextlib, fcntl, json, math, os, signal, socket, sys, time
+import contextlib, difflib, fcntl, json, math, os, re, signal, socket, sys, threading, time
+from dataclasses import dataclass, field, fields, is_dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any, ClassVar, Optional
 
 import numpy as np
 import torch
 import mlflow
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+from hydra.core.config_store import ConfigStore
 from fastcore.imports import IN_NOTEBOOK
 
-from .cli import UserError, user_errors
-from .data import CLASSES, DataError, casting_dls
-from .models import create_model, save_model
+from .cli import UserError, error_summary, user_errors
+from .data import CLASSES, DataError, casting_dls, find_splits, list_split, stratified_split
+from .models import ARCHS, create_model, save_model
 from .drift import fit_drift
 from .tracking import process_tags, sweep_stale_runs, write_status
 from . import distributed
-from .callbacks import CPUAutocast, LineProgress, MLflowCallback, PreciseBN, WeightEMA, interactive
+from .callbacks import CPUAutocast, DivergenceGuard, LineProgress, MLflowCallback, PreciseBN, TrainingDiverged, WeightEMA, interactive
 
 # %% auto #0
-__all__ = ['CONFIG_RULES', 'NO_BF16_ENV', 'DEFAULT_TRACKING_URI', 'PARENT_ENV', 'load_config', 'ConfigError', 'check_config',
-           'class_weights', 'flatten_config', 'arch_kwargs', 'defect_metrics', 'cpu_has_bf16', 'resolve_precision',
-           'make_learner', 'fit_callbacks', 'resolve_data_path', 'tracking_uri', 'dls_from_config', 'TrackingError',
+__all__ = ['MONITORS', 'MEMORY_SHARE', 'NO_BF16_ENV', 'DEFAULT_TRACKING_URI', 'PARENT_ENV', 'ConfigError', 'AugConfig',
+           'DemoConfig', 'DataConfig', 'ModelConfig', 'LossConfig', 'PlateauConfig', 'EarlyStoppingConfig',
+           'CheckpointConfig', 'EmaConfig', 'PreciseBNConfig', 'ThresholdConfig', 'DriftConfig', 'CardConfig',
+           'DistributedConfig', 'MlflowConfig', 'TrainConfig', 'schema_keys', 'config_error', 'load_config',
+           'check_config', 'arch_kwargs', 'model_estimate', 'memory_limit', 'check_model', 'class_weights',
+           'flatten_config', 'defect_metrics', 'cpu_has_bf16', 'resolve_precision', 'make_learner', 'fit_callbacks',
+           'resolve_data_path', 'tracking_uri', 'dls_from_config', 'check_split', 'check_data', 'TrackingError',
            'check_tracking', 'set_experiment', 'mlflow_run', 'train', 'main']
 
 # %% ../nbs/14_training.ipynb #b983619b
@@ -41,52 +49,288 @@ from fastai.metrics import F1Score, Precision, Recall, RocAucBinary, accuracy
 from fastai.optimizer import Adam
 from fastai.torch_core import set_seed
 
+# %% ../nbs/14_training.ipynb #63f99a8a
+class ConfigError(ValueError):
+    "A config value out of range; the one-line message names the key, the value and what is allowed."
+
+# %% ../nbs/14_training.ipynb #b8b8d4c1
+def _key(default, # the default, as in `config.yaml`
+         allowed:str='', # what is allowed, for the error message
+         ok=None, # test of a value that already has the field's type; None: every value of the type
+        ):
+    "A schema field: its default, and the test that `__post_init__` applies to a value."
+    return field(default=default, metadata=dict(allowed=allowed, ok=ok))
+
+# %% ../nbs/14_training.ipynb #b6dd09b3
+class _Section:
+    "Base of the schema's dataclasses: `__post_init__` tests each field and names the key, the value and what is allowed."
+    _at: ClassVar[str] = ''   # the section's place in the config, e.g. 'data.aug.'
+    def __post_init__(self):
+        for f in fields(self):
+            ok, v = f.metadata.get('ok'), getattr(self, f.name)
+            if ok is not None and not ok(v):   # a whole float as the user typed it: `lr: -1`, not `lr: -1.0`
+                shown = int(v) if isinstance(v, float) and v.is_integer() else v
+                raise ConfigError(f"{self._at}{f.name}: {shown!r} is not allowed (expected {f.metadata['allowed']})")
+
+# %% ../nbs/14_training.ipynb #46d58fe9
+_prob = 'a number from 0 to 1', lambda v: 0 <= v <= 1
+_flag = 'true or false'
+
+@dataclass
+class AugConfig(_Section):
+    "`data.aug`: how strong each training augmentation is."
+    _at: ClassVar[str] = 'data.aug.'
+    max_rotate: float = _key(0.0, 'a number of degrees from 0 to 180', lambda v: 0 <= v <= 180)
+    max_zoom: float = _key(1.0, 'a number from 1 to 4', lambda v: 1 <= v <= 4)
+    max_lighting: float = _key(0.1, 'a number from 0 to 0.9', lambda v: 0 <= v <= 0.9)
+    max_gamma: float = _key(1.6, 'a number from 1 to 10', lambda v: 1 <= v <= 10)
+    max_blur: float = _key(1.0, 'a number of pixels from 0 to 10', lambda v: 0 <= v <= 10)
+    max_background: float = _key(0.3, *_prob)
+    p_camera: float = _key(0.6, *_prob)
+
+@dataclass
+class DemoConfig(_Section):
+    "`data.demo`: the synthetic demo set used when `data.path` is null."
+    _at: ClassVar[str] = 'data.demo.'
+    n_train: int = _key(1000, 'an integer from 10 to 100000', lambda v: 10 <= v <= 100_000)
+    n_test: int = _key(100, 'an integer from 0 to 100000', lambda v: 0 <= v <= 100_000)
+    size: int = _key(300, 'an integer from 32 to 2048', lambda v: 32 <= v <= 2048)
+
+@dataclass
+class DataConfig(_Section):
+    "`data`: where the images are and how they are prepared."
+    _at: ClassVar[str] = 'data.'
+    path: Optional[str] = _key(None, 'null or a folder', lambda v: v is None or v.strip() != '')
+    img_size: int = _key(192, 'an integer from 16 to 2048', lambda v: 16 <= v <= 2048)
+    image_mode: str = _key('L', "'L' or 'RGB'", lambda v: v in ('L', 'RGB'))
+    canonical: bool = _key(True, _flag)
+    mask_radius: Optional[float] = _key(0.5, 'null or a number from 0.3 to 0.75', lambda v: v is None or 0.3 <= v <= 0.75)
+    valid_pct: float = _key(0.2, 'a number between 0 and 1, both excluded', lambda v: 0 < v < 1)
+    augment: bool = _key(True, _flag)
+    aug: AugConfig = field(default_factory=AugConfig)
+    skip_bad_images: bool = _key(False, _flag)
+    cache_dir: Any = _key(None, 'null, false or a folder', lambda v: v is None or v is False or isinstance(v, str) and v.strip() != '')
+    demo: DemoConfig = field(default_factory=DemoConfig)
+
+# %% ../nbs/14_training.ipynb #17484d8a
+_open01 = 'a number in (0, 1)', lambda v: 0 < v < 1
+MONITORS = ('valid_loss', 'train_loss', 'accuracy', 'recall_score', 'precision_score', 'f1_score', 'roc_auc_score')   # what fastai records
+_monitor = f"one of {', '.join(MONITORS)}", lambda v: v in MONITORS
+
+@dataclass
+class ModelConfig(_Section):
+    "`model`: the architecture (`model.kwargs` is checked by `check_model`, which estimates its size)."
+    _at: ClassVar[str] = 'model.'
+    arch: str = _key('cnn', f"one of {', '.join(ARCHS)}", lambda v: v in ARCHS)
+    weights: Optional[str] = _key(None, 'null or a local weights file', lambda v: v is None or v.strip() != '')
+    kwargs: Any = _key(None, 'null or a mapping of keyword arguments, e.g. {widths:[16,32,64,128]}', lambda v: v is None or isinstance(v, dict))
+
+@dataclass
+class LossConfig(_Section):
+    "`loss`: the class weights of the cross entropy."
+    _at: ClassVar[str] = 'loss.'
+    class_weights: Any = _key('auto', 'auto, none or [w_ok, w_def] (numbers >= 0)', lambda v: v in ('auto', 'none', None) or
+                              isinstance(v, list) and len(v) == 2 and all(isinstance(w, (int, float)) and not isinstance(w, bool) and 0 <= w < math.inf for w in v))
+    defect_cost: float = _key(4.0, 'a number > 0', lambda v: 0 < v < math.inf)
+
+@dataclass
+class PlateauConfig(_Section):
+    "`plateau`: `ReduceLROnPlateau` (with `schedule=plateau`)."
+    _at: ClassVar[str] = 'plateau.'
+    monitor: str = _key('valid_loss', *_monitor)
+    patience: int = _key(2, 'an integer >= 0', lambda v: v >= 0)
+    factor: float = _key(0.3, *_open01)
+    min_lr: float = _key(1e-5, 'a number >= 0', lambda v: 0 <= v < math.inf)
+
+@dataclass
+class EarlyStoppingConfig(_Section):
+    "`early_stopping`"
+    _at: ClassVar[str] = 'early_stopping.'
+    enabled: bool = _key(True, _flag)
+    monitor: str = _key('valid_loss', *_monitor)
+    patience: int = _key(6, 'an integer >= 0', lambda v: v >= 0)
+
+@dataclass
+class CheckpointConfig(_Section):
+    "`checkpoint`: the epoch kept."
+    _at: ClassVar[str] = 'checkpoint.'
+    monitor: str = _key('valid_loss', *_monitor)
+
+@dataclass
+class EmaConfig(_Section):
+    "`ema`: the moving average of the weights."
+    _at: ClassVar[str] = 'ema.'
+    decay: Optional[float] = _key(0.998, 'null or a number in (0, 1)', lambda v: v is None or 0 < v < 1)
+
+@dataclass
+class PreciseBNConfig(_Section):
+    "`precise_bn`: BatchNorm statistics recomputed before each validation."
+    _at: ClassVar[str] = 'precise_bn.'
+    enabled: bool = _key(True, _flag)
+    n_batches: int = _key(20, 'an integer >= 1', lambda v: v >= 1)
+
+@dataclass
+class ThresholdConfig(_Section):
+    "`threshold`: how the decision threshold (and the review band) is tuned."
+    _at: ClassVar[str] = 'threshold.'
+    target_recall: float = _key(0.995, 'a number in (0, 1]', lambda v: 0 < v <= 1)
+    mode: str = _key('recall', "'recall' or 'bound'", lambda v: v in ('recall', 'bound'))
+    band: bool = _key(False, _flag)
+    max_false_reject: float = _key(0.01, *_open01)
+
+@dataclass
+class DriftConfig(_Section):
+    "`drift`: the drift alarm."
+    _at: ClassVar[str] = 'drift.'
+    enabled: bool = _key(True, _flag)
+    alpha: float = _key(0.01, 'a number in (0, 0.5)', lambda v: 0 < v < 0.5)
+
+@dataclass
+class CardConfig(_Section):
+    "`card`: the model card."
+    _at: ClassVar[str] = 'card.'
+    data_check: bool = _key(True, _flag)
+
+@dataclass
+class DistributedConfig(_Section):
+    "`distributed`: under `accelerate launch`."
+    _at: ClassVar[str] = 'distributed.'
+    sync_bn: bool = _key(True, _flag)
+
+@dataclass
+class MlflowConfig(_Section):
+    "`mlflow`: where the run is tracked and when the model is registered."
+    _at: ClassVar[str] = 'mlflow.'
+    tracking_uri: Optional[str] = _key(None, 'null or a tracking URI', lambda v: v is None or v.strip() != '')
+    experiment_name: str = _key('defect_qc', 'a non-empty name', lambda v: v.strip() != '')
+    run_name: Optional[str] = _key(None)
+    log_model: bool = _key(True, _flag)
+    register_name: Optional[str] = _key('defect_qc', 'null or a non-empty name', lambda v: v is None or v.strip() != '')
+    register_min_recall: float = _key(0.995, *_prob)
+    register_min_accuracy: float = _key(0.99, *_prob)
+
+# %% ../nbs/14_training.ipynb #d514eb86
+@dataclass
+class TrainConfig(_Section):
+    "The training config's schema: every key of `conf/config.yaml`, its type, default and allowed values."
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    num_epochs: int = _key(30, 'an integer >= 1', lambda v: v >= 1)
+    batch_size: int = _key(64, 'an integer >= 1', lambda v: v >= 1)
+    lr: float = _key(0.002, 'a number > 0', lambda v: 0 < v < math.inf)
+    weight_decay: float = _key(0.01, 'a number >= 0', lambda v: 0 <= v < math.inf)
+    seed: int = _key(42, 'an integer from 0 to 4294967295', lambda v: 0 <= v < 2**32)
+    loss: LossConfig = field(default_factory=LossConfig)
+    schedule: str = _key('plateau', "'plateau' or 'one_cycle'", lambda v: v in ('plateau', 'one_cycle'))
+    plateau: PlateauConfig = field(default_factory=PlateauConfig)
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    ema: EmaConfig = field(default_factory=EmaConfig)
+    precise_bn: PreciseBNConfig = field(default_factory=PreciseBNConfig)
+    threshold: ThresholdConfig = field(default_factory=ThresholdConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
+    card: CardConfig = field(default_factory=CardConfig)
+    precision: str = _key('auto', "'auto', 'fp32', 'bf16' or 'fp16'", lambda v: v in ('auto', 'fp32', 'bf16', 'fp16'))
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
+    mlflow: MlflowConfig = field(default_factory=MlflowConfig)
+
+ConfigStore.instance().store(name='train_schema', node=TrainConfig)   # `conf/config.yaml` extends it (its defaults list)
+
+# %% ../nbs/14_training.ipynb #9df740e4
+def schema_keys(node=None, # a section of the schema (default: all of `TrainConfig`)
+                prefix:str='', # its place in the config
+               ) -> list:
+    "Every dotted key the schema declares."
+    node = TrainConfig() if node is None else node
+    return [k for f in fields(node) for v in [getattr(node, f.name)]
+            for k in (schema_keys(v, f'{prefix}{f.name}.') if is_dataclass(v) else [prefix + f.name])]
+
+# %% ../nbs/14_training.ipynb #12ee7768
+def config_error(e:Exception, # Hydra's or OmegaConf's exception about a key or value
+                ) -> ConfigError:
+    "The one-line `ConfigError` for a refused override or key: the key, the value and what the schema allows."
+    c = e if isinstance(e, (ConfigError, OmegaConfBaseException)) else e.__cause__
+    if isinstance(c, ConfigError): return c
+    key, text, unknown = getattr(c, 'full_key', None), str(e), isinstance(c, (ConfigAttributeError, ConfigKeyError))
+    if not key and 'ConfigKeyError' in text and (m := re.search(r'full_key: (\S+)', text)): key, unknown = m[1], True   # a key in a config file
+    if not key: return ConfigError(next(iter(text.strip().splitlines()), type(e).__name__))
+    if unknown:
+        close = difflib.get_close_matches(key, schema_keys(), 1)
+        return ConfigError(f"{key}: not a config key" + (f" (did you mean {close[0]}?)" if close else " (python -m defect_qc.train --cfg job lists them)"))
+    sec, name = (key.rsplit('.', 1) if '.' in key else ('', key))
+    obj = TrainConfig()
+    for part in filter(None, sec.split('.')): obj = getattr(obj, part, None)
+    f = {x.name: x for x in fields(obj)}.get(name) if is_dataclass(obj) else None
+    allowed = (f.metadata.get('allowed') if f else None) or f"a value of type {getattr(c, 'ref_type_str', None) or 'the schema'}"
+    return ConfigError(f"{key}: {c.value!r} is not allowed (expected {allowed})")
+
 # %% ../nbs/14_training.ipynb #fd6126a0
 OmegaConf.register_new_resolver('pid', os.getpid, replace=True)   # `${pid:}` in hydra.run.dir: one folder per run
 
 def load_config(overrides:list=None # Hydra overrides, e.g. `['num_epochs=2', 'data.img_size=64']`
                ) -> DictConfig:
-    "Compose the training config with `overrides`, as `python -m defect_qc.train` does."
+    "Compose the training config with `overrides`, as `python -m defect_qc.train` does; a refused key or value raises `ConfigError`."
     from hydra import compose, initialize_config_module
+    from hydra.errors import HydraException
     with initialize_config_module('defect_qc.conf', version_base='1.3'):
-        return compose('config', overrides=list(overrides or []))
+        try: return compose('config', overrides=list(overrides or []))
+        except HydraException as e: raise config_error(e) from None
 
-# %% ../nbs/14_training.ipynb #63f99a8a
-class ConfigError(ValueError):
-    "A config value out of range; the one-line message names the key, the value and what is allowed."
-
-# %% ../nbs/14_training.ipynb #374de538
-def _number(v, integer=False) -> bool:
-    "Is `v` an int (or, unless `integer`, a finite float), and not a bool?"
-    if isinstance(v, bool): return False
-    return isinstance(v, int) if integer else isinstance(v, (int, float)) and math.isfinite(v)
-
-# %% ../nbs/14_training.ipynb #672b68b2
-CONFIG_RULES = {   # key -> (test of the value, what is allowed); None passes where the text says "null or"
-    'num_epochs': (lambda v: _number(v, True) and v >= 1, 'an integer >= 1'),
-    'batch_size': (lambda v: _number(v, True) and v >= 1, 'an integer >= 1'),
-    'lr': (lambda v: _number(v) and v > 0, 'a number > 0'),
-    'weight_decay': (lambda v: _number(v) and v >= 0, 'a number >= 0'),
-    'seed': (lambda v: _number(v, True), 'an integer'),
-    'data.img_size': (lambda v: _number(v, True) and 16 <= v <= 2048, 'an integer from 16 to 2048'),
-    'data.valid_pct': (lambda v: _number(v) and 0 < v < 1, 'a number between 0 and 1, both excluded'),
-    'data.mask_radius': (lambda v: v is None or _number(v) and 0.3 <= v <= 0.75, 'null or a number from 0.3 to 0.75'),
-    'threshold.target_recall': (lambda v: _number(v) and 0 < v <= 1, 'a number in (0, 1]'),
-    'threshold.mode': (lambda v: v in ('recall', 'bound'), "'recall' or 'bound'"),
-    'threshold.band': (lambda v: isinstance(v, bool), 'true or false'),
-    'card.data_check': (lambda v: isinstance(v, bool), 'true or false'),
-    'threshold.max_false_reject': (lambda v: _number(v) and 0 < v < 1, 'a number in (0, 1)'),
-    'drift.alpha': (lambda v: _number(v) and 0 < v < 0.5, 'a number in (0, 0.5)'),
-    'ema.decay': (lambda v: v is None or _number(v) and 0 < v < 1, 'null or a number in (0, 1)'),
-}
-
+# %% ../nbs/14_training.ipynb #088530fd
 def check_config(cfg:DictConfig # a training config
                 ) -> DictConfig:
-    "Refuse values out of range, naming the key, the value and what is allowed; returns `cfg`."
-    for key, (ok, allowed) in CONFIG_RULES.items():
-        v = OmegaConf.select(cfg, key, default='<missing>')
-        if v != '<missing>' and not ok(v): raise ConfigError(f"{key}: {v!r} is not allowed (expected {allowed})")
+    "Check every value against the schema (`TrainConfig`) and the model's size against the machine; returns `cfg`."
+    plain = OmegaConf.to_container(cfg)   # as plain data, a key added with `+key=...` meets the schema again
+    try: OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainConfig), plain))   # runs each section's `__post_init__`
+    except (OmegaConfBaseException, ConfigError) as e: raise config_error(e) from None
+    check_model(cfg)
     return cfg
+
+# %% ../nbs/14_training.ipynb #df1ca88b
+def arch_kwargs(cfg:DictConfig) -> dict:
+    "The architecture's keyword arguments (`model.kwargs`) as a plain dict."
+    return OmegaConf.to_container(cfg.model.kwargs, resolve=True) if cfg.model.kwargs else {}
+
+# %% ../nbs/14_training.ipynb #11d187fa
+def model_estimate(cfg:DictConfig # training config: `model.*`, `data.img_size`, `data.image_mode`, `batch_size`
+                  ) -> dict:
+    "Parameters and training memory (bytes) of the configured model, from a forward pass on the `meta` device: nothing is allocated."
+    n_in, s = 3 if cfg.data.image_mode == 'RGB' else 1, cfg.data.img_size
+    with torch.device('meta'): model = create_model(cfg.model.arch, n_in, len(CLASSES), None, **arch_kwargs(cfg))
+    sizes = []
+    for m in model.modules():
+        if next(m.children(), None) is None: m.register_forward_hook(lambda m, i, o: sizes.append(o.numel() if torch.is_tensor(o) else 0))
+    with torch.no_grad(): model(torch.empty(cfg.batch_size, n_in, s, s, device='meta'))
+    params = sum(p.numel() for p in model.parameters())
+    # float32 weights, gradients, Adam's two moments and the weight average; every layer's output kept for the backward pass
+    return dict(params=params, weight_bytes=5*4*params, activation_bytes=4*sum(sizes))
+
+# %% ../nbs/14_training.ipynb #46a6c8d1
+MEMORY_SHARE = 0.75   # a config may plan to use this share of the GPU's memory (or of the RAM without a GPU)
+
+def memory_limit() -> int:
+    "Bytes a training run may plan to use: `MEMORY_SHARE` of the GPU's memory when CUDA is available, else of the physical RAM."
+    total = (torch.cuda.get_device_properties(0).total_memory if torch.cuda.is_available()
+             else os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES'))
+    return int(MEMORY_SHARE * total)
+
+# %% ../nbs/14_training.ipynb #6920ae54
+def check_model(cfg:DictConfig, # training config
+                limit:int|None=None, # bytes allowed (default: `memory_limit()`)
+               ) -> dict:
+    "Refuse `model.*` that does not build, or whose training would not fit in memory, naming the key; returns the estimate."
+    kw = arch_kwargs(cfg)
+    try: est = model_estimate(cfg)
+    except Exception as e:
+        raise ConfigError(f"model.kwargs: {kw!r} does not make a {cfg.model.arch} model for {cfg.data.img_size} px images ({error_summary(e)})") from None
+    need, limit = est['weight_bytes'] + est['activation_bytes'], memory_limit() if limit is None else limit
+    if need > limit:
+        key, v = (('model.kwargs', kw) if kw else ('model.arch', cfg.model.arch)) if est['weight_bytes'] > est['activation_bytes'] \
+                 else ('batch_size', cfg.batch_size)   # what to change: the weights or the batch
+        raise ConfigError(f"{key}: {v!r} is not allowed: training would need about {need/2**30:,.1f} GiB ({est['params']:,} parameters, "
+                          f"activations of {cfg.batch_size} images of {cfg.data.img_size} px) and the limit here is {limit/2**30:,.1f} GiB "
+                          f"({MEMORY_SHARE:.0%} of the memory); use smaller model.kwargs widths, batch_size or data.img_size")
+    return est
 
 # %% ../nbs/14_training.ipynb #749a0a5c
 def class_weights(spec, # 'auto', 'none'/None, or a list `[w_ok, w_def]`
@@ -116,11 +360,6 @@ def flatten_config(cfg, # a DictConfig or a nested dict
         if isinstance(v, dict) and v: out.update(flatten_config(v, key + '.'))
         else: out[key] = v if not isinstance(v, (list, dict)) else json.dumps(v)
     return out
-
-# %% ../nbs/14_training.ipynb #df1ca88b
-def arch_kwargs(cfg:DictConfig) -> dict:
-    "The architecture's keyword arguments (`model.kwargs`) as a plain dict."
-    return OmegaConf.to_container(cfg.model.kwargs, resolve=True) if cfg.model.kwargs else {}
 
 # %% ../nbs/14_training.ipynb #11e13187
 def defect_metrics() -> list:
@@ -212,6 +451,38 @@ def dls_from_config(cfg:DictConfig, # training config
     return casting_dls(data_path or resolve_data_path(cfg), d.img_size, d.image_mode, d.valid_pct, cfg.seed, cfg.batch_size,
                        d.augment, OmegaConf.to_container(d.aug), d.cache_dir, d.skip_bad_images,
                        canonical=d.get('canonical', False), mask_radius=d.get('mask_radius'), **kwargs)
+
+# %% ../nbs/14_training.ipynb #92600c0f
+def _needed_per_class(valid_pct:float) -> int:
+    "Fewest images of a class for the split to put at least one in validation and one in training."
+    return next(n for n in range(2, 10**6) if 1 <= round(n*valid_pct) < n)
+
+def check_split(counts:list, # images of each class in train/ (ok, def)
+                cfg:DictConfig, # training config: `data.valid_pct`, `batch_size`, `seed`
+                where:str|Path='train/', # the folder, for the message
+               ) -> tuple:
+    "Refuse a split without both classes in validation, or without one full training batch; returns (n_train, n_valid)."
+    p, bs = cfg.data.valid_pct, cfg.batch_size
+    y = np.repeat(np.arange(len(counts)), counts)
+    t_idx, v_idx = stratified_split(y, p, cfg.seed)   # the split `casting_dls` makes
+    vc, tc = (np.bincount(y[i], minlength=len(counts)) for i in (v_idx, t_idx))
+    if min(counts) == 0: return len(t_idx), len(v_idx)   # a class without images: `casting_dls` names the empty folder
+    if vc.min() == 0 or tc.min() == 0:
+        have = ', '.join(f"{n} {c!r}" for c, n in zip(CLASSES, counts))
+        raise ConfigError(f"data.valid_pct: too few images for a validation split in {where} ({have}): with data.valid_pct={p} "
+                          f"each class needs at least {_needed_per_class(p)} images (one to validate on, the rest to train)")
+    if len(t_idx) < bs:   # fastai drops the last, incomplete training batch: no batch at all would train
+        raise ConfigError(f"batch_size: {bs} is not allowed: {where} has {len(t_idx)} training images after holding out {len(v_idx)} "
+                          f"for validation, fewer than one batch; use batch_size <= {len(t_idx)}")
+    return len(t_idx), len(v_idx)
+
+# %% ../nbs/14_training.ipynb #b7bfb5fc
+def check_data(cfg:DictConfig, # training config
+               root:str|Path, # the data root
+              ):
+    "Before any image is decoded: list train/ and check the split and the batch size against it (`check_split`)."
+    splits = find_splits(root)
+    if 'train' in splits: check_split(np.bincount(list_split(splits['train'])[1], minlength=len(CLASSES)).tolist(), cfg, splits['train'])
 
 # %% ../nbs/14_training.ipynb #80247898
 class TrackingError(ValueError):
@@ -332,18 +603,22 @@ def mlflow_run(cfg:DictConfig, # training config (`mlflow.*`)
 
 # %% ../nbs/14_training.ipynb #8d324635
 def _fit(learn, cfg, state, main:bool):
-    "Fit with the config's schedule and callbacks (distributed when `state` is set); returns (seconds, epochs run)."
+    "Fit with the config's schedule and callbacks (distributed when `state` is set); returns (seconds, epochs run). A NaN loss raises `TrainingDiverged`."
     t0 = time.perf_counter()
     fit = learn.fit_one_cycle if cfg.schedule == 'one_cycle' else learn.fit
-    cbs = [*fit_callbacks(cfg), *([MLflowCallback()] if main else [])]
+    cbs = [*fit_callbacks(cfg), DivergenceGuard(), *([MLflowCallback()] if main else [])]
     if not interactive():   # a log file or CI: one line per epoch instead of a redrawn bar
         learn.remove_cb(ProgressCallback); cbs.append(LineProgress())
-    if state is None: fit(cfg.num_epochs, cfg.lr, cbs=cbs)
-    else:
-        distributed.patch_fastai_distributed()
-        sync_bn = bool(cfg.distributed.sync_bn) and torch.device(learn.dls.device or 'cpu').type == 'cuda'
-        with learn.distrib_ctx(sync_bn=sync_bn): fit(cfg.num_epochs, cfg.lr, cbs=cbs)
-        distributed.barrier()   # every rank has reloaded best.pth before rank 0 deletes it
+    try:
+        if state is None: fit(cfg.num_epochs, cfg.lr, cbs=cbs)
+        else:
+            distributed.patch_fastai_distributed()
+            sync_bn = bool(cfg.distributed.sync_bn) and torch.device(learn.dls.device or 'cpu').type == 'cuda'
+            with learn.distrib_ctx(sync_bn=sync_bn): fit(cfg.num_epochs, cfg.lr, cbs=cbs)
+            distributed.barrier()   # every rank has reloaded best.pth before rank 0 deletes it
+    except TrainingDiverged:        # nothing learnt is kept: no checkpoint, no model
+        if main: (Path(learn.path)/learn.model_dir/'best.pth').unlink(missing_ok=True)
+        raise
     return time.perf_counter() - t0, len(learn.recorder.values)
 
 # %% ../nbs/14_training.ipynb #fda4746a
@@ -399,7 +674,10 @@ def train(cfg:DictConfig, # training config (see `load_config`)
     set_seed(cfg.seed, reproducible=True)
     with distributed.main_first():                  # rank 0 makes the demo data and the image cache, the others then read them
         data_path = resolve_data_path(cfg)
+        check_data(cfg, data_path)                  # the split and the batch size against the listed images, before decoding
         dls = dls_from_config(cfg, data_path, verbose=main)
+    if len(dls.train) == 0:                         # skipped unreadable images left less than one batch
+        check_split(np.bincount(dls.train.cache[1][np.concatenate(dls.split_idx)], minlength=len(CLASSES)).tolist(), cfg, data_path)
     set_seed(cfg.seed, reproducible=True)
     learn = make_learner(dls, cfg, run_dir)
     with mlflow_run(cfg, run_dir, main) as run:
@@ -428,13 +706,17 @@ def _plain_bn(model):
         else: _plain_bn(m)
     return model
 
+# %% ../nbs/14_training.ipynb #f573e5a6
+_started = []   # `_app` appends when it starts: an `OSError` before that came from making Hydra's run folder
+
 # %% ../nbs/14_training.ipynb #a92218b8
 @user_errors
 def _app(cfg:DictConfig):
     "Hydra task function: run `train`; a config value out of range exits 2, data and other config errors 1, with one line."
+    _started.append(True)   # Hydra made the run folder
     try: res = train(cfg)
     except ConfigError as e: raise UserError(e, 2)
-    except (DataError, FileNotFoundError, KeyError, ValueError) as e: raise UserError(e.args[0] if isinstance(e, KeyError) and e.args else e)
+    except (DataError, FileNotFoundError, KeyError, ValueError, TrainingDiverged) as e: raise UserError(e.args[0] if isinstance(e, KeyError) and e.args else e)
     if 'run_id' not in res: return res   # a non-main rank of a distributed run
     v = res['val']
     print(f"Run folder: {res['run_dir']}\nMLflow run: {res['run_id']} ({tracking_uri(cfg)})\n"
@@ -454,17 +736,36 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 # %% ../nbs/14_training.ipynb #c78c9022
+@user_errors
+def _hydra_app(multirun:bool # `-m`: Hydra makes `hydra.sweep.dir`, else `hydra.run.dir`
+              ):
+    "Run the Hydra app; a refused key or value, or a run folder that cannot be made, exits 2 with one line."
+    import hydra
+    from hydra.errors import HydraException
+    _started.clear()
+    try: return hydra.main(config_path='pkg://defect_qc.conf', config_name='config', version_base='1.3')(_app)()   # as `load_config`
+    except HydraException as e: raise UserError(config_error(e), 2) from None
+    except OSError as e:
+        if _started: raise
+        key = 'hydra.sweep.dir' if multirun else 'hydra.run.dir'
+        raise UserError(f"{key}: cannot make the run folder {e.filename} ({e.strerror})", 2) from None
+
+# %% ../nbs/14_training.ipynb #ca3ba5c5
 def main():
     "Entry point of `python -m defect_qc.train`: Hydra parses the overrides from the command line."
-    import hydra, shutil, tempfile
+    import shutil, tempfile
     from defect_qc.distributed import is_main_process, worker_argv
-    signal.signal(signal.SIGTERM, _interrupt)   # what `timeout`, SLURM and Kubernetes send: end the run KILLED, as Ctrl-C does
-    tmp = None
+    if threading.current_thread() is threading.main_thread():   # (only there can a handler be set; tests call `main` from others)
+        signal.signal(signal.SIGTERM, _interrupt)   # what `timeout`, SLURM and Kubernetes send: end the run KILLED, as Ctrl-C does
+    tmp, full_error = None, os.environ.get('HYDRA_FULL_ERROR')
     if not is_main_process():   # under `accelerate launch`: only rank 0 makes a run folder (see defect_qc.scale)
         tmp = tempfile.mkdtemp(prefix='defect_qc_worker_')
         sys.argv = [sys.argv[0], *worker_argv(sys.argv[1:], tmp)]
-    try: return hydra.main(config_path='conf', config_name='config', version_base='1.3')(_app)()
+    os.environ['HYDRA_FULL_ERROR'] = '1'   # Hydra raises its errors instead of printing them, so `_hydra_app` can make them one line
+    try: return _hydra_app(any(a in ('-m', '--multirun') for a in sys.argv[1:]))
     finally:
+        if full_error is None: os.environ.pop('HYDRA_FULL_ERROR', None)
+        else: os.environ['HYDRA_FULL_ERROR'] = full_error
         if tmp: shutil.rmtree(tmp, ignore_errors=True)
 
 # %% ../nbs/14_training.ipynb #290dd4f3

@@ -84,14 +84,15 @@ def test_unreadable_images_stop_before_training(tmp_path, cache_dir):
     from defect_qc.fixtures import write_fixture
     root = write_fixture(tmp_path/'data', {'train': {'ok': 10, 'def': 10}})
     (root/'train/def_front/broken.jpeg').write_bytes((root/'train/def_front/cast_def_0_0.jpeg').read_bytes()[:200])
-    r = run_cli('defect_qc.train', f'data.path={root}', 'num_epochs=1', cwd=tmp_path, env={'DEFECT_QC_CACHE': str(cache_dir)})
+    # batch_size=8: 20 images hold no batch of the default 64, which is refused before anything is decoded
+    r = run_cli('defect_qc.train', f'data.path={root}', 'num_epochs=1', 'batch_size=8', cwd=tmp_path, env={'DEFECT_QC_CACHE': str(cache_dir)})
     assert r.returncode == 1
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith('error: 1 unreadable image(s): ') and 'broken.jpeg' in last, last
     assert 'Traceback' not in r.stderr
     assert not _run_dirs(tmp_path) or not (_run_dirs(tmp_path)[0]/'model.pth').exists()
     # opting in skips them
-    r = run_cli('defect_qc.train', f'data.path={root}', 'num_epochs=1', 'data.skip_bad_images=true', 'mlflow.log_model=false',
+    r = run_cli('defect_qc.train', f'data.path={root}', 'num_epochs=1', 'batch_size=8', 'data.skip_bad_images=true', 'mlflow.log_model=false',
                 cwd=tmp_path, env={'DEFECT_QC_CACHE': str(cache_dir)})
     assert r.returncode == 0, r.stderr[-2000:]
     assert 'skipping 1 unreadable image(s)' in r.stderr
