@@ -639,20 +639,32 @@ def image_stats(x:np.ndarray # `(N, C, H, W)` uint8 images
     t = torch.from_numpy(x).float().div_(255)
     return t.mean((0, 2, 3)).tolist(), t.std((0, 2, 3)).tolist()
 
+# %% ../nbs/02_data.ipynb #e1a2b3c4
+def _extra_train(roots) -> tuple[list, np.ndarray]:
+    "Labelled images of each extra root (its `train/`, or the folder itself when flat), for the training split only."
+    paths, ys = [], []
+    for r in roots or ():
+        try: splits = find_splits(r)
+        except DataError as e: raise DataError(f"data.extra: {e}") from None
+        if not (folder := splits.get('train') or splits.get('data')): raise DataError(f"data.extra: {r}: no train/ folder")
+        p, y = list_split(folder); paths += p; ys.append(y)
+    return paths, (np.concatenate(ys) if ys else np.zeros(0, np.int64))
+
 # %% ../nbs/02_data.ipynb #340beba5
-def _casting_arrays(root, img_size, image_mode, cache_dir, skip_bad, prep_args):
-    "Decoded (cached) images of train/ and test/: `(x, y, paths, is_test, parts, prep)`; `prep_args` None: no canonical crop."
+def _casting_arrays(root, img_size, image_mode, cache_dir, skip_bad, prep_args, extra=()):
+    "Decoded (cached) images of train/, the `extra` roots' train/ and test/: `(x, y, paths, split, parts, prep)`, split 0 train, 1 extra, 2 test."
     splits = find_splits(root)
     if 'train' not in splits: raise DataError(f"{root}: no train/ folder")
     tr_paths, tr_y = list_split(splits['train'])
     te_paths, te_y = list_split(splits['test']) if 'test' in splits else ([], np.zeros(0, np.int64))
     for cls in CLASSES:
         if not (tr_y == CLASSES.index(cls)).any(): raise DataError(f"{splits['train']/DIR_OF[cls]}: no images of class '{cls}' in train/")
+    ex_paths, ex_y = _extra_train(extra)
     prep = dict(reference=reference_profile(tr_paths, img_size, image_mode), **prep_args) if prep_args is not None else None
-    x, ok, parts = cached_images(tr_paths + te_paths, img_size, image_mode, cache_dir, skip_bad, prep)
-    paths = [p for p, k in zip(tr_paths + te_paths, ok) if k]
-    is_test = np.r_[np.zeros(len(tr_paths), bool), np.ones(len(te_paths), bool)][ok]
-    return x, np.concatenate([tr_y, te_y])[ok], paths, is_test, parts, prep
+    x, ok, parts = cached_images(tr_paths + ex_paths + te_paths, img_size, image_mode, cache_dir, skip_bad, prep)
+    paths = [p for p, k in zip(tr_paths + ex_paths + te_paths, ok) if k]
+    split = np.repeat([0, 1, 2], [len(tr_paths), len(ex_paths), len(te_paths)])[ok]
+    return x, np.concatenate([tr_y, ex_y, te_y])[ok], paths, split, parts, prep
 
 # %% ../nbs/02_data.ipynb #3f6fbcfe
 def _cached_dls(x, y, train_idx, valid_idx, tfms, bs, device):
@@ -681,15 +693,18 @@ def casting_dls(root:str|Path, # data root in the Kaggle layout
                 verbose:bool=True, # print what was loaded and how long it took
                 canonical:bool=True, # crop every photo around its part at the training framing (`load_part_image`)
                 mask_radius:float|None=0.5, # with `canonical`: blank the background beyond this share of the side
+                extra:list=(), # more data roots whose labelled images join the training split only (never validation)
                ) -> 'DataLoaders':
     "fastai `DataLoaders` over cached tensors; `.test` holds the test split's loader (or None), `.info` the data facts."
     from fastai.data.transforms import IntToFloatTensor, Normalize
     if image_mode not in ('L', 'RGB'): raise DataError(f"data.image_mode: expected 'L' or 'RGB', got {image_mode!r}")
     t0 = time.perf_counter()
-    x, y, paths, is_test, parts, prep = _casting_arrays(root, img_size, image_mode, cache_dir, skip_bad,
-                                                        dict(mask_radius=mask_radius) if canonical else None)
-    tr_all, te_all = np.flatnonzero(~is_test), np.flatnonzero(is_test)
-    t_idx, v_idx = stratified_split(y[tr_all], valid_pct, seed)
+    x, y, paths, split, parts, prep = _casting_arrays(root, img_size, image_mode, cache_dir, skip_bad,
+                                                      dict(mask_radius=mask_radius) if canonical else None, extra)
+    tr_all, te_all = np.flatnonzero(split < 2), np.flatnonzero(split == 2)   # train/, then the extra roots
+    n_own = int((split == 0).sum())
+    t_idx, v_idx = stratified_split(y[tr_all[:n_own]], valid_pct, seed)
+    t_idx = np.r_[t_idx, np.arange(n_own, len(tr_all))]                       # extra images: training only
     mean, std = image_stats(x[tr_all[t_idx]])
     tfms = [IntToFloatTensor()] + (batch_augs(**{'mask_radius': prep and mask_radius, **(aug or {})}) if augment else []) + [Normalize.from_stats(mean, std, cuda=False)]
     dls = _cached_dls(x, y, tr_all, v_idx, tfms, bs, device)
@@ -697,7 +712,8 @@ def casting_dls(root:str|Path, # data root in the Kaggle layout
     dls.info = dict(root=str(root), img_size=img_size, image_mode=image_mode, n_channels=x.shape[1], mean=mean, std=std,
                     classes=CLASSES, prep=prep, n_train=len(t_idx), n_valid=len(v_idx), n_test=len(te_all),
                     train_counts=np.bincount(y[tr_all[t_idx]], minlength=2).tolist(),
-                    valid_paths=[str(paths[i]) for i in tr_all[v_idx]], test_paths=[str(paths[i]) for i in te_all])
+                    valid_paths=[str(paths[i]) for i in tr_all[v_idx]], test_paths=[str(paths[i]) for i in te_all],
+                    n_extra=len(tr_all) - n_own, extra=[str(r) for r in extra or ()])
     dls.parts, dls.split_idx = parts, (tr_all[t_idx], tr_all[v_idx])   # `PART_STATS` per cached image (NaN without `canonical`)
     dls.paths = paths   # the file of each cached image (the drift alarm reads their size in pixels)
     if verbose: print(f"Loaded {len(y)} images from {root} at {img_size}px ({image_mode}) in {time.perf_counter()-t0:.1f}s: "

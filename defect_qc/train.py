@@ -10,7 +10,7 @@ import contextlib, difflib, fcntl, json, math, os, re, signal, socket, sys, thre
 from dataclasses import dataclass, field, fields, is_dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar, List, Optional
 
 import numpy as np
 import torch
@@ -59,7 +59,8 @@ def _key(default, # the default, as in `config.yaml`
          ok=None, # test of a value that already has the field's type; None: every value of the type
         ):
     "A schema field: its default, and the test that `__post_init__` applies to a value."
-    return field(default=default, metadata=dict(allowed=allowed, ok=ok))
+    meta = dict(allowed=allowed, ok=ok)
+    return field(default_factory=lambda: list(default), metadata=meta) if isinstance(default, list) else field(default=default, metadata=meta)
 
 # %% ../nbs/14_training.ipynb #b6dd09b3
 class _Section:
@@ -109,6 +110,7 @@ class DataConfig(_Section):
     augment: bool = _key(True, _flag)
     aug: AugConfig = field(default_factory=AugConfig)
     skip_bad_images: bool = _key(False, _flag)
+    extra: List[str] = _key([], 'a list of folders, e.g. [answers]', lambda v: all(isinstance(r, str) and r.strip() for r in v))
     cache_dir: Any = _key(None, 'null, false or a folder', lambda v: v is None or v is False or isinstance(v, str) and v.strip() != '')
     demo: DemoConfig = field(default_factory=DemoConfig)
 
@@ -450,7 +452,7 @@ def dls_from_config(cfg:DictConfig, # training config
     d = cfg.data
     return casting_dls(data_path or resolve_data_path(cfg), d.img_size, d.image_mode, d.valid_pct, cfg.seed, cfg.batch_size,
                        d.augment, OmegaConf.to_container(d.aug), d.cache_dir, d.skip_bad_images,
-                       canonical=d.get('canonical', False), mask_radius=d.get('mask_radius'), **kwargs)
+                       canonical=d.get('canonical', False), mask_radius=d.get('mask_radius'), extra=list(d.get('extra') or []), **kwargs)
 
 # %% ../nbs/14_training.ipynb #92600c0f
 def _needed_per_class(valid_pct:float) -> int:
@@ -546,7 +548,9 @@ def _write_card(run_dir, res, meta, cfg, data_path, dls, splits):
     ov = run_dir/'.hydra'/'overrides.yaml'
     overrides = list(OmegaConf.load(ov)) if ov.is_file() else []
     check = check_dataset(data_path, cache_dir=cache_folder(cfg.data.cache_dir)) if cfg.get('card', {}).get('data_check', True) else None
-    write_card(run_dir, res, meta, cfg, counts, check, 'demo data (synthetic)' if cfg.data.path is None else str(data_path), overrides)
+    source = 'demo data (synthetic)' if cfg.data.path is None else str(data_path)
+    if dls.info.get('n_extra'): source += f" + {dls.info['n_extra']} training images from {', '.join(dls.info['extra'])} (data.extra)"
+    write_card(run_dir, res, meta, cfg, counts, check, source, overrides)
 
 # %% ../nbs/14_training.ipynb #648c90d9
 def _log_outputs(run_dir, res, cfg):
