@@ -22,13 +22,14 @@ def test_adapted_run_predicts_and_evaluates(env):
     tmp, run, cam = env
     orig = {f.name: f.read_bytes() for f in run.iterdir() if f.is_file()}
     r = adapt(run, '--labelled', cam/'labelled', '--unlabelled', cam/'unlabelled', '--out', tmp/'new', '--folds', '2', '--epochs', '1',
-              '--n-original', '40', cwd=tmp)
+              '--n-original', '40', '--levers', 'reference,adabn,finetune,threshold', cwd=tmp)
     assert r.returncode == 0 and 'Traceback' not in r.stderr, r.stderr[-3000:]
     assert 'Adapted run' in r.stdout and '2-fold cross-validation' in r.stdout and 'cross-validation within the labelled photos' in r.stderr
     new = tmp/'new'
     assert {'model.pth', 'model.json', 'metrics.json', 'model_card.md', 'adapt.json'} <= {f.name for f in new.iterdir()}
     meta, old = json.loads((new/'model.json').read_text()), json.loads((run/'model.json').read_text())
     assert meta['adapted_from']['mlflow_run_id'] == old['mlflow_run_id'] and meta['mlflow_run_id'] != old['mlflow_run_id']
+    assert meta['adapted_from']['levers'] == ['reference', 'adabn', 'finetune', 'threshold'] and meta['adapted_from']['n_original'] == 40
     assert meta['prep']['reference'] != old['prep']['reference'] and meta['drift'] != old['drift'] and meta['threshold'] <= old['threshold']
     m = json.loads((new/'metrics.json').read_text())
     assert m['cv']['folds'] == 2 and m['cv']['n'] == 20 and len(m['cv']['accuracy_ci95']) == 2 and m['before']['n'] == 20
