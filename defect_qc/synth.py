@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from .data import DIR_OF, default_cache_dir, remove_stale_temporaries
 
 # %% auto #0
-__all__ = ['DEFECTS', 'SYNTH_VERSION', 'synth_casting', 'make_demo_data', 'demo_data']
+__all__ = ['DEFECTS', 'SYNTH_VERSION', 'synth_casting', 'make_demo_data', 'demo_data', 'make_camera_data']
 
 # %% ../nbs/03_synth.ipynb #dfcb54cf
 DEFECTS = ('blow_hole', 'crack', 'chipped_edge', 'burr')
@@ -92,13 +92,31 @@ _DRAW = dict(blow_hole=_blow_hole, crack=_crack, chipped_edge=_chipped_edge, bur
 def synth_casting(size:int=300, # side of the image in pixels
                   defect:str|None=None, # None for a good part, or one of `DEFECTS`
                   seed:int=0, # random seed: the same seed draws the same part
+                  camera:int=0, # 0: the demo set's camera; 1: a second set-up (`_camera2`)
                  ) -> Image.Image:
     "Draw one synthetic casting as a grayscale PIL image."
     rng = np.random.default_rng(seed)
     img, geo = _part(size, rng)
     if defect is not None: img = _DRAW[defect](img, geo, rng)
+    if camera: img = _camera2(img, geo, rng)
     im = Image.fromarray((np.clip(img, 0, 1)*255).astype(np.uint8), 'L')
     return im.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 0.9)))
+
+# %% ../nbs/03_synth.ipynb #4303f62d
+def _camera2(img:np.ndarray, # the drawn part, float in [0, 1]
+             geo:tuple, # its `(cx, cy, radius)` in pixels
+             rng, # the part's random generator
+            ) -> np.ndarray:
+    "The part as a second camera set-up sees it: bright background, smaller and off-centre, stronger light, another gamma."
+    s = img.shape[0]; cx, cy, R = geo; yy, xx = np.mgrid[0:s, 0:s].astype(np.float32)
+    bg = rng.uniform(0.6, 0.75)
+    img = np.where(np.hypot(xx - cx, yy - cy) > 1.18*R, bg, img)                      # the part keeps a dark shadow ring
+    n = round(s*rng.uniform(0.74, 0.82)); pad = s - n; left, top = (int(v) for v in rng.integers(0, pad + 1, 2))
+    small = np.asarray(Image.fromarray(img.astype(np.float32), 'F').resize((n, n), Image.Resampling.BILINEAR))
+    img = np.pad(small, ((top, pad - top), (left, pad - left)), constant_values=bg) + rng.normal(0, 0.02, (s, s))
+    ang = rng.uniform(0, 2*np.pi)
+    img = img * (1 + rng.uniform(0.2, 0.35)*((xx - s/2)*np.cos(ang) + (yy - s/2)*np.sin(ang))/(s/2))
+    return np.clip(img, 0, 1) ** rng.uniform(0.7, 0.85)
 
 # %% ../nbs/03_synth.ipynb #9c58da10
 SYNTH_VERSION = 3
@@ -143,3 +161,25 @@ def demo_data(n_train:int=400, # training images
         try: make_demo_data(d, n_train, n_test, size, seed=seed)
         except FileExistsError: pass   # another process made it meanwhile
     return d
+
+# %% ../nbs/03_synth.ipynb #382caa2c
+def make_camera_data(dest:str|Path, # folder to create
+                     n_labelled:int=40, # labelled photos (half of them defective)
+                     n_unlabelled:int=200, # photos without labels
+                     n_test:int=200, # labelled photos held back for evaluation
+                     size:int=300, # side in pixels
+                     seed:int=1, # random seed (another seed than the demo set's: other parts)
+                    ) -> Path:
+    "Write a second-camera demo set: `labelled/{ok_front,def_front}`, `unlabelled/` and `test/{ok_front,def_front}`."
+    dest = Path(dest)
+    if dest.exists(): raise FileExistsError(f"{dest}: already exists")
+    rng = np.random.default_rng(seed)
+    def draw(cls): return synth_casting(size, DEFECTS[rng.integers(len(DEFECTS))] if cls == 'def' else None, int(rng.integers(2**31)), camera=1)
+    for part, n, frac in (('labelled', n_labelled, 0.5), ('test', n_test, 0.57)):
+        for cls, k in (('def', int(round(n*frac))), ('ok', n - int(round(n*frac)))):
+            d = dest/part/DIR_OF[cls]; d.mkdir(parents=True, exist_ok=True)
+            for i in range(k): draw(cls).convert('RGB').save(d/f'cast_{cls}_0_{i}.jpeg', quality=80)
+    (dest/'unlabelled').mkdir(parents=True)
+    for i in range(n_unlabelled): draw('def' if rng.random() < 0.57 else 'ok').convert('RGB').save(dest/'unlabelled'/f'{i:05d}.jpeg', quality=80)
+    (dest/'README.md').write_text(f"Synthetic second-camera demo photos made by defect_qc.synth (version {SYNTH_VERSION}, seed {seed}). Not real data.\n")
+    return dest
