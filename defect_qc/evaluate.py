@@ -10,6 +10,7 @@ import json, math, sys, time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import scipy.stats
 import torch
 import torch.nn as nn
