@@ -20,7 +20,7 @@ from fastcore.script import call_parse
 from .data import DataError, augment_batch, cached_images, find_splits, list_split, stratified_split, _open
 from .parts import RADII, match_scale, part_profile
 from .models import ModelFileError, load_model, normalize_uint8, predict_proba, save_model
-from .drift import FeatureDistance, drift_reference, model_features
+from .drift import FeatureDistance, drift_reference, model_features, part_pixels, source_side
 from .evaluate import binary_metrics, report, tune_threshold, upper_bound
 from .predict import expand_inputs
 
@@ -253,13 +253,15 @@ def new_drift(model:nn.Module, # the adapted model
               parts:np.ndarray, # their part statistics (`cached_images`)
               mean:list, std:list, threshold:float, # the adapted model's normalisation and threshold
               alpha:float=0.01, # share of the calibration half flagged
+              sides=None, # short side in pixels of each photo's file (`source_side`): the resolution check; None: without it
              ) -> dict:
     "A drift reference of the new set-up: fitted on half the unlabelled photos (classes as predicted), calibrated on the other half."
     idx = np.random.default_rng(0).permutation(len(x)); a, b = np.sort(idx[:len(x)//2]), np.sort(idx[len(x)//2:])
     f = model_features(model, x, mean, std); yh = (predict_proba(model, x, mean, std) >= threshold).astype(np.int64)
     fb = torch.from_numpy(f[b])
     vdist = lambda ref: FeatureDistance(ref['features']['mu'], ref['features']['W'])(fb).numpy()
-    return drift_reference(parts[a], parts[b], f[a], yh[a], vdist, alpha)
+    px = part_pixels(parts, sides) if sides is not None else None
+    return drift_reference(parts[a], parts[b], f[a], yh[a], vdist, alpha, *((px[a], px[b]) if px is not None else ()))
 
 # %% ../nbs/17_adapt.ipynb #a0d1f4c8
 LEVER_NOTES = {
@@ -374,7 +376,8 @@ def adapt(run_dir:str|Path, # the original run folder (not changed)
              **{k: v for k, v in info.items() if k not in ('mean', 'std', 'threshold')}, epochs=epochs, lr=lr, seed=seed, folds=folds)
     new = {**meta, 'prep': prep, 'mean': info['mean'], 'std': info['std'], 'threshold': th, 'adapted_from': a}
     if meta.get('band'): new['band'] = {**meta['band'], 't_accept': th, 't_reject': max(meta['band']['t_reject'], th)}
-    if meta.get('drift'): new['drift'] = new_drift(m, x_unl, parts_u, info['mean'], info['std'], th, meta['drift'].get('alpha', 0.01))
+    if meta.get('drift'): new['drift'] = new_drift(m, x_unl, parts_u, info['mean'], info['std'], th, meta['drift'].get('alpha', 0.01),
+                                                    [source_side(p) for p, k in zip(up, ok_u) if k])
     made = not out.exists(); out.mkdir(parents=True, exist_ok=True)
     try: return _write_run(out, run_dir, labelled, unlabelled, m, new, cfg, x_lab, y_lab, lp, before, cv, settings := dict(
              run_dir=a['run_dir'], labelled=a['labelled'], unlabelled=a['unlabelled'], folds=folds, epochs=epochs, n_original=n_original, lr=lr, seed=seed),
