@@ -55,12 +55,13 @@ def start(cmd, env=None, log=None):
     "Start a server in its own process group, output to a log file."
     return subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=open(log, 'w+'), stderr=subprocess.STDOUT, start_new_session=True)
 
-def stop(proc):
-    "Stop a server and everything it started."
+def stop(proc, timeout=30):
+    "Stop a server and everything it started with SIGTERM, as a service manager does (SIGKILL after `timeout` s); its exit code."
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
-        try: proc.wait(20)
+        try: proc.wait(timeout)
         except subprocess.TimeoutExpired: os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+    return proc.returncode
 
 @contextmanager
 def served(model_uri, log, env=None):

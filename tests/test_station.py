@@ -5,7 +5,7 @@ import base64, json, os, shutil, signal, sqlite3, subprocess, sys, time
 from pathlib import Path
 
 import pytest
-from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_MISSING, chromium, free_port, load_page, wait_http
+from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_MISSING, chromium, free_port, load_page, stop, wait_http
 from defect_qc.fixtures import make_tiny_run
 from defect_qc.synth import make_demo_data
 
@@ -41,14 +41,6 @@ def wait_until(cond, proc, log, what, timeout=180):
             pytest.fail(f"the station exited ({proc.returncode}) waiting for {what}:\n{Path(log).read_text()[-3000:]}")
         time.sleep(0.1)
     pytest.fail(f"no {what} after {timeout} s:\n{Path(log).read_text()[-3000:]}")
-
-def stop(proc):
-    "SIGTERM, as a service manager stops it; the exit code."
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try: proc.wait(30)
-        except subprocess.TimeoutExpired: os.killpg(proc.pid, signal.SIGKILL); proc.wait()
-    return proc.returncode
 
 def test_new_photos_are_recorded_and_sorted(tiny, tmp_path):
     "Photos written while it runs (and one before) get a row each and move to their decision's folder; a broken one is an error row."
