@@ -144,6 +144,7 @@ class PlateauConfig(_Section):
     factor: float = _key(0.3, *_open01)
     min_lr: float = _key(1e-5, 'a number >= 0', lambda v: 0 <= v < math.inf)
 
+# %% ../nbs/14_training.ipynb #dcafe7f7
 @dataclass
 class EarlyStoppingConfig(_Section):
     "`early_stopping`"
@@ -171,6 +172,7 @@ class PreciseBNConfig(_Section):
     enabled: bool = _key(True, _flag)
     n_batches: int = _key(20, 'an integer >= 1', lambda v: v >= 1)
 
+# %% ../nbs/14_training.ipynb #dd011946
 @dataclass
 class ThresholdConfig(_Section):
     "`threshold`: how the decision threshold (and the review band) is tuned."
@@ -199,6 +201,7 @@ class DistributedConfig(_Section):
     _at: ClassVar[str] = 'distributed.'
     sync_bn: bool = _key(True, _flag)
 
+# %% ../nbs/14_training.ipynb #5f6d6de8
 @dataclass
 class MlflowConfig(_Section):
     "`mlflow`: where the run is tracked and when the model is registered."
