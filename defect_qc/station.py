@@ -597,13 +597,6 @@ def export_labels(db:str|Path, # the station's database
     finally: shutil.rmtree(tmp, ignore_errors=True)
     return man
 
-# %% ../nbs/18_station.ipynb #61a467f9
-def _free(host, port):
-    "Can the page listen on `host:port`?"
-    with socket.socket() as s:
-        try: s.bind((host, port)); return True
-        except OSError: return False
-
 # %% ../nbs/18_station.ipynb #15343648
 @user_errors
 def station_cmd(run_dir:str, # run folder (model.pth + model.json) or export folder
@@ -628,7 +621,9 @@ def station_cmd(run_dir:str, # run folder (model.pth + model.json) or export fol
     if not 0 <= drift_limit < 1: raise UserError(f"--drift-limit {drift_limit}: must be in [0, 1)", 2)
     if settle < 0: raise UserError(f"--settle {settle}: must be >= 0", 2)
     if not 0 <= port < 65536: raise UserError(f"--port {port}: must be in 0..65535", 2)
-    if port and not _free(host, port): raise UserError(f"--port {port}: {host}:{port} is in use (choose another port, or 0 for no page)")
+    if port:
+        from defect_qc.tracking import check_port   # the tracking server's check: one line when the page cannot listen there
+        check_port(host, port)
     pred = _predictor(run_dir, backend, None, bs, workers, None, None)
     db = Path(db) if db else Path(watch)/'station.db'
     try: st = Station(pred, watch, db, sort, copy, window, drift_limit, settle, webhook=webhook)
