@@ -4,7 +4,8 @@ usage: python benchmarks/predict_speed.py [RUN_DIR] [--n 512] [--img-size 128]
 
 Without RUN_DIR a tiny DefectCNN run is created (weights don't matter for speed). The ONNX model is exported into a
 temporary folder, so RUN_DIR is not modified. JPEGs: the real casting photos when ../shared/data/casting_data is there,
-else synthetic 300x300 demo JPEGs. Prints a markdown table of images/s (higher is better).
+else synthetic 300x300 demo JPEGs. Prints a markdown table of images/s (higher is better); with RUN_DIR and the real photos,
+then the per-stage table of `predict_stages.py` (decode, find part, crop, model, drift, CSV, and Pillow's decoding floor).
 """
 import argparse, os, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -17,6 +18,7 @@ warnings.filterwarnings('ignore', category=FutureWarning)
 from defect_qc.data import image_args, load_images
 from defect_qc.fixtures import make_tiny_run, real_data_root
 from defect_qc.predict import Predictor
+from predict_stages import main as stages_main
 
 
 def rate(fn, n_items, min_s=1.0, warmup=1):
@@ -71,6 +73,8 @@ def main(argv=None):
         expl = rate(lambda: (p.predict_paths(files, warn=False), p.explain(files)), len(files), warmup=0)
         print(f"\nwith Grad-CAM heat maps (torch, batch 64, end-to-end): {expl:,.0f} img/s, against {plain:,.0f} img/s without "
               f"({plain/expl:.1f}x the time)")
+    if a.run_dir and real_data_root():   # where the time goes from file to decision, against Pillow's decoding of the same files
+        print(); stages_main([a.run_dir])
     return 0
 
 if __name__ == '__main__': sys.exit(main())

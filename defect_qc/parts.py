@@ -8,6 +8,7 @@ Docs: https://defect-qc.github.io/defect_qc/parts.html.md"""
 from __future__ import annotations
 import functools, math, warnings
 
+import numba
 import numpy as np
 from PIL import Image
 from scipy import ndimage as ndi
@@ -55,6 +56,20 @@ def gray_small(a:np.ndarray, # an image: `(H, W)`, `(C, H, W)` or `(H, W, C)`
         a = np.asarray(Image.fromarray(a, 'F').resize(size, Image.Resampling.BOX), np.float32)
     return ndi.gaussian_filter(a, 1.0)
 
+# %% ../nbs/01_parts.ipynb #4725c418
+@numba.njit(nogil=True, cache=True)
+def _votes(xs, ys, m, dx, dy, rs, h, w):
+    "Vote accumulator `(h*w,)`: each edge `i` adds `m[i]` at `rint(x + s*r*d)` for each radius `r` in `rs`, both directions `s`."
+    out = np.zeros((2, h*w))
+    for k in range(2):
+        s = np.float32(1 - 2*k)
+        for i in range(len(xs)):
+            for j in range(len(rs)):
+                sr = s*rs[j]   # float32 products, the sum in float64: as NumPy computes `x + s*rs*dx`
+                px, py = np.rint(np.float64(xs[i]) + np.float64(sr*dx[i])), np.rint(np.float64(ys[i]) + np.float64(sr*dy[i]))
+                if 0 <= px < w and 0 <= py < h: out[k, int(py)*w + int(px)] += np.float64(m[i])
+    return out[0] + out[1]
+
 # %% ../nbs/01_parts.ipynb #b398fe3a
 def vote_centre(mag:np.ndarray, # gradient magnitude
                 gx:np.ndarray, # gradient along x
@@ -65,13 +80,7 @@ def vote_centre(mag:np.ndarray, # gradient magnitude
     ys, xs = np.nonzero(mag > np.quantile(mag, 0.85))
     m = mag[ys, xs]; dx, dy = gx[ys, xs]/m, gy[ys, xs]/m
     rs = np.arange(2, int(0.6*min(max(h, w), MAX_ASPECT*min(h, w))), dtype=np.float32)   # bounded by the short side
-    acc = np.zeros(h*w)
-    for sgn in (1, -1):
-        px = np.rint(xs[:, None] + sgn*rs*dx[:, None]).astype(np.int64)
-        py = np.rint(ys[:, None] + sgn*rs*dy[:, None]).astype(np.int64)
-        ok = (px >= 0) & (px < w) & (py >= 0) & (py < h)
-        acc += np.bincount((py*w + px)[ok], np.broadcast_to(m[:, None], px.shape)[ok], minlength=h*w)
-    acc = ndi.gaussian_filter(acc.reshape(h, w), 1.5)
+    acc = ndi.gaussian_filter(_votes(xs, ys, m, dx, dy, rs, h, w).reshape(h, w), 1.5)
     cy, cx = np.unravel_index(acc.argmax(), acc.shape)
     win = acc[max(cy-2, 0):cy+3, max(cx-2, 0):cx+3]; win = win - win.min() + 1e-12   # sub-pixel: centroid around the peak
     yy, xx = np.mgrid[max(cy-2, 0):max(cy-2, 0)+win.shape[0], max(cx-2, 0):max(cx-2, 0)+win.shape[1]]
