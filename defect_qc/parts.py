@@ -44,6 +44,51 @@ RADII = (np.arange(N_RADII) + 0.5) / N_RADII * R_MAX                 # the profi
 MAX_ASPECT = 4     # the long side of a usable image is at most this many times its short side
 SCALES = np.exp(np.linspace(math.log(0.45), math.log(2.0), 150))   # part sizes searched, relative to the reference
 
+# %% ../nbs/01_parts.ipynb #565c259e
+@numba.njit(nogil=True, cache=True)
+def _reflect(i, n):
+    "Index `i` mirrored into `0..n-1` as SciPy's mode 'reflect' does (`d c b a | a b c d`), however far outside."
+    while i < 0 or i >= n: i = -i - 1 if i < 0 else 2*n - i - 1
+    return i
+
+# %% ../nbs/01_parts.ipynb #869b86de
+@numba.njit(nogil=True, cache=True)
+def _corr(a, w, sym, axis):
+    "`scipy.ndimage.correlate1d(a, w, axis, mode='reflect')` of a 2-D array for a symmetric (`sym` 1) or antisymmetric (-1) `w`."
+    out = np.empty_like(a)
+    src, dst = (a.T, out.T) if axis == 1 else (a, out)
+    n, k, r = src.shape[0], src.shape[1], len(w)//2
+    t = np.empty(k)
+    for i in range(n):
+        for j in range(k): t[j] = np.float64(src[i, j])*w[r]
+        for q in range(-r, 0):   # SciPy's order: the centre, then the outermost pair first
+            i1, i2, wq = _reflect(i + q, n), _reflect(i - q, n), w[r + q]
+            for j in range(k): t[j] += ((np.float64(src[i1, j]) + np.float64(src[i2, j])) if sym > 0 else (np.float64(src[i1, j]) - np.float64(src[i2, j])))*wq
+        for j in range(k): dst[i, j] = t[j]
+    return out
+
+# %% ../nbs/01_parts.ipynb #9eec2f79
+@functools.cache
+def _gauss_weights(sigma:float) -> np.ndarray:
+    "SciPy's Gaussian kernel for `gaussian_filter(..., sigma)` (truncated at 4 sigma), read-only."
+    x = np.arange(-int(4.0*sigma + 0.5), int(4.0*sigma + 0.5) + 1)
+    phi = np.exp(-0.5 / (sigma*sigma) * x**2)
+    w = phi / phi.sum(); w.setflags(write=False); return w
+
+def _smooth(a, sigma):
+    "`scipy.ndimage.gaussian_filter(a, sigma)` of a 2-D array, compiled."
+    w = _gauss_weights(sigma)
+    return _corr(_corr(np.ascontiguousarray(a), w, 1, 0), w, 1, 1)
+
+# %% ../nbs/01_parts.ipynb #10ff2414
+_DIFF, _SUM = np.array([-1., 0., 1.]), np.array([1., 2., 1.])
+
+@numba.njit(nogil=True, cache=True)
+def _edges(im, d, s):
+    "`(gx, gy, hypot(gx, gy))`: SciPy's `sobel` along x and y of a float32 image, and the gradient magnitude."
+    gy, gx = _corr(_corr(im, d, -1, 0), s, 1, 1), _corr(_corr(im, d, -1, 1), s, 1, 0)
+    return gx, gy, np.hypot(gx, gy)
+
 # %% ../nbs/01_parts.ipynb #d693d316
 def gray_small(a:np.ndarray, # an image: `(H, W)`, `(C, H, W)` or `(H, W, C)`
               ) -> np.ndarray:
@@ -54,7 +99,7 @@ def gray_small(a:np.ndarray, # an image: `(H, W)`, `(C, H, W)` or `(H, W, C)`
     if z < 1:
         size = (max(1, round(a.shape[1]*z)), max(1, round(a.shape[0]*z)))
         a = np.asarray(Image.fromarray(a, 'F').resize(size, Image.Resampling.BOX), np.float32)
-    return ndi.gaussian_filter(a, 1.0)
+    return _smooth(a, 1.0)
 
 # %% ../nbs/01_parts.ipynb #4725c418
 @numba.njit(nogil=True, cache=True)
@@ -70,6 +115,17 @@ def _votes(xs, ys, m, dx, dy, rs, h, w):
                 if 0 <= px < w and 0 <= py < h: out[k, int(py)*w + int(px)] += np.float64(m[i])
     return out[0] + out[1]
 
+# %% ../nbs/01_parts.ipynb #52881955
+@numba.njit(nogil=True, cache=True)
+def _vote_map(mag, gx, gy, q, w, r_max):
+    "The votes `(h, w)` of the edges stronger than `q`, each up to `r_max` pixels along its gradient line, smoothed by `w`."
+    h, wd = mag.shape
+    ys, xs = np.nonzero(mag > q)
+    m = np.empty(len(xs), np.float32); dx, dy = np.empty_like(m), np.empty_like(m)
+    for i in range(len(xs)): m[i] = mag[ys[i], xs[i]]; dx[i] = gx[ys[i], xs[i]]/m[i]; dy[i] = gy[ys[i], xs[i]]/m[i]
+    acc = _votes(xs, ys, m, dx, dy, np.arange(2, r_max).astype(np.float32), h, wd).reshape(h, wd)
+    return _corr(_corr(acc, w, 1, 0), w, 1, 1)
+
 # %% ../nbs/01_parts.ipynb #b398fe3a
 def vote_centre(mag:np.ndarray, # gradient magnitude
                 gx:np.ndarray, # gradient along x
@@ -77,14 +133,16 @@ def vote_centre(mag:np.ndarray, # gradient magnitude
                ) -> tuple[float, float]:
     "Centre `(x, y)` in pixels of the strongest circular structure: strong edges vote along their gradient lines."
     h, w = mag.shape
-    ys, xs = np.nonzero(mag > np.quantile(mag, 0.85))
-    m = mag[ys, xs]; dx, dy = gx[ys, xs]/m, gy[ys, xs]/m
-    rs = np.arange(2, int(0.6*min(max(h, w), MAX_ASPECT*min(h, w))), dtype=np.float32)   # bounded by the short side
-    acc = ndi.gaussian_filter(_votes(xs, ys, m, dx, dy, rs, h, w).reshape(h, w), 1.5)
+    r_max = int(0.6*min(max(h, w), MAX_ASPECT*min(h, w)))   # bounded by the short side
+    acc = _vote_map(mag, gx, gy, np.quantile(mag, 0.85), _gauss_weights(1.5), r_max)
     cy, cx = np.unravel_index(acc.argmax(), acc.shape)
     win = acc[max(cy-2, 0):cy+3, max(cx-2, 0):cx+3]; win = win - win.min() + 1e-12   # sub-pixel: centroid around the peak
     yy, xx = np.mgrid[max(cy-2, 0):max(cy-2, 0)+win.shape[0], max(cx-2, 0):max(cx-2, 0)+win.shape[1]]
     return float((win*xx).sum()/win.sum()), float((win*yy).sum()/win.sum())
+
+# %% ../nbs/01_parts.ipynb #a839bd33
+_ANGLES = np.linspace(0, 2*np.pi, 128, endpoint=False)
+_COS, _SIN = np.cos(_ANGLES), np.sin(_ANGLES)   # the profile's circles, sampled at 128 angles
 
 # %% ../nbs/01_parts.ipynb #9b9d4ae2
 def part_profile(a:np.ndarray, # an image: `(H, W)`, `(C, H, W)` or `(H, W, C)`, values 0-255
@@ -92,16 +150,14 @@ def part_profile(a:np.ndarray, # an image: `(H, W)`, `(C, H, W)` or `(H, W, C)`,
     "The part's centre (`cx`, `cy`: fractions of width and height), its radial edge `profile`, and the frame's brightness."
     im = gray_small(a)
     h, w = im.shape
-    gy, gx = ndi.sobel(im, 0), ndi.sobel(im, 1)
-    mag = np.hypot(gx, gy)
+    gx, gy, mag = _edges(im, _DIFF, _SUM)
     cx, cy = vote_centre(mag, gx, gy)
-    ang = np.linspace(0, 2*np.pi, 128, endpoint=False)
     r = RADII * min(h, w)
-    X, Y = cx + r[:, None]*np.cos(ang), cy + r[:, None]*np.sin(ang)
+    X, Y = cx + r[:, None]*_COS, cy + r[:, None]*_SIN
     inside = (X >= 0) & (X <= w-1) & (Y >= 0) & (Y <= h-1)
     G = ndi.map_coordinates(mag, [Y, X], order=1, mode='nearest')
     n = inside.sum(1)
-    prof = np.where(n > len(ang)//4, (G*inside).sum(1)/np.maximum(n, 1), np.nan)
+    prof = np.where(n > len(_COS)//4, (G*inside).sum(1)/np.maximum(n, 1), np.nan)
     b = max(1, round(0.04*min(h, w)))   # the outer 4% of the frame: background in any sensible framing
     border = np.concatenate([im[:b].ravel(), im[-b:].ravel(), im[b:-b, :b].ravel(), im[b:-b, -b:].ravel()])
     return dict(cx=(cx+0.5)/w, cy=(cy+0.5)/h, profile=prof.astype(np.float32),
