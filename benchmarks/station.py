@@ -76,11 +76,11 @@ def main(argv=None):
         wait_for(lambda: n_rows(db) >= len(blobs), p, log, f'{len(blobs)} rows', a.timeout)
         time.sleep(2)                                         # a duplicate would show up now
         os.killpg(p.pid, signal.SIGTERM); p.wait(60)
-        with sqlite3.connect(db) as con: rows = con.execute('SELECT path, time FROM photos').fetchall()
-    t_row = {}
+        with sqlite3.connect(db) as con: rows = con.execute('SELECT path, time, latency_ms FROM photos').fetchall()
+    t_row, own = {}, {}
     dup = 0
-    for path, t in rows:
-        dup += path in t_row; t_row[path] = datetime.fromisoformat(t).timestamp()
+    for path, t, ms in rows:
+        dup += path in t_row; t_row[path] = datetime.fromisoformat(t).timestamp(); own[path] = ms
     lost = [p for p in closed if p not in t_row]
     lat = np.array([t_row[p] - closed[p] for p in closed if p in t_row])*1000
     span = max(t_row.values()) - t0
@@ -88,6 +88,9 @@ def main(argv=None):
           f"model {run}; backend {a.backend}; cores {os.cpu_count()}{'; kill -9 at photo ' + str(kill_at) if a.kill else ''}")
     print(f"sustained: {len(t_row)/span:.1f} photos/s (first write to last row, {span:.1f} s)")
     print(f"latency file closed -> row written: p50 {np.percentile(lat, 50):.1f} ms, p95 {np.percentile(lat, 95):.1f} ms, max {lat.max():.1f} ms")
+    seen = np.array([own[p] for p in closed if p in own and own[p] is not None])   # the station's own: noticed complete -> row
+    if len(seen): print(f"  of which in the station (noticed complete -> row written): p50 {np.percentile(seen, 50):.1f} ms, p95 {np.percentile(seen, 95):.1f} ms; "
+                        f"the rest is the file event's way to the station")
     if a.kill:
         after = np.array([t_row[p] - closed[p] for p in closed if p in t_row and closed[p] > t_kill + 30])*1000
         print(f"restart: rows resumed; latency of photos written 30 s after the kill: "
