@@ -171,6 +171,17 @@ def _stretched(ref:bytes) -> np.ndarray:
     out = np.stack([np.interp(RADII/s, RADII, ref, left=np.nan, right=np.nan) for s in SCALES])
     out.setflags(write=False); return out
 
+# %% ../nbs/01_parts.ipynb #7802a355
+@functools.lru_cache(maxsize=64)   # one set per reference and per pattern of unknown radii (nearly always none)
+def _bands(ref:bytes, lo:float, hi:float, unknown:bytes):
+    "What `match_scale` needs of the reference alone: the radii compared per stretch (as float64), the reference there, counts and sums."
+    B = _stretched(ref)
+    M = (RADII >= lo*SCALES[:, None]) & (RADII <= hi*SCALES[:, None]) & ~np.unpackbits(np.frombuffer(unknown, np.uint8), count=N_RADII).astype(bool) & ~np.isnan(B)
+    B0 = np.where(M, np.nan_to_num(B), 0)
+    out = M.astype(np.float64), B0, M.sum(1).clip(1), B0.sum(1), (B0*B0).sum(1), M.sum(1) >= 8
+    for a in out: a.setflags(write=False)
+    return out
+
 # %% ../nbs/01_parts.ipynb #ada9c314
 def match_scale(profile:np.ndarray, # radial edge profile of an image (`part_profile`)
                 ref:np.ndarray, # the reference profile (`part_reference`)
@@ -179,13 +190,11 @@ def match_scale(profile:np.ndarray, # radial edge profile of an image (`part_pro
                ) -> tuple[float, float]:
     "The part's size relative to the reference, and the correlation of the best match (1: a perfect match)."
     g = np.asarray(profile, np.float64)
-    B = _stretched(np.asarray(ref, np.float64).tobytes())
-    M = (RADII >= lo*SCALES[:, None]) & (RADII <= hi*SCALES[:, None]) & ~np.isnan(g) & ~np.isnan(B)
-    g0, B0 = np.nan_to_num(g), np.where(M, np.nan_to_num(B), 0)
-    n = M.sum(1).clip(1)
-    sa, sb, saa, sbb, sab = M@g0, B0.sum(1), M@(g0*g0), (B0*B0).sum(1), B0@g0
+    M, B0, n, sb, sbb, enough = _bands(np.asarray(ref, np.float64).tobytes(), lo, hi, np.packbits(np.isnan(g)).tobytes())
+    g0 = np.nan_to_num(g)
+    sa, saa, sab = M@g0, M@(g0*g0), B0@g0
     c = (sab - sa*sb/n) / np.sqrt(np.clip((saa - sa*sa/n)*(sbb - sb*sb/n), 1e-12, None))
-    c = np.where(M.sum(1) >= 8, c, -1.)
+    c = np.where(enough, c, -1.)
     i, ls = int(np.argmax(c)), np.log(SCALES)
     off = 0.
     if 0 < i < len(SCALES)-1 and (d := c[i-1] - 2*c[i] + c[i+1]) < 0: off = float(np.clip(0.5*(c[i-1] - c[i+1])/d, -0.5, 0.5))
