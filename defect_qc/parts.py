@@ -75,10 +75,14 @@ def _gauss_weights(sigma:float) -> np.ndarray:
     phi = np.exp(-0.5 / (sigma*sigma) * x**2)
     w = phi / phi.sum(); w.setflags(write=False); return w
 
+@numba.njit(nogil=True, cache=True)
+def _gauss2d(a, w):
+    "`a` filtered with the symmetric kernel `w` along both axes, as `gaussian_filter` does (axis 0 first)."
+    return _corr(_corr(a, w, 1, 0), w, 1, 1)
+
 def _smooth(a, sigma):
     "`scipy.ndimage.gaussian_filter(a, sigma)` of a 2-D array, compiled."
-    w = _gauss_weights(sigma)
-    return _corr(_corr(np.ascontiguousarray(a), w, 1, 0), w, 1, 1)
+    return _gauss2d(np.ascontiguousarray(a), _gauss_weights(sigma))
 
 # %% ../nbs/01_parts.ipynb #10ff2414
 _DIFF, _SUM = np.array([-1., 0., 1.]), np.array([1., 2., 1.])
@@ -124,7 +128,7 @@ def _vote_map(mag, gx, gy, q, w, r_max):
     m = np.empty(len(xs), np.float32); dx, dy = np.empty_like(m), np.empty_like(m)
     for i in range(len(xs)): m[i] = mag[ys[i], xs[i]]; dx[i] = gx[ys[i], xs[i]]/m[i]; dy[i] = gy[ys[i], xs[i]]/m[i]
     acc = _votes(xs, ys, m, dx, dy, np.arange(2, r_max).astype(np.float32), h, wd).reshape(h, wd)
-    return _corr(_corr(acc, w, 1, 0), w, 1, 1)
+    return _gauss2d(acc, w)
 
 # %% ../nbs/01_parts.ipynb #b398fe3a
 def vote_centre(mag:np.ndarray, # gradient magnitude
@@ -177,8 +181,8 @@ def _bands(ref:bytes, lo:float, hi:float, unknown:bytes):
     "What `match_scale` needs of the reference alone: the radii compared per stretch (as float64), the reference there, counts and sums."
     B = _stretched(ref)
     M = (RADII >= lo*SCALES[:, None]) & (RADII <= hi*SCALES[:, None]) & ~np.unpackbits(np.frombuffer(unknown, np.uint8), count=N_RADII).astype(bool) & ~np.isnan(B)
-    B0 = np.where(M, np.nan_to_num(B), 0)
-    out = M.astype(np.float64), B0, M.sum(1).clip(1), B0.sum(1), (B0*B0).sum(1), M.sum(1) >= 8
+    B0, k = np.where(M, np.nan_to_num(B), 0), M.sum(1)
+    out = M.astype(np.float64), B0, k.clip(1), B0.sum(1), (B0*B0).sum(1), k >= 8
     for a in out: a.setflags(write=False)
     return out
 
