@@ -2,8 +2,8 @@
 
 usage: python benchmarks/predict_stages.py RUN_DIR [--n 715] [--backend torch]
 
-Files: a mix of the real 300 px train photos (`--n` of them) and the 512 px second-camera photos when ../shared/data is
-there (else synthetic 300 px demo JPEGs). Prints, per photo in one thread: decode, find part, crop, model, drift and
+Files: the real 300 px train photos (`--n` of them), the 512 px second-camera photos and their mix, from ../shared/data
+(it needs them). Prints, per photo in one thread: decode, find part, crop, model, drift and
 CSV; then photos/s end to end with all cores (`Predictor.predict_paths`) against Pillow decoding the same files with
 all cores (the floor the issue asks prediction to reach).
 """
@@ -14,39 +14,41 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from defect_qc.data import _open, _outside
-from defect_qc.fixtures import real_data_root
-from defect_qc.parts import canonical_crop, find_part
+from defect_qc.data import PART_STATS, _open, load_part_image
+from defect_qc.drift import frame_contrast, source_side
+from defect_qc.fixtures import REAL_DATA_MISSING, real_data_root
+from defect_qc.parts import find_part
 from defect_qc.predict import Predictor, write_results
 
 
 def photo_sets(n):
-    "Named lists of files: 300 px, 512 px and the mix (the real ones when they are there)."
+    "Named lists of files: 300 px, 512 px and the mix; None without the real photos."
     real = real_data_root()
     if not real: return None
-    p300 = sorted((real/'train').rglob('*.jpeg'))[::max(1, 6633//n)][:n]
+    fs = sorted((real/'train').rglob('*.jpeg'))
+    p300 = fs[::max(1, len(fs)//n)][:n]
     p512 = sorted((real.parent/'second_camera').rglob('*.jpeg'))
     return {'300 px': p300, '512 px': p512, 'mix': p300 + p512}
 
 def per_photo_ms(files, pred):
-    "Milliseconds per photo of each stage, one thread."
+    "Milliseconds per photo of each stage, one thread: decode, find part and crop are differences of the product's own path."
     prep, size, mode = pred.meta.get('prep'), pred.img_size, pred.image_mode
+    ref = np.asarray(prep['reference'], np.float32) if prep else None
     t = dict(decode=0., find_part=0., crop=0.)
-    xs = []
+    xs, parts, sides = [], [], []
     for f in files:
         t0 = time.perf_counter(); im = _open(f, size, mode, prep is not None); im.load()
-        t1 = time.perf_counter(); part = find_part(np.asarray(im.convert('L')), np.asarray(prep['reference'], np.float32)) if prep else None
-        t2 = time.perf_counter()
-        out = canonical_crop(im, part, size) if prep else im.resize((size, size), Image.Resampling.BILINEAR)
-        a = np.array(out, np.uint8)
-        if prep and prep.get('mask_radius'): a[_outside(size, prep['mask_radius'])] = 0
-        xs.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
+        t1 = time.perf_counter()
+        if prep: find_part(np.asarray(im.convert('L')), ref)
+        t2 = time.perf_counter(); a, part = load_part_image(f, size, mode, prep)   # decode, find, crop and mask: what predict runs
         t3 = time.perf_counter()
-        t['decode'] += t1 - t0; t['find_part'] += t2 - t1; t['crop'] += t3 - t2
-    x = np.stack(xs)
+        t['decode'] += t1 - t0; t['find_part'] += t2 - t1; t['crop'] += max(0., (t3 - t2) - (t2 - t0))
+        xs.append(a); parts.append([part[k] for k in PART_STATS] if part else [np.nan]*len(PART_STATS)); sides.append(source_side(f))
+    x, n = np.stack(xs), len(files)
     t0 = time.perf_counter(); p, d = pred._scores(x); t['model'] = time.perf_counter() - t0
-    n = len(files); parts = np.zeros((n, 9), np.float32); sides = np.full(n, 300.)
-    t0 = time.perf_counter(); dr = pred._drift(parts, d if d is not None else np.full(n, np.nan), p, sides, np.full(n, 50.))
+    t0 = time.perf_counter()   # the drift alarm as `Predictor._run` computes it: the frames' contrast per batch, then the scores
+    contrast = np.concatenate([frame_contrast(x[i:i+pred.bs], (prep or {}).get('mask_radius')) for i in range(0, n, pred.bs)])
+    dr = pred._drift(np.array(parts, np.float32), d if d is not None else np.full(n, np.nan), p, np.array(sides), contrast)
     t['drift'] = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as td:
         df = pred._frame({'path': [str(f) for f in files]}, p, [None]*n, dr)
@@ -74,7 +76,7 @@ def main(argv=None):
     ap.add_argument('--backend', default='torch')
     a = ap.parse_args(argv)
     sets = photo_sets(a.n)
-    if sets is None: sys.exit(f"no real photos: set DEFECT_QC_DATA or put casting_data in ../shared/data")
+    if sets is None: sys.exit(f"error: {REAL_DATA_MISSING}")
     pred = Predictor(a.run_dir, a.backend)
     pred.predict_paths(sets['300 px'][:64], warn=False)   # warm up
     w = os.cpu_count()
