@@ -5,7 +5,7 @@
 RUN is a run folder (`model.pth` + `model.json` + `.hydra/config.yaml`, as `python -m defect_qc.train` writes it).
 Its validation images (re-drawn from the saved config exactly as training drew them; never the test split) are
 changed as a new camera set-up would change them (`defect_qc.evaluate.SHIFTS`: part scale 0.65/0.8/1.1 with a
-matching background, brighter/darker/uneven background, gamma 0.7/1.4, blur, JPEG quality 30, a 512 px round trip)
+matching background, a tilt of 25° (the part squeezed to cos 25° of its height), brighter/darker/uneven background, gamma 0.7/1.4, blur, JPEG quality 30, a 512 px round trip)
 and scored through `defect_qc.predict.Predictor`, the production path. Prints ROC-AUC, accuracy at the run's tuned
 threshold, missed defects, false alarms, the share flagged by the drift alarm, the share flagged at all (drift or
 review) and the share **wrong and not flagged** (decided wrongly, with no drift flag: the silent errors) per shift,

@@ -500,27 +500,35 @@ def _affine_grid(theta, h, w):
     py = theta[:, :, 1, None]*ys                          # (N, 2, H): the part that depends on the row
     return px.transpose(1, 2)[:, None] + py.transpose(1, 2)[:, :, None]
 
+# %% ../nbs/02_data.ipynb #a475d74e
+def _tilt(t:torch.Tensor, phi:torch.Tensor) -> torch.Tensor:
+    "`(N, 2, 2)` maps from output to input coordinates that squeeze an image by `cos(t)` along direction `phi`: a circle tilted by `t`."
+    a, c, s = 1/torch.cos(t) - 1, torch.cos(phi), torch.sin(phi)
+    return torch.eye(2, device=t.device) + a[:, None, None] * torch.stack([torch.stack([c*c, c*s], -1), torch.stack([c*s, s*s], -1)], -2)
+
 # %% ../nbs/02_data.ipynb #c352a579
 def augment_batch(x:torch.Tensor, # `(N, C, H, W)` float images in [0, 1]
                   max_rotate:float=10., # degrees
                   max_zoom:float=1.05, # largest zoom factor
+                  max_tilt:float=0., # degrees the part may lean from facing the camera: a squeeze by up to cos(max_tilt) in a random direction
                   max_lighting:float=0.1, # brightness and contrast jitter
                   flip_vert:bool=True, # also flip vertically and transpose (a part seen from the top has no "up")
                   p_affine:float=0.75, # share of images rotated and zoomed
                   p_lighting:float=0.75, # share of images with brightness/contrast changes
                  ) -> torch.Tensor:
-    "Random flips, rotation and zoom in one `grid_sample` (all 8 symmetries of the square with `flip_vert`), brightness and contrast."
+    "Random flips, rotation, zoom and tilt in one `grid_sample` (all 8 symmetries of the square with `flip_vert`), brightness and contrast."
     n, dev = x.shape[0], x.device
     r = lambda *s: torch.rand(*s, device=dev)
     fx = torch.where(r(n) < 0.5, -1., 1.)
     fy = torch.where(r(n) < 0.5, -1., 1.) if flip_vert else torch.ones(n, device=dev)
-    if max_rotate or max_zoom > 1:
+    if max_rotate or max_zoom > 1 or max_tilt:
         on = (r(n) < p_affine).float()
         ang = (r(n)*2-1) * math.radians(max_rotate) * on
         s = 1 / (1 + (r(n) * (max_zoom-1)) * on)
         c, si = torch.cos(ang)*s, torch.sin(ang)*s
         theta = torch.zeros(n, 2, 3, device=dev)
         theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1] = c*fx, -si*fy, si*fx, c*fy
+        if max_tilt: theta[:, :, :2] = _tilt(r(n) * math.radians(max_tilt) * on, r(n) * math.pi) @ theta[:, :, :2]
         if flip_vert and x.shape[-1] == x.shape[-2]:   # a transpose swaps the two input axes
             t = r(n) < 0.5
             theta[t] = theta[t][:, :, [1, 0, 2]]
@@ -576,6 +584,7 @@ def camera_batch(x:torch.Tensor, # `(N, C, H, W)` float images in [0, 1]
 # %% ../nbs/02_data.ipynb #a977111c
 def batch_augs(max_rotate:float=10., # degrees
                max_zoom:float=1.05, # largest zoom factor
+               max_tilt:float=0., # degrees the part may lean from facing the camera
                max_lighting:float=0.1, # brightness and contrast jitter
                flip_vert:bool=True, # also flip vertically (a part seen from the top has no "up")
                max_gamma:float=1., # camera changes (`camera_batch`); 1, 0, 0: none
@@ -593,7 +602,7 @@ def batch_augs(max_rotate:float=10., # degrees
         split_idx, order = 0, 40   # training batches only; after IntToFloatTensor, before Normalize
         def encodes(self, x):   # plain tensors inside: fastai's tensor subclass dispatch costs time on every op
             if not isinstance(x, TensorImage): return x
-            x = augment_batch(x.as_subclass(torch.Tensor), max_rotate, max_zoom, max_lighting, flip_vert)
+            x = augment_batch(x.as_subclass(torch.Tensor), max_rotate, max_zoom, max_tilt, max_lighting, flip_vert)
             return TensorImage(camera_batch(x, max_gamma, max_blur, max_background, mask_radius, p=p_camera, p_background=p_background) if camera else x)
     return [BatchAug(p=1.)]
 

@@ -443,12 +443,13 @@ def _background_fill(a:np.ndarray, shape:tuple, rng) -> np.ndarray:
 def shift_scale(a:np.ndarray, # `(H, W)` uint8 photo
                 f:float, # new size of the part, relative to now
                 seed:int=0, # seed of the background noise
+                squeeze:float=1., # its height relative to its width, at most 1 (< 1: a part tilted by acos(squeeze) about the horizontal axis)
                ) -> np.ndarray:
-    "The part at `f` times its size, centred; zooming out fills the border with a matching background (4 px feather)."
+    "The part at `f` times its size (and `squeeze` times that in height), centred; zooming out fills the border with a matching background (4 px feather)."
     from PIL import Image as PILImage
-    H, W = a.shape; h, w = round(H*f), round(W*f)
+    H, W = a.shape; h, w = round(H*f*squeeze), round(W*f)
     im = PILImage.fromarray(a)
-    if f >= 1:
+    if f >= 1 and squeeze == 1:
         y0, x0 = (h-H)//2, (w-W)//2
         return np.asarray(im.resize((w, h), PILImage.Resampling.BICUBIC))[y0:y0+H, x0:x0+W].copy()
     small = np.asarray(im.resize((w, h), PILImage.Resampling.BILINEAR)).astype(np.float32)
@@ -486,6 +487,7 @@ def _roundtrip(a, s=512):
 SHIFTS = {   # name -> (uint8 (H, W) photo -> shifted photo); `jpeg_q30` is done by the encoding
     'in_distribution': lambda a: a,
     'scale_0.65': lambda a: shift_scale(a, 0.65), 'scale_0.8': lambda a: shift_scale(a, 0.8), 'scale_1.1': lambda a: shift_scale(a, 1.1),
+    'tilt_25': lambda a: shift_scale(a, 1., squeeze=math.cos(math.radians(25))),
     'background_brighter': lambda a: shift_background(a, 50), 'background_darker': lambda a: shift_background(a, -60),
     'background_uneven': lambda a: shift_background(a, 50*np.linspace(-1, 1, a.shape[1])[None, :]),
     'gamma_0.7': lambda a: _gamma(a, 0.7), 'gamma_1.4': lambda a: _gamma(a, 1.4),
