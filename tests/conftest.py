@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+if os.environ.get('PYTEST_XDIST_WORKER'):   # `pytest -n N`: N test processes share the cores, so each (and every CLI it starts) uses one
+    os.environ['OMP_NUM_THREADS'] = os.environ['MKL_NUM_THREADS'] = '1'   # thread: N x all-core trainings would oversubscribe them
 from defect_qc.fixtures import REAL_DATA_MISSING, real_data_root
 REAL_DATA = real_data_root()   # $DEFECT_QC_REAL_DATA, else ../shared/data/casting_data; None when absent
 ARTIFACTS = REPO/'tests'/'artifacts'
