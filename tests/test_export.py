@@ -39,13 +39,17 @@ def test_export_cli_matches_torch(env, fmt, fname):
 def test_predict_onnx_backend_cli(env):
     tmp, run, demo = env
     if not (run/'model.onnx').is_file(): assert run_cli('defect_qc.export', run).returncode == 0
-    r_t = run_cli('defect_qc.predict', run, demo/'test')
+    r_t = run_cli('defect_qc.predict', run, demo/'test', '--backend', 'torch')
     r_o = run_cli('defect_qc.predict', run, demo/'test', '--backend', 'onnx')
-    assert r_t.returncode == 0 and r_o.returncode == 0, r_o.stderr
+    r_a = run_cli('defect_qc.predict', run, demo/'test')   # no --backend: the export of this model.pth is used
+    assert r_t.returncode == 0 and r_o.returncode == 0 and r_a.returncode == 0, r_o.stderr + r_a.stderr
     dt, do = pd.read_csv(io.StringIO(r_t.stdout)), pd.read_csv(io.StringIO(r_o.stdout))
     assert dt.path.tolist() == do.path.tolist()
     np.testing.assert_allclose(do.p_defect, dt.p_defect, atol=2e-6 + TOLERANCE)
-    assert '[onnx' in r_o.stderr
+    assert '[onnx' in r_o.stderr and '[torch' in r_t.stderr and '[onnx' in r_a.stderr
+    assert r_a.stdout == r_o.stdout
+    r_x = run_cli('defect_qc.predict', run, demo/'test', '--explain', tmp/'heat')   # heat maps need the torch model
+    assert r_x.returncode == 0 and '[torch' in r_x.stderr, r_x.stderr
 
 def test_export_without_model_is_one_line(env):
     tmp, run, demo = env
