@@ -22,7 +22,7 @@ from fastapi import Request   # at module level: FastAPI reads the handlers' (st
 from .cli import UserError, user_errors
 from fastcore.basics import patch_to
 from .data import CLASSES, DIR_OF, file_sha256, is_image_file
-from .predict import BACKENDS, Predictor, _predictor
+from .predict import BACKENDS, Predictor, _predictor, auto_backend
 
 # %% auto #0
 __all__ = ['SCHEMA', 'COLS', 'ANSWERS', 'TEMPLATES', 'open_db', 'now_iso', 'record', 'recorded', 'DriftWindow', 'raise_alarm',
@@ -478,7 +478,7 @@ drift rate <b id="drift-rate">{{ '%.1f' % (100*s.drift_rate) }}%</b> over the la
 
 # %% ../nbs/18_station.ipynb #570b1aaa
 def review_app(db:str|Path, # the station's database
-               pred:Predictor|None=None, # for heat maps (torch backend), the review band and the model card
+               pred:Predictor|None=None, # the review band, the model card, and heat maps (from its model.pth, whatever its backend)
                metrics:StationMetrics|None=None, # served at /metrics when given
                window:int=200, # drift rate over the last N photos
               ):
@@ -489,6 +489,11 @@ def review_app(db:str|Path, # the station's database
     env = jinja2.Environment(loader=jinja2.DictLoader(TEMPLATES), autoescape=True)
     con, lock = open_db(db), threading.Lock()
     band, version = (pred.band, model_version(pred)) if pred is not None else (None, None)
+    has_cams = pred is not None and (pred.backend == 'torch' or (pred.run_dir/'model.pth').is_file())
+    cams = []   # an export scores the photos; the heat maps need the torch model, loaded on the first one asked for
+    def explainer():
+        if not cams: cams.append(pred if pred.backend == 'torch' else Predictor(pred.run_dir, 'torch', bs=1, n_workers=1))
+        return cams[0]
     def figures():
         with lock: s = summary(con, window)
         return {**s, 'model_version': s['model_version'] or version}
@@ -517,7 +522,7 @@ def review_app(db:str|Path, # the station's database
         return page('queue.html', request, title='Review queue', rows=[view(r) for r in rows], total=total)
     @app.get('/photos/{pid}', response_class=HTMLResponse)
     def photo_page(request: Request, pid: int):
-        return page('photo.html', request, title=f"photo {pid}", r=view(photo(pid)), heatmap=pred is not None and pred.backend == 'torch')
+        return page('photo.html', request, title=f"photo {pid}", r=view(photo(pid)), heatmap=has_cams)
     @app.get('/photos/{pid}/image')
     def image(pid: int):
         f = Path(photo(pid)['stored'])
@@ -527,8 +532,8 @@ def review_app(db:str|Path, # the station's database
     def heatmap(pid: int):
         from PIL import Image
         f = Path(photo(pid)['stored'])
-        if pred is None or pred.backend != 'torch': raise HTTPException(404, "heat maps need the torch backend")
-        h = pred.explain([str(f)])[0] if f.is_file() else None
+        if not has_cams: raise HTTPException(404, "heat maps need the model's model.pth (this is an export folder without one)")
+        h = explainer().explain([str(f)])[0] if f.is_file() else None
         if h is None: raise HTTPException(404, f"{f}: cannot be read")
         buf = io.BytesIO(); Image.fromarray(h).save(buf, 'PNG')
         return Response(buf.getvalue(), media_type='image/png')
@@ -610,7 +615,7 @@ def station_cmd(run_dir:str, # run folder (model.pth + model.json) or export fol
                 drift_limit:float=0.2, # drift alarm: when more than this share of them drift
                 settle:float=1.0, # a file without a close event is complete once unchanged this many seconds
                 webhook:str=None, # POST each reject and drift alarm as JSON to this URL
-                backend:Annotated[str, {'choices': BACKENDS}]='torch', # torch (model.pth) or an export
+                backend:Annotated[str, {'choices': ('auto', *BACKENDS)}]='auto', # auto: the ONNX export of this model.pth when there is one, else torch (heat maps come from model.pth either way)
                 bs:int=64, # batch size
                 workers:int=None, # image-decoding threads (default: all cores)
                ) -> int:
@@ -624,7 +629,7 @@ def station_cmd(run_dir:str, # run folder (model.pth + model.json) or export fol
     if port:
         from defect_qc.tracking import check_port   # the tracking server's check: one line when the page cannot listen there
         check_port(host, port)
-    pred = _predictor(run_dir, backend, None, bs, workers, None, None)
+    pred = _predictor(run_dir, auto_backend(run_dir) if backend == 'auto' else backend, None, bs, workers, None, None)
     db = Path(db) if db else Path(watch)/'station.db'
     try: st = Station(pred, watch, db, sort, copy, window, drift_limit, settle, webhook=webhook)
     except sqlite3.DatabaseError as e: raise UserError(f"--db {db}: not a station database ({e})")
