@@ -339,6 +339,18 @@ def predict_sources(self:Predictor, srcs:list, # paths, file-like objects, or ex
     "Like `predict_bytes` for any mix of paths and file-like objects (the served model's rows); an exception is an error row with its message."
     return self._frame({}, *self._run(srcs, names, False, warn), threshold)
 
+# %% ../nbs/07_predict.ipynb #6e7f35cd
+@patch
+def warm_up(self:Predictor, n:int|None=None, # photos in the second call (default: the batch size)
+           ) -> float:
+    "Score a synthetic photo alone, then `n` at once, so that the first real photos do not pay for first runs; the seconds it took."
+    from defect_qc.synth import synth_casting
+    t0, b = time.perf_counter(), io.BytesIO()
+    synth_casting(300, None, seed=0).save(b, 'JPEG', quality=90)
+    for k in (1, n or self.bs): self.predict_bytes([b.getvalue()]*k, warn=False)
+    self.stats = {}
+    return time.perf_counter() - t0
+
 # %% ../nbs/07_predict.ipynb #e1e79b13
 @patch
 def explain(self:Predictor, srcs:list, # paths or file-like objects
