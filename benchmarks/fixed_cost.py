@@ -1,0 +1,83 @@
+"""The fixed cost of a training run: what a warm run spends outside its epochs, whole and by phase, against the goal (15 s).
+
+    python benchmarks/fixed_cost.py [DATA_ROOT] [--out DIR] [-- extra overrides...]
+
+1. Whole processes, as a user runs them: `python -m defect_qc.train data.path=DATA_ROOT num_epochs=N
+   early_stopping.enabled=false` for N = 1 and 2, after a first run that fills the image cache, so that both are warm.
+   The marginal epoch is t(2) - t(1); the fixed cost is t(1) minus that epoch.
+2. Where it goes: `import defect_qc.train` timed in a fresh process, then two 1-epoch runs of `defect_qc.train.train`
+   in this process with each step timed by wrapping it (the package is not changed); the second run is printed, so the
+   steps' own imports are paid already, as they are in a process that imported them at start.
+DATA_ROOT defaults to ../shared/data/casting_data (the real train split) when it is there, else the demo data.
+Prints numbers only. Measure on an idle machine: another process on the cores changes every figure.
+"""
+import argparse, functools, importlib, subprocess, sys, tempfile, time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+STEPS = [   # (module, function, depth): the steps of `train`, and inside them the ones that cost
+    ('defect_qc.train', 'check_config', 0), ('defect_qc.train', 'dls_from_config', 0), ('defect_qc.train', 'make_learner', 0),
+    ('defect_qc.train', '_fit', 0), ('defect_qc.train', '_evaluate_run', 0), ('defect_qc.train', 'fit_drift', 1),
+    ('defect_qc.evaluate', 'report', 1), ('defect_qc.train', '_save_outputs', 0), ('defect_qc.train', '_write_card', 1),
+    ('defect_qc.train', '_log_outputs', 1), ('defect_qc.tracking', 'log_model', 1)]
+
+def whole_run(data, out, epochs, extra):
+    "Seconds of one `python -m defect_qc.train` process (raises with the tail of its log when it fails)."
+    d = Path(out)/f'run_{epochs}_{time.monotonic_ns()}'
+    cmd = [sys.executable, '-m', 'defect_qc.train', f'num_epochs={epochs}', 'early_stopping.enabled=false', f'hydra.run.dir={d}',
+           f'mlflow.tracking_uri=sqlite:///{Path(out).resolve()}/mlflow.db', *([f'data.path={data}'] if data else []), *extra]
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=out)
+    if r.returncode: sys.exit(f"error: training failed (exit {r.returncode}):\n" + '\n'.join((r.stdout + r.stderr).splitlines()[-15:]))
+    return time.perf_counter() - t0
+
+def import_seconds():
+    "Seconds a fresh process takes to import `defect_qc.train` (median of 3)."
+    code = 'import time; t = time.perf_counter(); import defect_qc.train; print(time.perf_counter() - t)'
+    ts = sorted(float(subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout) for _ in range(3))
+    return ts[1]
+
+def timed_steps(spent):
+    "Wrap every function of `STEPS` so that its seconds add up in `spent`."
+    for mod, name, _ in STEPS:
+        m = importlib.import_module(mod); f = getattr(m, name)
+        @functools.wraps(f)
+        def w(*a, _f=f, _k=name, **kw):
+            t = time.perf_counter()
+            try: return _f(*a, **kw)
+            finally: spent[_k] = spent.get(_k, 0.) + time.perf_counter() - t
+        setattr(m, name, w)
+
+def in_process_run(data, out, extra, spent):
+    "One 1-epoch `train` in this process; its total seconds (the steps' seconds go to `spent`)."
+    from defect_qc.train import load_config, train
+    cfg = load_config(['num_epochs=1', 'early_stopping.enabled=false', f'mlflow.tracking_uri=sqlite:///{Path(out).resolve()}/mlflow.db',
+                       *([f'data.path={data}'] if data else []), *extra])
+    spent.clear(); t0 = time.perf_counter()
+    train(cfg, Path(out)/f'inproc_{time.monotonic_ns()}')
+    return time.perf_counter() - t0
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('data', nargs='?', default=None); ap.add_argument('--out'); ap.add_argument('extra', nargs='*')
+    a = ap.parse_args(argv)
+    data = a.data or (str(REPO.parent/'shared'/'data'/'casting_data') if (REPO.parent/'shared'/'data'/'casting_data').is_dir() else None)
+    out = Path(a.out or tempfile.mkdtemp(prefix='fixed_cost_')); out.mkdir(parents=True, exist_ok=True)
+    print(f"data: {data or 'demo data'}; runs in {out}")
+    whole_run(data, out, 1, a.extra)                             # fills the image cache (and the demo data)
+    t1, t2 = whole_run(data, out, 1, a.extra), whole_run(data, out, 2, a.extra)
+    epoch = t2 - t1
+    print(f"whole processes: 1 epoch {t1:.1f} s, 2 epochs {t2:.1f} s -> one epoch {epoch:.1f} s, "
+          f"fixed cost {t1 - epoch:.1f} s (goal <= 15 s: {'met' if t1 - epoch <= 15 else 'not met'})")
+    imp = import_seconds()
+    spent = {}; timed_steps(spent)
+    in_process_run(data, out, a.extra, spent)                    # pays the steps' own first imports
+    total = in_process_run(data, out, a.extra, spent)
+    print(f"\nwhere it goes (1 epoch; the step 'fit' is the epoch itself):\n| step | seconds |\n|---|---:|")
+    print(f"| import defect_qc.train (fresh process) | {imp:.1f} |")
+    for mod, name, depth in STEPS:
+        if name in spent: print(f"| {'&nbsp;&nbsp;'*depth}{name} | {spent[name]:.1f} |")
+    top = sum(spent.get(n, 0.) for _, n, d in STEPS if d == 0)
+    print(f"| the rest of train (MLflow run, seeds, ...) | {total - top:.1f} |\n| train, in all | {total:.1f} |")
+
+if __name__ == '__main__': sys.exit(main())
