@@ -139,6 +139,11 @@ def _progress(total, show):
     return tqdm(total=total, unit='img', file=sys.stderr, leave=False, dynamic_ncols=True)
 
 # %% ../nbs/07_predict.ipynb #d6652392
+def _made_from(d:Path, fmt:str):
+    "The SHA-256 of the `model.pth` that `export.json` says export `fmt` was made from (None where it says nothing); a damaged file raises."
+    ex = json.loads((d/'export.json').read_text()) if (d/'export.json').is_file() else {}
+    return ex.get('formats', {}).get(fmt, {}).get('model_sha256')
+
 def auto_backend(run_dir:str|Path, # a run folder or an export folder
                  explain:bool=False, # heat maps wanted: they need the torch model's gradients
                 ) -> str:
@@ -147,9 +152,9 @@ def auto_backend(run_dir:str|Path, # a run folder or an export folder
     if not pth.is_file():   # an export folder: what it holds
         return next((b for b, f in (('onnx', 'model.onnx'), ('torchscript', 'model.ts')) if (d/f).is_file()), 'torch')
     if explain or not (d/'model.onnx').is_file(): return 'torch'
-    try: made_from = json.loads((d/'export.json').read_text())['formats']['onnx']['model_sha256']
-    except (OSError, ValueError, KeyError, TypeError): return 'torch'
-    return 'onnx' if made_from == file_sha256(pth) else 'torch'   # a stale export (the model was trained again) is not used
+    try: made_from = _made_from(d, 'onnx')
+    except (OSError, ValueError, AttributeError): return 'torch'
+    return 'onnx' if made_from is not None and made_from == file_sha256(pth) else 'torch'   # a stale export (the model was trained again) is not used
 
 # %% ../nbs/07_predict.ipynb #631fb26b
 BACKENDS = ('torch', 'onnx', 'torchscript')
@@ -197,9 +202,7 @@ def _load_export(self:Predictor, fmt):
     "Load `model.onnx` / `model.ts`, checking it was exported from this folder's `model.pth`."
     d = self.run_dir; f = d/('model.onnx' if fmt == 'onnx' else 'model.ts')
     if not f.is_file(): raise FileNotFoundError(f"{d}: no {f.name} here: " + _EXPORT_HINT.format(d=d, f=fmt))
-    ex = json.loads((d/'export.json').read_text()) if (d/'export.json').is_file() else {}
-    info = ex.get('formats', {}).get(fmt, {})
-    if (d/'model.pth').is_file() and info.get('model_sha256') != file_sha256(d/'model.pth'):
+    if (d/'model.pth').is_file() and _made_from(d, fmt) != file_sha256(d/'model.pth'):
         raise ValueError(f"{f}: stale export (not made from this folder's model.pth): " + _EXPORT_HINT.format(d=d, f=fmt))
     run = load_exported(f)
     return lambda x: _in_batches(run, x, self.bs)
