@@ -374,10 +374,12 @@ def defect_metrics() -> list:
 
 # %% ../nbs/14_training.ipynb #436573bd
 NO_BF16_ENV = 'DEFECT_QC_NO_BF16'   # set to 1: behave as on a CPU without native bf16 (what `precision=auto` picks)
+_NO_BF16_ISAS = ('SSE41', 'AVX', 'AVX2', 'AVX2_VNNI', 'AVX2_VNNI_2', 'AVX512_CORE', 'AVX512_CORE_VNNI')
 
 def cpu_has_bf16() -> bool:
     "True when the CPU computes bfloat16 natively (AVX512-BF16 or AMX); emulated bf16 would be slower than float32."
     if os.environ.get(NO_BF16_ENV, '') not in ('', '0'): return False   # emulate a CPU without it (AVX2 only)
+    if os.environ.get('ONEDNN_MAX_CPU_ISA', '').upper() in _NO_BF16_ISAS: return False   # oneDNN kept below bf16
     try: flags = Path('/proc/cpuinfo').read_text()
     except OSError: return False
     return any(f in flags.split() for f in ('avx512_bf16', 'amx_bf16'))
