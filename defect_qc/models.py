@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/models.html.md"""
 
 # %% ../nbs/04_models.ipynb #a04785fc
 from __future__ import annotations
-import json, pickle, re, warnings
+import copy, json, pickle, re, warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,8 @@ import torch.nn as nn
 # %% auto #0
 __all__ = ['ARCHS', 'MODEL_FORMAT', 'REQUIRED_META', 'conv_bn', 'ConcatPool', 'ImageStandardize', 'DefectCNN', 'register_arch',
            'cnn', 'resnet18', 'resnet34', 'ModelFileError', 'load_tensors', 'load_weights', 'create_model',
-           'read_model_json', 'save_model', 'load_model', 'normalize_uint8', 'predict_proba', 'decide', 'load_exported']
+           'read_model_json', 'save_model', 'load_model', 'normalize_uint8', 'predict_proba', 'fold_batchnorm',
+           'decide', 'load_exported']
 
 # %% ../nbs/04_models.ipynb #8b21fc40
 def conv_bn(ni:int, # input channels
@@ -226,6 +227,20 @@ def predict_proba(model:nn.Module, # a trained model
     x = torch.as_tensor(x)
     out = [torch.softmax(model(normalize_uint8(x[i:i+bs].to(device), mean, std)).float(), 1)[:, 1].cpu() for i in range(0, len(x), bs)]
     return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
+
+# %% ../nbs/04_models.ipynb #e4bd909c
+def fold_batchnorm(model:nn.Module # a model (not changed)
+                  ) -> nn.Module:
+    "A copy of `model` in eval mode for inference, each BatchNorm that follows a convolution in an `nn.Sequential` folded into it."
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+    m = copy.deepcopy(model).eval()
+    for seq in [s for s in m.modules() if isinstance(s, nn.Sequential)]:
+        names = list(seq._modules)
+        for a, b in zip(names, names[1:]):
+            conv, bn = getattr(seq, a), getattr(seq, b)
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                setattr(seq, a, fuse_conv_bn_eval(conv, bn)); setattr(seq, b, nn.Identity())
+    return m
 
 # %% ../nbs/04_models.ipynb #1b66b636
 def decide(p:np.ndarray, # P(defect); NaN where an image could not be scored

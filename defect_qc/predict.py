@@ -22,7 +22,7 @@ warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', ca
 from .cli import UserError, error_summary, user_errors
 from fastcore.script import call_parse
 from .data import CLASSES, PART_STATS, load_part_image, DataError, IMG_EXTS, atomic_file, file_sha256, is_image_file
-from .models import REQUIRED_META, decide, load_exported, load_model, read_model_json
+from .models import REQUIRED_META, decide, fold_batchnorm, load_exported, load_model, read_model_json
 from .explain import cam_overlay, gradcam
 from .drift import ScoredModel, drift_scores, frame_contrast, no_part, part_pixels, source_side
 
@@ -190,8 +190,8 @@ def _in_batches(f, x, bs):
 # %% ../nbs/07_predict.ipynb #ef54d7d8
 @patch
 def _torch_scorer(self:Predictor):
-    "P(defect) and feature distance with the PyTorch model (`ScoredModel`)."
-    sm = ScoredModel(self.model, self.meta['mean'], self.meta['std'], self.meta.get('drift')).eval()
+    "P(defect) and feature distance with the PyTorch model (`ScoredModel`), its BatchNorms folded (`fold_batchnorm`)."
+    sm = ScoredModel(fold_batchnorm(self.model), self.meta['mean'], self.meta['std'], self.meta.get('drift')).eval()
     def score(x):
         with torch.inference_mode(): return _in_batches(lambda b: sm(torch.from_numpy(np.ascontiguousarray(b))), x, self.bs)
     return score

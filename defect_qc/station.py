@@ -637,7 +637,7 @@ def station_cmd(run_dir:str, # run folder (model.pth + model.json) or export fol
     except sqlite3.DatabaseError as e: raise UserError(f"--db {db}: not a station database ({e})")
     except ValueError as e: raise UserError(e, 2)
     if backend == 'auto' and pred.backend == 'torch':
-        st.log(f"station: scoring with the PyTorch model; `python -m defect_qc.export {run_dir}` writes the ONNX export it would use instead (p95 about a third at 200 photos/s)")
+        st.log(f"station: scoring with the PyTorch model; `python -m defect_qc.export {run_dir}` writes the ONNX export it would use instead (a lower latency: p95 about 40 instead of 60 ms at 200 photos/s)")
     stop, failed = threading.Event(), []
     def work():
         try: st.run(stop)
