@@ -9,8 +9,13 @@ with other code.
 
 A "function" is a top-level `def`/`class` (a `@patch`ed method counts as one); lines are the cell's source lines
 without the `#| export` directives.
+
+Then the rhythm and the house, as fastcore's notebooks are measured: the share of exported cells followed directly (the
+next cell) by a code cell of their own example or test, the longest run of exported cells with no example or test
+between them (markdown does not break a run), the share of test lines that chain statements with `;`, the package
+modules over 400 lines, and the package modules that `train` imports (at the top, and inside functions).
 """
-import argparse, ast, json, re, statistics, sys
+import argparse, ast, io, json, re, statistics, sys, tokenize
 from pathlib import Path
 
 TEST_UTILS = 'fixtures'   # the module every notebook's tests may use; exported code never may
@@ -98,6 +103,57 @@ def later_imports(nbs: Path) -> list:
         out += [(p.name, mod_of[m].name) for m in sorted(used) if m in mod_of and nbs_.index(mod_of[m]) > i]
     return out
 
+def is_example(c) -> bool:
+    "A code cell that is neither exported nor imports only: an example or a test."
+    if c['cell_type'] != 'code' or is_exported(c): return False
+    code = split_directives(src(c))[1]
+    try: tree = ast.parse('\n'.join(l for l in code.splitlines() if not l.lstrip().startswith(('%', '!'))))
+    except SyntaxError: return True
+    return bool(tree.body) and not all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in tree.body)
+
+def chained(code: str) -> set:
+    "Line numbers (1-based) of `code` holding a `;` that separates statements."
+    try: return {t.start[0] for t in tokenize.generate_tokens(io.StringIO(code).readline) if t.type == tokenize.OP and t.string == ';'}
+    except (tokenize.TokenError, SyntaxError, IndentationError): return set()
+
+def defined(code: str) -> set:
+    "Top-level names a cell defines: functions, classes (a `@patch`ed method by its name) and assigned names."
+    try: body = ast.parse(code).body
+    except SyntaxError: return set()
+    out = {n.name for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    return out | {t.id for n in body if isinstance(n, (ast.Assign, ast.AnnAssign)) for t in getattr(n, 'targets', [getattr(n, 'target', None)]) if isinstance(t, ast.Name)}
+
+def own_example(exp, nxt) -> bool:
+    "Is cell `nxt` an example or test that uses something cell `exp` defines?"
+    if not is_example(nxt): return False
+    names = defined(split_directives(src(exp))[1])
+    return not names or any(re.search(rf'\b{re.escape(n)}\b', src(nxt)) for n in names)
+
+def rhythm(nbs: Path) -> dict:
+    "Exported cells directly followed by an example or test, the longest run without one, and `;`-chained test lines."
+    n_exp = followed = longest = 0; where = ''; n_lines = n_chained = 0
+    for f in sorted(Path(nbs).glob('[0-9]*.ipynb')):
+        cs, run = cells_of(f), 0
+        for i, c in enumerate(cs):
+            if c['cell_type'] == 'code' and is_exported(c):
+                n_exp += 1; followed += i + 1 < len(cs) and own_example(c, cs[i+1]); run += 1
+                if run > longest: longest, where = run, f.name
+            elif is_example(c):
+                run = 0; code = split_directives(src(c))[1]
+                n_lines += sum(bool(l.strip()) and not l.lstrip().startswith('#') for l in code.splitlines()); n_chained += len(chained(code))
+    return dict(followed=followed / max(1, n_exp), n_exported=n_exp, longest=longest, longest_in=where,
+                chained=n_chained / max(1, n_lines))
+
+def house(pkg: Path) -> dict:
+    "Package modules over 400 lines, and the package modules `train` imports (at the top, inside functions)."
+    big = sorted(((len(f.read_text().splitlines()), f.stem) for f in pkg.glob('*.py') if not f.stem.startswith('_')), reverse=True)
+    tree, top, inner = ast.parse((pkg/'train.py').read_text()), set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or '').startswith(pkg.name)):
+            mods = [node.module.split('.')[-1]] if node.module and node.module != pkg.name else [a.name for a in node.names]
+            (top if node in tree.body else inner).update(mods)
+    return dict(big=[(n, m) for n, m in big if n > 400], top=top, inner=inner - top)
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('nbs', nargs='?', default=Path(__file__).resolve().parents[1]/'nbs', type=Path)
@@ -111,6 +167,12 @@ def main():
     for name, src, n, _ in s['longest']:
         first = next((l for l in src.splitlines() if l.startswith(('def ', 'class ', '@'))), src.splitlines()[0])
         print(f"  {n:4d} lines  {name}: {first[:70]}")
+    r, h = rhythm(a.nbs), house(a.nbs.parent/'defect_qc')
+    print(f"exported cells followed directly by their own example or test: {r['followed']:.0%} of {r['n_exported']}")
+    print(f"longest run of exported cells without an example or test: {r['longest']} ({r['longest_in']})")
+    print(f"test lines chained with ';': {r['chained']:.0%}")
+    print(f"modules over 400 lines: {', '.join(f'{m} {n}' for n, m in h['big']) or 'none'}")
+    print(f"package modules train imports: {len(h['top'] | h['inner'])} ({len(h['inner'])} only inside functions: {', '.join(sorted(h['inner']))})")
     later = later_imports(a.nbs)
     print(f"notebooks importing a later one: {', '.join(f'{x} -> {y}' for x, y in later) or 'none'}")
     problems = title_cell_problems(a.nbs) + mixed_import_cells(a.nbs)
