@@ -6,13 +6,13 @@ Docs: https://defect-qc.github.io/defect_qc/cli.html.md"""
 
 # %% ../nbs/00_cli.ipynb #d695d4ca
 from __future__ import annotations
-import contextlib, io, sys
+import atexit, contextlib, gc, io, sys
 from functools import wraps
 
 from fastcore.script import parse_cli
 
 # %% auto #0
-__all__ = ['UserError', 'error_summary', 'user_errors', 'run_cli']
+__all__ = ['UserError', 'error_summary', 'freeze_at_exit', 'user_errors', 'run_cli']
 
 # %% ../nbs/00_cli.ipynb #792c184a
 class UserError(Exception):
@@ -29,11 +29,19 @@ def error_summary(e:BaseException) -> str:
     lines = str(e).strip().splitlines()
     return f"{type(e).__name__}: {lines[0] if lines else ''}"
 
+# %% ../nbs/00_cli.ipynb #a9f7464a
+_frozen_at_exit = []
+
+def freeze_at_exit():
+    "Once per process: have `gc.freeze` run at exit, so that the interpreter's last collections do not walk what is left."
+    if not _frozen_at_exit: atexit.register(gc.freeze); _frozen_at_exit.append(True)
+
 # %% ../nbs/00_cli.ipynb #07b50a50
 def user_errors(func):
     "Decorate a command: a `UserError` becomes its line on stderr and `SystemExit(code)`; a non-zero `int` returned exits with it."
     @wraps(func)
     def _f(*args, **kwargs):
+        freeze_at_exit()
         try: rc = func(*args, **kwargs)
         except UserError as e:
             print(f"error: {e}", file=sys.stderr)
