@@ -469,13 +469,22 @@ def reference_profile(paths:list, # training image files
                       mode:str='L', # 'L' or 'RGB'
                       max_n:int=600, # images measured at most (a seeded sample)
                       n_workers:int=None, # threads (default: all cores)
+                      cache_dir:str|Path|bool|None=False, # keep it in this image cache (`cache_folder`), keyed by the sampled files' contents; False: none
                      ) -> list:
     "The reference radial edge profile of a set of training images (for `prep['reference']`)."
     idx = np.random.default_rng(0).permutation(len(paths))[:max_n]
+    cdir = cache_folder(cache_dir)
+    fn = cdir/f"reference-{cache_key([paths[i] for i in idx], size, mode)}.json" if cdir else None
+    try: return [float(v) for v in json.loads(fn.read_text())]
+    except (AttributeError, OSError, ValueError, TypeError): pass   # no cache, none yet, or unreadable: measure
     with ThreadPoolExecutor(n_workers or os.cpu_count()) as ex:
         profs = [p for p in ex.map(_profile, [(paths[i], size, mode) for i in idx]) if p is not None]
     if not profs: raise DataError(f"no readable image to measure the parts on ({len(paths)} file(s))")
-    return [round(float(v), 4) for v in part_reference(profs)]
+    ref = [round(float(v), 4) for v in part_reference(profs)]
+    if fn:
+        cdir.mkdir(parents=True, exist_ok=True)
+        with atomic_file(fn) as tmpf: tmpf.write_text(json.dumps(ref))
+    return ref
 
 # %% ../nbs/02_data.ipynb #ddd40a9c
 def stratified_split(labels:np.ndarray, # label of each training item
@@ -669,7 +678,7 @@ def _casting_arrays(root, img_size, image_mode, cache_dir, skip_bad, prep_args, 
     for cls in CLASSES:
         if not (tr_y == CLASSES.index(cls)).any(): raise DataError(f"{splits['train']/DIR_OF[cls]}: no images of class '{cls}' in train/")
     ex_paths, ex_y = _extra_train(extra)
-    prep = dict(reference=reference_profile(tr_paths, img_size, image_mode), **prep_args) if prep_args is not None else None
+    prep = dict(reference=reference_profile(tr_paths, img_size, image_mode, cache_dir=cache_dir), **prep_args) if prep_args is not None else None
     x, ok, parts = cached_images(tr_paths + ex_paths + te_paths, img_size, image_mode, cache_dir, skip_bad, prep)
     paths = [p for p, k in zip(tr_paths + ex_paths + te_paths, ok) if k]
     split = np.repeat([0, 1, 2], [len(tr_paths), len(ex_paths), len(te_paths)])[ok]
