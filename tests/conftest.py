@@ -28,6 +28,13 @@ def cache_dir(tmp_path_factory):
     "One image cache for the whole test session."
     return tmp_path_factory.mktemp('cache')
 
+@pytest.fixture(scope='session')
+def tiny_run(tmp_path_factory):
+    "A function copying one tiny trained run (`make_tiny_run`, made once per test process) to a new folder: tests may change their copy."
+    from defect_qc.fixtures import make_tiny_run
+    src = make_tiny_run(tmp_path_factory.mktemp('tiny')/'run')
+    return lambda dest: Path(shutil.copytree(src, dest))
+
 def real_subset(dest, n_per_class, seed=0):
     "Symlink a random subset of the real train split (n per class) into `dest/train/`."
     import random

@@ -8,12 +8,11 @@ from PIL import Image
 from conftest import run_cli
 
 @pytest.fixture(scope='module')
-def env(tmp_path_factory):
+def env(tmp_path_factory, tiny_run):
     "A tiny run, a few demo photos, a 16-bit copy of one and a decompression bomb (zeros: a small file, 144M pixels)."
-    from defect_qc.fixtures import make_tiny_run
     from defect_qc.synth import make_demo_data
     tmp = tmp_path_factory.mktemp('bad')
-    run = make_tiny_run(tmp/'run')
+    run = tiny_run(tmp/'run')
     demo = make_demo_data(tmp/'demo', 20, 10, size=64, seed=2)
     f8 = sorted((demo/'test'/'ok_front').glob('*.jpeg'))[0]
     a = np.asarray(Image.open(f8).convert('L')).astype(np.uint16) * 257      # the same picture in 16 bits

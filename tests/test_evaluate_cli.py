@@ -14,9 +14,9 @@ METRICS = {'accuracy', 'precision', 'recall', 'specificity', 'f1', 'roc_auc', 'p
            'miss_rate', 'miss_rate_ub95', 'false_alarm_rate', 'false_alarm_rate_ub95'}
 
 @pytest.fixture(scope='module')
-def env(tmp_path_factory):
+def env(tmp_path_factory, tiny_run):
     tmp = tmp_path_factory.mktemp('evaluate')
-    run = make_tiny_run(tmp/'run')
+    run = tiny_run(tmp/'run')
     meta = json.loads((run/'model.json').read_text())
     (run/'model.json').write_text(json.dumps({**meta, 'threshold': 0.37}))     # a tuned threshold, distinct from 0.5
     demo = make_demo_data(tmp/'demo', 40, 20, size=64, seed=1)

@@ -12,9 +12,9 @@ from defect_qc.predict import Predictor
 from defect_qc.synth import make_demo_data
 
 @pytest.fixture(scope='module')
-def env(tmp_path_factory):
+def env(tmp_path_factory, tiny_run):
     tmp = tmp_path_factory.mktemp('export')
-    run = make_tiny_run(tmp/'run')
+    run = tiny_run(tmp/'run')
     demo = make_demo_data(tmp/'demo', 10, 10, size=300, seed=2)
     return tmp, run, demo
 

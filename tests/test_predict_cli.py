@@ -3,15 +3,14 @@ import io, json
 import pandas as pd
 import pytest
 from conftest import run_cli
-from defect_qc.fixtures import make_tiny_run
 from defect_qc.synth import make_demo_data
 
 COLS = ['path', 'p_defect', 'label', 'decision', 'error', 'ood_score', 'drift', 'drift_reason']
 
 @pytest.fixture(scope='module')
-def env(tmp_path_factory):
+def env(tmp_path_factory, tiny_run):
     tmp = tmp_path_factory.mktemp('predict')
-    run = make_tiny_run(tmp/'run')
+    run = tiny_run(tmp/'run')
     demo = make_demo_data(tmp/'demo', 20, 10, size=64, seed=1)
     bad = tmp/'broken.jpeg'; bad.write_bytes(b'\xff\xd8 not a jpeg')
     return tmp, run, demo, bad

@@ -10,14 +10,13 @@ def strict_json(text):
     return json.loads(text, parse_constant=bad)
 
 @pytest.fixture(scope='module')
-def server(tmp_path_factory):
+def server(tmp_path_factory, tiny_run):
     "A tiny model logged from code to a SQLite store, served with `DEFECT_QC_PATH_ROOT` = an `allowed/` folder and at most 16 rows per request."
     import mlflow
-    from defect_qc.fixtures import make_tiny_run
     from defect_qc.synth import make_demo_data
     from defect_qc.tracking import log_model
     tmp = tmp_path_factory.mktemp('serve')
-    run = make_tiny_run(tmp/'run')
+    run = tiny_run(tmp/'run')
     demo = make_demo_data(tmp/'demo', 10, 4, size=64, seed=3)
     good = sorted((demo/'test'/'def_front').glob('*.jpeg'))[0]
     root = tmp/'allowed'; root.mkdir()
