@@ -323,6 +323,16 @@ def predict_paths(self:Predictor, paths:list, # image files
     paths = [str(p) for p in paths]
     return self._frame({'path': paths}, *self._run(paths, paths, progress, warn))
 
+# %% ../nbs/07_predict.ipynb #655b7afa
+@patch
+def predict_sources(self:Predictor, srcs:list, # paths, file-like objects, or exceptions (a source that failed before decoding)
+                    names:list, # how errors name each source
+                    warn:bool=False, # `warnings.warn` once when some images cannot be read
+                    threshold:float|None=None, # decision threshold for this call (default: the predictor's)
+                   ) -> pd.DataFrame:
+    "Like `predict_paths` for any mix of paths and file-like objects (the served model's rows); an exception is an error row with its message."
+    return self._frame({}, *self._run(srcs, names, False, warn), threshold)
+
 # %% ../nbs/07_predict.ipynb #784a4f8d
 @patch
 def predict_bytes(self:Predictor, blobs:list, # encoded images (JPEG/PNG file contents)
@@ -331,16 +341,6 @@ def predict_bytes(self:Predictor, blobs:list, # encoded images (JPEG/PNG file co
     "Like `predict_paths` for in-memory encoded images; rows in input order, `error` names the item index."
     srcs = [io.BytesIO(b) if isinstance(b, (bytes, bytearray, memoryview)) else b for b in blobs]
     return self.predict_sources(srcs, [f"item {i}" for i in range(len(blobs))], warn)
-
-# %% ../nbs/07_predict.ipynb #655b7afa
-@patch
-def predict_sources(self:Predictor, srcs:list, # paths, file-like objects, or exceptions (a source that failed before decoding)
-                    names:list, # how errors name each source
-                    warn:bool=False, # `warnings.warn` once when some images cannot be read
-                    threshold:float|None=None, # decision threshold for this call (default: the predictor's)
-                   ) -> pd.DataFrame:
-    "Like `predict_bytes` for any mix of paths and file-like objects (the served model's rows); an exception is an error row with its message."
-    return self._frame({}, *self._run(srcs, names, False, warn), threshold)
 
 # %% ../nbs/07_predict.ipynb #6e7f35cd
 @patch
