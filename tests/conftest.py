@@ -11,6 +11,12 @@ from defect_qc.fixtures import REAL_DATA_MISSING, real_data_root
 REAL_DATA = real_data_root()   # $DEFECT_QC_REAL_DATA, else ../shared/data/casting_data; None when absent
 ARTIFACTS = REPO/'tests'/'artifacts'
 
+LONG_FIRST = ('test_train_cli.py', 'test_train_real.py', 'test_crash.py', 'test_mlflow_server.py', 'test_tutorial.py')   # files that train or serve for a minute or more
+
+def pytest_collection_modifyitems(config, items):
+    "The longest files first (in `LONG_FIRST` order): under `pytest -n`, no core is then left alone at the end with one of them."
+    items.sort(key=lambda it: LONG_FIRST.index(it.path.name) if it.path.name in LONG_FIRST else len(LONG_FIRST))   # stable: each file keeps its order
+
 def run_cli(*args, cwd=None, env=None, timeout=900):
     "Run `python -m ...` as a user would; returns the CompletedProcess (text output)."
     e = {**os.environ, **(env or {})}
@@ -34,6 +40,10 @@ def tiny_run(tmp_path_factory):
     from defect_qc.fixtures import make_tiny_run
     src = make_tiny_run(tmp_path_factory.mktemp('tiny')/'run')
     return lambda dest: Path(shutil.copytree(src, dest))
+
+def run_dirs(cwd):
+    "The run folders that `python -m defect_qc.train` made under `cwd` (Hydra's outputs/DATE/TIME-PID)."
+    return sorted(p for p in (Path(cwd)/'outputs').glob('*/*') if p.is_dir())
 
 def real_subset(dest, n_per_class, seed=0):
     "Symlink a random subset of the real train split (n per class) into `dest/train/`."
