@@ -475,8 +475,9 @@ def reference_profile(paths:list, # training image files
     idx = np.random.default_rng(0).permutation(len(paths))[:max_n]
     cdir = cache_folder(cache_dir)
     fn = cdir/f"reference-{cache_key([paths[i] for i in idx], size, mode)}.json" if cdir else None
-    try: return [float(v) for v in json.loads(fn.read_text())]
-    except (AttributeError, OSError, ValueError, TypeError): pass   # no cache, none yet, or unreadable: measure
+    if fn is not None and fn.is_file():
+        try: return [float(v) for v in json.loads(fn.read_text())]
+        except (OSError, ValueError, TypeError): pass   # unreadable: measured again
     with ThreadPoolExecutor(n_workers or os.cpu_count()) as ex:
         profs = [p for p in ex.map(_profile, [(paths[i], size, mode) for i in idx]) if p is not None]
     if not profs: raise DataError(f"no readable image to measure the parts on ({len(paths)} file(s))")
