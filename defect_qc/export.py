@@ -95,6 +95,12 @@ def _export_meta(meta):
                 outputs=['p_defect', 'feature_distance (drift alarm: defect_qc.drift.drift_scores)'])
 
 # %% ../nbs/09_export.ipynb #8180faed
+def _export_record(f:Path) -> dict:
+    "What `export.json` records; {} where there is none, or where it is damaged (the export then writes it anew)."
+    try: info = json.loads(f.read_text()) if f.is_file() else {}
+    except ValueError: return {}
+    return info if isinstance(info, dict) and isinstance(info.get('formats', {}), dict) else {}
+
 def export_model(run_dir:str|Path, # run folder with `model.pth` + `model.json`
                  fmt:str='onnx', # 'onnx' or 'torchscript'
                  out:str|Path|None=None, # output folder (default: `run_dir`)
@@ -109,13 +115,13 @@ def export_model(run_dir:str|Path, # run folder with `model.pth` + `model.json`
     exporter = _write_graph(sm, meta, dest, fmt, opset)
     diff = _check_export(sm, meta, dest)
     ej = out/'export.json'
-    info = json.loads(ej.read_text()) if ej.is_file() else {}
+    info = _export_record(ej)
     info.update(_export_meta(meta))
     fi = dict(file=dest.name, exporter=exporter, model_sha256=file_sha256(run_dir/'model.pth'), max_abs_diff_vs_torch=diff,
               torch_version=torch.__version__)
     if fmt == 'onnx': fi['opset'] = opset
     info.setdefault('formats', {})[fmt] = fi
-    ej.write_text(json.dumps(info, indent=2))
+    with atomic_file(ej) as t: t.write_text(json.dumps(info, indent=2))
     return dest
 
 # %% ../nbs/09_export.ipynb #029717c2

@@ -140,9 +140,11 @@ def _progress(total, show):
 
 # %% ../nbs/07_predict.ipynb #d6652392
 def _made_from(d:Path, fmt:str):
-    "The SHA-256 of the `model.pth` that `export.json` says export `fmt` was made from (None where it says nothing); a damaged file raises."
-    ex = json.loads((d/'export.json').read_text()) if (d/'export.json').is_file() else {}
-    return ex.get('formats', {}).get(fmt, {}).get('model_sha256')
+    "The SHA-256 of the `model.pth` that `export.json` says export `fmt` was made from (None where it says nothing); a damaged file raises `ValueError` naming it."
+    f = d/'export.json'
+    if not f.is_file(): return None
+    try: return json.loads(f.read_text()).get('formats', {}).get(fmt, {}).get('model_sha256')
+    except (ValueError, TypeError, AttributeError): raise ValueError(f"{f}: damaged (not the record `export` writes); export again") from None
 
 def auto_backend(run_dir:str|Path, # a run folder or an export folder
                  explain:bool=False, # heat maps wanted: they need the torch model's gradients
@@ -153,7 +155,7 @@ def auto_backend(run_dir:str|Path, # a run folder or an export folder
         return next((b for b, f in (('onnx', 'model.onnx'), ('torchscript', 'model.ts')) if (d/f).is_file()), 'torch')
     if explain or not (d/'model.onnx').is_file(): return 'torch'
     try: made_from = _made_from(d, 'onnx')
-    except (OSError, ValueError, AttributeError): return 'torch'
+    except (OSError, ValueError): return 'torch'
     return 'onnx' if made_from is not None and made_from == file_sha256(pth) else 'torch'   # a stale export (the model was trained again) is not used
 
 # %% ../nbs/07_predict.ipynb #631fb26b
