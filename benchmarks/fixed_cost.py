@@ -50,7 +50,8 @@ def timed_steps(spent):
 
 def in_process_run(data, out, extra, spent):
     "One 1-epoch `train` in this process; its total seconds (the steps' seconds go to `spent`)."
-    from defect_qc.train import load_config, train
+    from defect_qc.config import load_config
+    from defect_qc.train import train
     cfg = load_config(['num_epochs=1', 'early_stopping.enabled=false', f'mlflow.tracking_uri=sqlite:///{Path(out).resolve()}/mlflow.db',
                        *([f'data.path={data}'] if data else []), *extra])
     spent.clear(); t0 = time.perf_counter()

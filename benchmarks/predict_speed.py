@@ -15,7 +15,7 @@ import torch
 
 warnings.filterwarnings('ignore', category=FutureWarning)
 
-from defect_qc.data import image_args, load_images
+from defect_qc.images import image_args, load_images
 from defect_qc.fixtures import make_tiny_run, real_data_root
 from defect_qc.predict import Predictor
 from predict_stages import main as stages_main

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from defect_qc.data import PART_STATS, _open, load_part_image
+from defect_qc.images import PART_STATS, _open, load_part_image
 from defect_qc.drift import frame_contrast, source_side
 from defect_qc.fixtures import REAL_DATA_MISSING, real_data_root
 from defect_qc.parts import find_part

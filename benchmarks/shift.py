@@ -22,7 +22,8 @@ import numpy as np
 def validation_split(run):
     "The run's validation images and labels, re-drawn from its saved config exactly as training drew them."
     from omegaconf import OmegaConf
-    from defect_qc.data import find_splits, list_split, stratified_split
+    from defect_qc.images import find_splits, list_split
+    from defect_qc.dataloaders import stratified_split
     f = Path(run)/'.hydra'/'config.yaml'
     if not f.is_file(): sys.exit(f"error: {f}: missing (RUN must be a run folder written by python -m defect_qc.train)")
     cfg = OmegaConf.load(f)
@@ -33,8 +34,8 @@ def validation_split(run):
 
 def second_camera_row(run, folder, backend='torch'):
     "The `second_camera` row: the labelled photos of another camera set-up (a Kaggle-style `ok_front`/`def_front` folder), as files."
-    from defect_qc.data import list_split
-    from defect_qc.evaluate import shift_row
+    from defect_qc.images import list_split
+    from defect_qc.shift import shift_row
     from defect_qc.predict import Predictor
     paths, y = list_split(folder)
     if not paths: sys.exit(f"error: {folder}: no labelled photos (ok_front/, def_front/)")
@@ -52,7 +53,7 @@ def format_table(rows):
     return '\n'.join(out)
 
 def main(argv=None):
-    from defect_qc.evaluate import shift_benchmark
+    from defect_qc.shift import shift_benchmark
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('run', help='run folder (model.pth, model.json, .hydra/config.yaml)')
     ap.add_argument('--backend', default='torch', choices=['torch', 'onnx', 'torchscript'])
@@ -62,7 +63,7 @@ def main(argv=None):
                     help="labelled photos of another camera set-up (ok_front/, def_front/); 'none' to leave the row out")
     ap.add_argument('--json', help='also write the rows as JSON')
     a = ap.parse_args(argv)
-    from defect_qc.evaluate import SHIFTS
+    from defect_qc.shift import SHIFTS
     shifts = ['in_distribution'] + [s for s in (a.shifts.split(',') if a.shifts else SHIFTS) if s and s != 'in_distribution']
     if (bad := [s for s in shifts if s not in SHIFTS]): sys.exit(f"error: --shifts: unknown {', '.join(bad)} (choose from {', '.join(SHIFTS)})")
     paths, y = validation_split(a.run)

@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 warnings.filterwarnings("ignore", category=FutureWarning)
 
-from defect_qc.data import is_image_file
+from defect_qc.images import is_image_file
 from defect_qc.fixtures import make_tiny_run, real_data_root
 
 def photo_files(tmp, src, n):

@@ -42,7 +42,8 @@ def bench_naive(paths, labels, size, n_batches, bs=64):
 
 def bench_ours(root, size, cache_dir):
     from fastai.callback.core import Callback
-    from defect_qc.train import dls_from_config, load_config, make_learner
+    from defect_qc.config import load_config
+    from defect_qc.train import dls_from_config, make_learner
     class Timer(Callback):
         def before_train(self): self.n, self.t = 0, None
         def before_batch(self):
@@ -70,7 +71,7 @@ def main():
     if root is None:
         from defect_qc.synth import demo_data
         root = demo_data(); print(f"(demo data: {root})")
-    from defect_qc.data import find_splits, list_split
+    from defect_qc.images import find_splits, list_split
     paths, labels = list_split(find_splits(root)['train'])
     print(f"data: {root} ({len(paths)} train images), {a.size} px, {torch.get_num_threads()} threads")
     ours, dls, cfg = bench_ours(root, a.size, a.cache_dir)

@@ -15,10 +15,11 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from PIL import Image
 
-from .data import CLASSES, DIR_OF, find_splits, image_stats, list_split, load_images
+from .images import CLASSES, DIR_OF, find_splits, list_split, load_images
+from .dataloaders import image_stats
 from .models import create_model, normalize_uint8, save_model
 from .synth import make_demo_data
-from .train import load_config
+from .config import load_config
 
 # %% auto #0
 __all__ = ['REAL_DATA_ENV', 'REAL_DATA_MISSING', 'write_fixture', 'real_data_root', 'make_tiny_run', 'tiny_config', 'png_ok']

@@ -107,7 +107,7 @@ def test_data_check_reports_links_and_unusable_modes(env, tmp_path):
 def test_wide_image_is_one_error_row_naming_its_aspect_ratio(env, tmp_path):
     "A 10000x50 PNG (0.5 MB) beside a good photo: refused before decoding, with and without the canonical crop; the photo is scored."
     import shutil
-    from defect_qc.data import reference_profile
+    from defect_qc.images import reference_profile
     tmp, run, demo = env
     d = tmp_path/'imgs'; d.mkdir()
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (50, 10000), dtype=np.uint8)).save(d/'wide.png')

@@ -85,7 +85,7 @@ def _tiny_processed_nb(path):
         nbf.v4.new_code_cell('#| code-fold: show\n#| code-summary: "Exported source"\ndef g(): pass'),
         nbf.v4.new_code_cell('plot()', outputs=[nbf.v4.new_output('display_data', {'image/png': png, 'text/plain': '<Fig>'}),
                                                  nbf.v4.new_output('execute_result', {'text/plain': '42'})]),
-        nbf.v4.new_markdown_cell('::: {.callout-note}\nA *note*\n:::\n\nSee [data](02_data.ipynb#x), [f](data.html#f) and [g](https://x/g.html).')]
+        nbf.v4.new_markdown_cell('::: {.callout-note}\nA *note*\n:::\n\nSee [data](03_data.ipynb#x), [f](data.html#f) and [g](https://x/g.html).')]
     path.write_text(json.dumps(nb))  # as nbdev writes it: `has_sd` and null execution counts included
     return path
 
@@ -114,7 +114,7 @@ def test_cell_options_in_readme(tmp_path):
     assert '```\nshown\n```' in md and 'secret_source' not in md and '```\n42\n```' in md
     assert '```python\ndef f(): pass\n```' in md and '### f' in md and '[source](https://x/y.py#L1)' in md
     assert '{target=' not in md and '<div' not in md and ':::' not in md and 'png' not in md.lower()
-    assert '[data](nbs/02_data.ipynb#x)' in md and '[f](nbs/02_data.ipynb#f)' in md  # notebooks and docs pages -> notebooks
+    assert '[data](nbs/03_data.ipynb#x)' in md and '[f](nbs/03_data.ipynb#f)' in md  # notebooks and docs pages -> notebooks
     assert '[g](https://x/g.html)' in md
 
 def _pinned_pypandoc() -> str:

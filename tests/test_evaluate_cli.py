@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from conftest import run_cli
-from defect_qc.data import list_split
+from defect_qc.images import list_split
 from defect_qc.fixtures import make_tiny_run, png_ok
 from defect_qc.synth import make_demo_data
 

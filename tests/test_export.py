@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import run_cli
-from defect_qc.data import image_args, load_image
+from defect_qc.images import image_args, load_image
 from defect_qc.export import TOLERANCE, run_export
 from defect_qc.models import load_model, predict_proba
 from defect_qc.fixtures import make_tiny_run
