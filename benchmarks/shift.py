@@ -3,8 +3,9 @@
     python benchmarks/shift.py RUN [--backend torch] [--limit N] [--shifts a,b] [--second-camera DIR] [--json FILE]
 
 RUN is a run folder (`model.pth` + `model.json` + `.hydra/config.yaml`, as `python -m defect_qc.train` writes it).
-Its validation images (re-drawn from the saved config exactly as training drew them; never the test split) are
-changed as a new camera set-up would change them (`defect_qc.evaluate.SHIFTS`: part scale 0.65/0.8/1.1 with a
+Its validation images (the run's `validation.csv`; for a run older than that file, re-drawn from the saved config
+exactly as training drew them; never the test split) are
+changed as a new camera set-up would change them (`defect_qc.shift.SHIFTS`: part scale 0.65/0.8/1.1 with a
 matching background, a tilt of 25° (the part squeezed to cos 25° of its height), brighter/darker/uneven background, gamma 0.7/1.4, blur, JPEG quality 30, a 512 px round trip)
 and scored through `defect_qc.predict.Predictor`, the production path. Prints ROC-AUC, accuracy at the run's tuned
 threshold, missed defects, false alarms, the share flagged by the drift alarm, the share flagged at all (drift or
@@ -12,7 +13,7 @@ review) and the share **wrong and not flagged** (decided wrongly, with no drift 
 in-distribution first. The last row, `second_camera`, is a real shift: the labelled photos of another camera set-up of
 the same data set (`--second-camera`, default `../shared/data/second_camera/labelled` beside the repository; 512 px
 photos with another framing, background and light), scored as files, unchanged.
-The method is described in the evaluation notebook (section "Under a new camera").
+The method is described in the camera shifts notebook (`nbs/12_shift.ipynb`).
 """
 import argparse, json, sys
 from pathlib import Path
@@ -20,7 +21,10 @@ from pathlib import Path
 import numpy as np
 
 def validation_split(run):
-    "The run's validation images and labels, re-drawn from its saved config exactly as training drew them."
+    "The run's validation images and labels: its `validation.csv`, else re-drawn from its saved config exactly as training drew them."
+    if (v := Path(run)/'validation.csv').is_file():
+        import pandas as pd
+        df = pd.read_csv(v); return [Path(f) for f in df.path], df.label.to_numpy()
     from omegaconf import OmegaConf
     from defect_qc.images import find_splits, list_split
     from defect_qc.dataloaders import stratified_split

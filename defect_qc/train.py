@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import mlflow
 from omegaconf import DictConfig, OmegaConf
@@ -279,8 +280,10 @@ def _evaluate_run(learn, cfg, dls, run_dir, run, multi_process:bool):
 
 # %% ../nbs/19_training.ipynb #ec1e5f6c
 def _save_outputs(run_dir, res, meta, cfg, data_path, dls, splits):
-    "Write `metrics.json` and the model card, log them to MLflow, and register the model when `mlflow.log_model`."
+    "Write `metrics.json`, `validation.csv` and the model card, log them to MLflow, and register the model when `mlflow.log_model`."
     (run_dir/'metrics.json').write_text(json.dumps(res, indent=2, default=float))
+    y, p, paths = splits['val']
+    pd.DataFrame({'path': [str(f) for f in paths], 'label': y, 'p_defect': p}).to_csv(run_dir/'validation.csv', index=False)
     _write_card(run_dir, res, meta, cfg, data_path, dls, splits)
     _log_outputs(run_dir, res, cfg)
     if cfg.mlflow.log_model:
