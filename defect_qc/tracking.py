@@ -203,10 +203,12 @@ mlflow.models.set_model(DefectModel())
 def log_model(run_dir:str|Path, # run folder with model.pth, model.json and metrics.json
               cfg=None, # training config (for `mlflow.register_*`); None: don't register
               name:str='model', # the model's name in the run
+              meta:dict|None=None, # the run's `model.json`, when the caller has it (else read)
+              res:dict|None=None, # the run's `metrics.json`, when the caller has it (else read, to register)
              ):
     "Log the run's model as a pyfunc from code to the active MLflow run; register it if it meets the targets. Returns the `ModelInfo`."
     import defect_qc
-    run_dir = Path(run_dir); _, meta = load_model(run_dir)
+    run_dir = Path(run_dir); meta = meta or load_model(run_dir)[1]
     with tempfile.TemporaryDirectory() as td:
         md = Path(td)/'model_dir'; md.mkdir()
         for f in ('model.pth', 'model.json'): shutil.copy(run_dir/f, md/f)
@@ -216,7 +218,7 @@ def log_model(run_dir:str|Path, # run folder with model.pth, model.json and metr
                                        signature=model_signature(), input_example=pd.DataFrame({'image': [_example_image(meta)]}),
                                        code_paths=[str(Path(defect_qc.__file__).parent)],
                                        pip_requirements=_requirements())
-    if cfg is not None and cfg.mlflow.register_name: maybe_register(info, run_dir, cfg)
+    if cfg is not None and cfg.mlflow.register_name: maybe_register(info, run_dir, cfg, res)
     return info
 
 # %% ../nbs/15_tracking.ipynb #140fb566
@@ -229,9 +231,10 @@ def _requirements() -> list:
 def maybe_register(info, # `ModelInfo` from `log_model`
                    run_dir:str|Path, # run folder with metrics.json
                    cfg, # training config
+                   res:dict|None=None, # the run's metrics (default: its `metrics.json`)
                   ):
     "Register the model under `mlflow.register_name` if validation recall and accuracy meet the targets; tag the version with the metrics."
-    res = json.loads((Path(run_dir)/'metrics.json').read_text()); v = res['val']
+    res = res or json.loads((Path(run_dir)/'metrics.json').read_text()); v = res['val']
     ok = v['recall'] >= cfg.mlflow.register_min_recall and v['accuracy'] >= cfg.mlflow.register_min_accuracy
     if not ok:
         print(f"Not registered: validation recall {v['recall']:.4f} / accuracy {v['accuracy']:.4f} below the targets "

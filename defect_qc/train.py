@@ -18,13 +18,17 @@ from omegaconf import DictConfig, OmegaConf
 from fastcore.imports import IN_NOTEBOOK
 
 from .cli import UserError, user_errors
-from .images import CLASSES, DataError, find_splits, list_split
+from .images import CLASSES, DataError, cache_folder, find_splits, list_split
+from .data import check_dataset
 from .dataloaders import casting_dls, stratified_split
 from .models import create_model, save_model
 from .config import ConfigError, arch_kwargs, check_config, config_error, flatten_config
+from .synth import demo_data
 from .drift import fit_drift
-from .tracking import check_tracking, mlflow_run, tracking_uri
+from .tracking import check_tracking, log_model, mlflow_run, tracking_uri
+from .card import write_card
 from . import distributed
+from .distributed import is_main_process, worker_argv
 from .callbacks import CPUAutocast, DivergenceGuard, LineProgress, MLflowCallback, PreciseBN, TrainingDiverged, WeightEMA, interactive
 
 # %% auto #0
@@ -128,7 +132,6 @@ def resolve_data_path(cfg:DictConfig) -> Path:
         p = Path(cfg.data.path).expanduser()
         if not p.exists(): raise DataError(f"data.path: folder not found: {p}")
         return p
-    from defect_qc.synth import demo_data
     d = cfg.data.demo
     p = demo_data(d.n_train, d.n_test, d.size, cache_dir=cfg.data.cache_dir)
     print(f"NOTE: data.path is not set: training on SYNTHETIC DEMO DATA ({p}). Set data.path=ROOT for real images.")
@@ -193,9 +196,6 @@ def _scores(learn, dl):
 # %% ../nbs/19_training.ipynb #b1fbfea2
 def _write_card(run_dir, res, meta, cfg, data_path, dls, splits):
     "Write the run's `model_card.md`, with a data check of the data folder."
-    from defect_qc.card import write_card
-    from defect_qc.images import cache_folder
-    from defect_qc.data import check_dataset
     counts = {'train': dls.info['train_counts'], **{('validation' if s == 'val' else s): np.bincount(y, minlength=2).tolist() for s, (y, _, _) in splits.items()}}
     ov = run_dir/'.hydra'/'overrides.yaml'
     overrides = list(OmegaConf.load(ov)) if ov.is_file() else []
@@ -259,7 +259,7 @@ def _run_meta(cfg, dls, th, band, run) -> dict:
 # %% ../nbs/19_training.ipynb #5258ba8c
 def _evaluate_run(learn, cfg, dls, run_dir, run, multi_process:bool):
     "Tune the threshold (and band) on validation, score test, write the report, save the model; returns (metrics, splits, meta)."
-    from defect_qc.evaluate import format_band, report, tune_band, tune_threshold
+    from defect_qc.evaluate import format_band, report, tune_band, tune_threshold   # here: its torchmetrics import takes 2.5 s, which a refused config should not wait for
     (run_dir/'best.pth').unlink(missing_ok=True)
     _to_fp32(learn)
     pv, yv = _scores(learn, dls.valid)
@@ -287,8 +287,7 @@ def _save_outputs(run_dir, res, meta, cfg, data_path, dls, splits):
     _write_card(run_dir, res, meta, cfg, data_path, dls, splits)
     _log_outputs(run_dir, res, cfg)
     if cfg.mlflow.log_model:
-        from defect_qc.tracking import log_model
-        res['model_uri'] = log_model(run_dir, cfg).model_uri
+        res['model_uri'] = log_model(run_dir, cfg, meta=meta, res=res).model_uri
     return res
 
 # %% ../nbs/19_training.ipynb #a667b4d0
@@ -383,7 +382,6 @@ def _hydra_app(multirun:bool # `-m`: Hydra makes `hydra.sweep.dir`, else `hydra.
 def main():
     "Entry point of `python -m defect_qc.train`: Hydra parses the overrides from the command line."
     import shutil, tempfile
-    from defect_qc.distributed import is_main_process, worker_argv
     if threading.current_thread() is threading.main_thread():   # (only there can a handler be set; tests call `main` from others)
         signal.signal(signal.SIGTERM, _interrupt)   # what `timeout`, SLURM and Kubernetes send: end the run KILLED, as Ctrl-C does
     tmp, full_error = None, os.environ.get('HYDRA_FULL_ERROR')
