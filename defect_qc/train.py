@@ -228,6 +228,16 @@ def _run_folder(run_dir, cfg, main:bool) -> Path:
             (run_dir/'.hydra').mkdir(exist_ok=True); (run_dir/'.hydra'/'config.yaml').write_text(OmegaConf.to_yaml(cfg))
     return run_dir
 
+# %% ../nbs/19_training.ipynb #e999e99b
+def _plain_bn(model):
+    "Turn `SyncBatchNorm` layers (from multi-GPU training) back into `BatchNorm2d`, for saving and inference."
+    for name, m in model.named_children():
+        if isinstance(m, torch.nn.SyncBatchNorm):
+            bn = torch.nn.BatchNorm2d(m.num_features, m.eps, m.momentum, m.affine, m.track_running_stats)
+            bn.load_state_dict(m.state_dict()); setattr(model, name, bn)
+        else: _plain_bn(m)
+    return model
+
 # %% ../nbs/19_training.ipynb #8d324635
 def _fit(learn, cfg, state, main:bool):
     "Fit with the config's schedule and callbacks (distributed when `state` is set); returns (seconds, epochs run). A NaN loss raises `TrainingDiverged`."
@@ -323,16 +333,6 @@ def train(cfg:DictConfig, # training config (see `load_config`)
     distributed.shutdown_distributed()
     res['run_id'], res['run_dir'] = run.info.run_id, str(run_dir)
     return res
-
-# %% ../nbs/19_training.ipynb #e999e99b
-def _plain_bn(model):
-    "Turn `SyncBatchNorm` layers (from multi-GPU training) back into `BatchNorm2d`, for saving and inference."
-    for name, m in model.named_children():
-        if isinstance(m, torch.nn.SyncBatchNorm):
-            bn = torch.nn.BatchNorm2d(m.num_features, m.eps, m.momentum, m.affine, m.track_running_stats)
-            bn.load_state_dict(m.state_dict()); setattr(model, name, bn)
-        else: _plain_bn(m)
-    return model
 
 # %% ../nbs/19_training.ipynb #f573e5a6
 _started = []   # `_app` appends when it starts: an `OSError` before that came from making Hydra's run folder
