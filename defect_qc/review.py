@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/review.html.md"""
 
 # %% ../nbs/21_review.ipynb #b81086a2
 from __future__ import annotations
-import math, sys, time
+import sys, time, warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +14,17 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)   # from fastai's import: keep stderr to one line
 from .cli import UserError, user_errors
 from fastcore.script import call_parse
 from .images import CLASSES, DataError, cached_images, find_splits, list_split, reference_profile
-from .dataloaders import image_stats
-from .models import create_model, normalize_uint8, predict_proba
+from .dataloaders import image_stats, _cached_dls
+from .augment import batch_augs
+from .config import load_config
+from .train import make_learner
+from fastai.data.transforms import IntToFloatTensor, Normalize
+from fastai.torch_core import set_seed
+from .models import predict_proba
 
 # %% auto #0
 __all__ = ['fold_probs', 'spot_data', 'near_duplicates', 'outlier_scores', 'review_queue', 'review', 'main']
@@ -33,26 +39,19 @@ def _folds(y:np.ndarray, k:int, seed:int) -> np.ndarray:
 
 # %% ../nbs/21_review.ipynb #c492391c
 def _fit(x, y, epochs, bs, lr, seed):
-    "A short run of the default model on uint8 images; returns the model (eval mode) and its normalisation."
-    torch.manual_seed(seed); g = torch.Generator().manual_seed(seed)
+    "A short run through training's fastai `Learner` (a small config: one cycle, the 8 flips, both classes weighed the same); returns the model (eval mode, float32, on the CPU) and its normalisation."
+    set_seed(seed)
     mean, std = image_stats(x)
-    m = create_model('cnn', x.shape[1])
-    from defect_qc.train import class_weights
-    w = class_weights('auto', np.bincount(y, minlength=2).tolist())   # both classes weigh the same
-    steps = epochs * math.ceil(len(x)/bs)
-    opt = torch.optim.AdamW(m.parameters(), lr=lr, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    m.train()
-    for _ in range(epochs):
-        for b in torch.randperm(len(x), generator=g).split(bs):
-            if len(b) < 2: continue                                # BatchNorm needs two images
-            xb = normalize_uint8(xt[b], mean, std)
-            if torch.rand(1, generator=g) < .5: xb = xb.flip(-1)
-            if torch.rand(1, generator=g) < .5: xb = xb.flip(-2)
-            loss = F.cross_entropy(m(xb), yt[b], weight=w)
-            opt.zero_grad(); loss.backward(); opt.step(); sched.step()
-    return m.eval(), mean, std
+    cfg = load_config([f'num_epochs={epochs}', f'batch_size={bs}', f'lr={lr}', 'schedule=one_cycle', 'precision=fp32', 'loss.defect_cost=1'])
+    tfms = [IntToFloatTensor(), *batch_augs(max_rotate=0., max_zoom=1., max_lighting=0.), Normalize.from_stats(mean, std, cuda=False)]
+    valid = np.r_[np.flatnonzero(y == 0)[:2], np.flatnonzero(y == 1)[:2]]   # fastai wants a validation set: a copy of 4 images, nothing is chosen on it
+    items = np.r_[np.arange(len(x)), valid]
+    dls = _cached_dls(x, y, items, np.arange(len(x), len(items)), tfms, bs, None)
+    dls.info = dict(n_channels=x.shape[1], train_counts=np.bincount(y, minlength=2).tolist())
+    learn = make_learner(dls, cfg)
+    learn.metrics = []   # nothing to measure on 4 copied images
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
+    return learn.model.cpu().eval(), mean, std
 
 # %% ../nbs/21_review.ipynb #bb2c510e
 def fold_probs(x:np.ndarray, # `(N, C, H, W)` uint8 images
