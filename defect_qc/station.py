@@ -478,92 +478,126 @@ drift rate <b id="drift-rate">{{ '%.1f' % (100*s.drift_rate) }}%</b> over the la
  'card.html': """{% extends 'base.html' %}{% block body %}<h1>Model card</h1><pre style="white-space:pre-wrap">{{ card }}</pre>{% endblock %}""",
 }
 
-# %% ../nbs/23_station.ipynb #570b1aaa
+# %% ../nbs/23_station.ipynb #7ffe48ba
+class _Pages:
+    "What the review page's routes share: the database (behind a lock), the templates, the band and the heat maps."
+    def __init__(self, db, pred, window):
+        import jinja2
+        self.env = jinja2.Environment(loader=jinja2.DictLoader(TEMPLATES), autoescape=True)
+        self.con, self.lock, self.pred, self.window = open_db(db), threading.Lock(), pred, window
+        self.band, self.version = (pred.band, model_version(pred)) if pred is not None else (None, None)
+        self.has_cams = pred is not None and (pred.backend == 'torch' or (pred.run_dir/'model.pth').is_file())
+        self.cams = []   # an export scores the photos; the heat maps need the torch model, loaded on the first one asked for
+
+    def explainer(self):
+        if not self.cams: self.cams.append(self.pred if self.pred.backend == 'torch' else Predictor(self.pred.run_dir, 'torch', bs=1, n_workers=1))
+        return self.cams[0]
+
+    def figures(self):
+        with self.lock: s = summary(self.con, self.window)
+        return {**s, 'model_version': s['model_version'] or self.version}
+
+# %% ../nbs/23_station.ipynb #da03c698
+@patch_to(_Pages)
+def page(self, name, request, **ctx):
+    "A page of the site: the template `name`, with the open alarms and the reviewer's name from the cookie."
+    from fastapi.responses import HTMLResponse
+    with self.lock: alarms = [dict(r) for r in self.con.execute('SELECT * FROM alarms WHERE acked_at IS NULL ORDER BY id DESC')]
+    return HTMLResponse(self.env.get_template(name).render(alarms=alarms, who=unquote(request.cookies.get('reviewer', '')), **ctx))
+
+@patch_to(_Pages)
+def view(self, r):
+    "A photos row as the templates show it: its file name, P(defect) and why it is in review."
+    r = dict(r); r['name'] = Path(r['path']).name
+    r['p'] = '-' if r['p_defect'] is None else f"{r['p_defect']:.3f}"; r['why'] = why_review(r, self.band) if r['decision'] == 'review' else ''
+    return r
+
+@patch_to(_Pages)
+def photo(self, pid):
+    "The photos row `pid`; 404 when there is none."
+    from fastapi import HTTPException
+    with self.lock: r = self.con.execute('SELECT * FROM photos WHERE id=?', (pid,)).fetchone()
+    if r is None: raise HTTPException(404, f"no photo {pid}")
+    return r
+
+# %% ../nbs/23_station.ipynb #6accab19
+async def _form(request):
+    "A posted form as a dict (the last value of each field)."
+    return {k: v[-1] for k, v in parse_qs((await request.body()).decode()).items()}
+
+def _done(request, who):
+    "Back to the page the answer came from, remembering the reviewer's name."
+    from fastapi.responses import RedirectResponse
+    resp = RedirectResponse(request.headers.get('referer') or '/', 303)
+    resp.set_cookie('reviewer', quote(who), samesite='strict'); return resp
+
+# %% ../nbs/23_station.ipynb #a4767667
+def _photo_routes(app, s:_Pages):
+    "The queue, a photo's page, its image and heat map, and its answer."
+    from fastapi import HTTPException
+    from fastapi.responses import FileResponse, HTMLResponse, Response
+    @app.get('/', response_class=HTMLResponse)
+    def queue(request: Request):
+        with s.lock: rows, total = review_queue(s.con), s.con.execute("SELECT COUNT(*) FROM photos WHERE decision='review' AND answer IS NULL").fetchone()[0]
+        return s.page('queue.html', request, title='Review queue', rows=[s.view(r) for r in rows], total=total)
+    @app.get('/photos/{pid}', response_class=HTMLResponse)
+    def photo_page(request: Request, pid: int): return s.page('photo.html', request, title=f"photo {pid}", r=s.view(s.photo(pid)), heatmap=s.has_cams)
+    @app.get('/photos/{pid}/image')
+    def image(pid: int):
+        f = Path(s.photo(pid)['stored'])
+        if not f.is_file(): raise HTTPException(404, f"{f}: the photo is no longer there")
+        return FileResponse(f)
+    @app.get('/photos/{pid}/heatmap.png')
+    def heatmap(pid: int):
+        from PIL import Image
+        f = Path(s.photo(pid)['stored'])
+        if not s.has_cams: raise HTTPException(404, "heat maps need the model's model.pth (this is an export folder without one)")
+        h = s.explainer().explain([str(f)])[0] if f.is_file() else None
+        if h is None: raise HTTPException(404, f"{f}: cannot be read")
+        buf = io.BytesIO(); Image.fromarray(h).save(buf, 'PNG')
+        return Response(buf.getvalue(), media_type='image/png')
+    @app.post('/photos/{pid}/answer')
+    async def answer(request: Request, pid: int):
+        f = await _form(request)
+        try:
+            with s.lock: ok = answer_photo(s.con, pid, f.get('answer', ''), f.get('who', ''))
+        except ValueError as e: raise HTTPException(400, str(e))
+        if not ok: raise HTTPException(404, f"no photo {pid}")
+        return _done(request, f['who'].strip())
+
+# %% ../nbs/23_station.ipynb #267da40f
+def _line_routes(app, s:_Pages):
+    "Acknowledging an alarm, the summary, the model card and the status JSON."
+    from fastapi import HTTPException
+    from fastapi.responses import HTMLResponse, JSONResponse
+    @app.post('/alarms/{aid}/ack')
+    async def ack(request: Request, aid: int):
+        f = await _form(request)
+        try:
+            with s.lock: acknowledge_alarm(s.con, aid, f.get('who', ''))
+        except ValueError as e: raise HTTPException(400, str(e))
+        return _done(request, f['who'].strip())
+    @app.get('/summary', response_class=HTMLResponse)
+    def summary_page(request: Request): return s.page('summary.html', request, title='Summary', s=s.figures(), decisions=('accept', 'review', 'reject'))
+    @app.get('/card', response_class=HTMLResponse)
+    def card(request: Request):
+        f = s.pred.run_dir/'model_card.md' if s.pred is not None else None
+        if f is None or not f.is_file(): raise HTTPException(404, "this run has no model_card.md")
+        return s.page('card.html', request, title='Model card', card=f.read_text())
+    @app.get('/status')
+    def status(): return JSONResponse(s.figures())
+
+# %% ../nbs/23_station.ipynb #c2ae8dfa
 def review_app(db:str|Path, # the station's database
                pred:Predictor|None=None, # the review band, the model card, and heat maps (from its model.pth, whatever its backend)
                metrics:StationMetrics|None=None, # served at /metrics when given
                window:int=200, # drift rate over the last N photos
               ):
     "The review page: queue, photo with heat map, answers, alarms, summary, model card, status JSON and metrics (FastAPI)."
-    import jinja2
-    from fastapi import FastAPI, HTTPException
-    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
-    env = jinja2.Environment(loader=jinja2.DictLoader(TEMPLATES), autoescape=True)
-    con, lock = open_db(db), threading.Lock()
-    band, version = (pred.band, model_version(pred)) if pred is not None else (None, None)
-    has_cams = pred is not None and (pred.backend == 'torch' or (pred.run_dir/'model.pth').is_file())
-    cams = []   # an export scores the photos; the heat maps need the torch model, loaded on the first one asked for
-    def explainer():
-        if not cams: cams.append(pred if pred.backend == 'torch' else Predictor(pred.run_dir, 'torch', bs=1, n_workers=1))
-        return cams[0]
-    def figures():
-        with lock: s = summary(con, window)
-        return {**s, 'model_version': s['model_version'] or version}
-    app = FastAPI(title='defect_qc station', docs_url=None, redoc_url=None, openapi_url=None)
-
-    def page(name, request, **ctx):
-        with lock: alarms = [dict(r) for r in con.execute('SELECT * FROM alarms WHERE acked_at IS NULL ORDER BY id DESC')]
-        return HTMLResponse(env.get_template(name).render(alarms=alarms, who=unquote(request.cookies.get('reviewer', '')), **ctx))
-    def view(r):
-        r = dict(r); r['name'] = Path(r['path']).name
-        r['p'] = '-' if r['p_defect'] is None else f"{r['p_defect']:.3f}"; r['why'] = why_review(r, band) if r['decision'] == 'review' else ''
-        return r
-    def photo(pid):
-        with lock: r = con.execute('SELECT * FROM photos WHERE id=?', (pid,)).fetchone()
-        if r is None: raise HTTPException(404, f"no photo {pid}")
-        return r
-    async def form(request):
-        return {k: v[-1] for k, v in parse_qs((await request.body()).decode()).items()}
-    def done(request, who):
-        resp = RedirectResponse(request.headers.get('referer') or '/', 303)
-        resp.set_cookie('reviewer', quote(who), samesite='strict'); return resp
-
-    @app.get('/', response_class=HTMLResponse)
-    def queue(request: Request):
-        with lock: rows, total = review_queue(con), con.execute("SELECT COUNT(*) FROM photos WHERE decision='review' AND answer IS NULL").fetchone()[0]
-        return page('queue.html', request, title='Review queue', rows=[view(r) for r in rows], total=total)
-    @app.get('/photos/{pid}', response_class=HTMLResponse)
-    def photo_page(request: Request, pid: int):
-        return page('photo.html', request, title=f"photo {pid}", r=view(photo(pid)), heatmap=has_cams)
-    @app.get('/photos/{pid}/image')
-    def image(pid: int):
-        f = Path(photo(pid)['stored'])
-        if not f.is_file(): raise HTTPException(404, f"{f}: the photo is no longer there")
-        return FileResponse(f)
-    @app.get('/photos/{pid}/heatmap.png')
-    def heatmap(pid: int):
-        from PIL import Image
-        f = Path(photo(pid)['stored'])
-        if not has_cams: raise HTTPException(404, "heat maps need the model's model.pth (this is an export folder without one)")
-        h = explainer().explain([str(f)])[0] if f.is_file() else None
-        if h is None: raise HTTPException(404, f"{f}: cannot be read")
-        buf = io.BytesIO(); Image.fromarray(h).save(buf, 'PNG')
-        return Response(buf.getvalue(), media_type='image/png')
-    @app.post('/photos/{pid}/answer')
-    async def answer(request: Request, pid: int):
-        f = await form(request)
-        try:
-            with lock: ok = answer_photo(con, pid, f.get('answer', ''), f.get('who', ''))
-        except ValueError as e: raise HTTPException(400, str(e))
-        if not ok: raise HTTPException(404, f"no photo {pid}")
-        return done(request, f['who'].strip())
-    @app.post('/alarms/{aid}/ack')
-    async def ack(request: Request, aid: int):
-        f = await form(request)
-        try:
-            with lock: acknowledge_alarm(con, aid, f.get('who', ''))
-        except ValueError as e: raise HTTPException(400, str(e))
-        return done(request, f['who'].strip())
-    @app.get('/summary', response_class=HTMLResponse)
-    def summary_page(request: Request):
-        return page('summary.html', request, title='Summary', s=figures(), decisions=('accept', 'review', 'reject'))
-    @app.get('/card', response_class=HTMLResponse)
-    def card(request: Request):
-        f = pred.run_dir/'model_card.md' if pred is not None else None
-        if f is None or not f.is_file(): raise HTTPException(404, "this run has no model_card.md")
-        return page('card.html', request, title='Model card', card=f.read_text())
-    @app.get('/status')
-    def status(): return JSONResponse(figures())
+    from fastapi import FastAPI
+    app, s = FastAPI(title='defect_qc station', docs_url=None, redoc_url=None, openapi_url=None), _Pages(db, pred, window)
+    _photo_routes(app, s)
+    _line_routes(app, s)
     if metrics is not None:
         from prometheus_client import make_asgi_app
         app.mount('/metrics', make_asgi_app(metrics.registry))
