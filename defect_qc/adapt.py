@@ -338,6 +338,26 @@ def _mlflow_run(out:Path, res:dict, meta:dict, cfg, uri:str|None, settings:dict)
             from defect_qc.tracking import log_model
             res['model_uri'] = log_model(out).model_uri
 
+# %% ../nbs/22_adapt.ipynb #628b0015
+def _new_meta(meta, prep, info, m, x_unl, parts_u, sides, record):
+    "The adapted run's `model.json`: the new crop reference, standardisation, threshold (band) and drift reference, and where it came from."
+    th = info['threshold']
+    new = {**meta, 'prep': prep, 'mean': info['mean'], 'std': info['std'], 'threshold': th, 'adapted_from': record}
+    if meta.get('band'): new['band'] = {**meta['band'], 't_accept': th, 't_reject': max(meta['band']['t_reject'], th)}
+    if meta.get('drift'): new['drift'] = new_drift(m, x_unl, parts_u, info['mean'], info['std'], th, meta['drift'].get('alpha', 0.01), sides)
+    return new
+
+@contextlib.contextmanager
+def _fresh_folder(out:Path):
+    "Make `out` (absent, or empty); on any error remove what was written there: no half-written run folder."
+    made = not out.exists(); out.mkdir(parents=True, exist_ok=True)
+    try: yield out
+    except BaseException:
+        if made: shutil.rmtree(out, ignore_errors=True)
+        else:
+            for f in out.iterdir(): shutil.rmtree(f) if f.is_dir() else f.unlink()
+        raise
+
 # %% ../nbs/22_adapt.ipynb #990981ff
 def adapt(run_dir:str|Path, # the original run folder (not changed)
           labelled:str|Path, # `ok_front/` and `def_front/` photos of the new set-up
@@ -358,8 +378,7 @@ def adapt(run_dir:str|Path, # the original run folder (not changed)
     lp, ly, up = photo_folders(labelled, unlabelled)
     if out.exists() and any(out.iterdir()): raise FileExistsError(f"{out}: already exists and is not empty")
     levers = tuple(l for l in LEVERS if l in levers)
-    size, mode, cache = int(meta['img_size']), meta['image_mode'], cfg.data.cache_dir
-    load = lambda paths, prep: cached_images(paths, size, mode, cache, True, prep)
+    load = lambda paths, prep: cached_images(paths, int(meta['img_size']), meta['image_mode'], cfg.data.cache_dir, True, prep)
     x0, ok0, _ = load(lp, meta.get('prep'))
     before = decision_summary(ly[ok0], predict_proba(model, x0, meta['mean'], meta['std']), meta['threshold'])
     print(f"before: the original run on the {len(x0)} labelled photos: " + estimate_table({'before': before}).splitlines()[-1], file=sys.stderr)
@@ -371,24 +390,15 @@ def adapt(run_dir:str|Path, # the original run folder (not changed)
     cv = cross_validate(model, meta, x_lab, y_lab, x_unl, *old, levers, folds, seed, **kw) if folds else None
     if cv: print(f"after ({cv['folds']}-fold cross-validation within the labelled photos): " + estimate_table({'after': cv}).splitlines()[-1], file=sys.stderr)
     m, info = adapt_model(model, meta, x_lab, y_lab, x_unl, *old, levers, seed=seed, **kw)
-    th = info['threshold']
     a = dict(run_dir=str(Path(run_dir).resolve()), mlflow_run_id=meta.get('mlflow_run_id'), labelled=str(Path(labelled).resolve()),
              unlabelled=str(Path(unlabelled).resolve()), levers=list(levers), n_labelled=np.bincount(y_lab, minlength=2).tolist(),
              n_unlabelled=int(ok_u.sum()), n_original=0 if old[0] is None else len(old[0]), threshold_original=float(meta['threshold']),
              **{k: v for k, v in info.items() if k not in ('mean', 'std', 'threshold')}, epochs=epochs, lr=lr, seed=seed, folds=folds)
-    new = {**meta, 'prep': prep, 'mean': info['mean'], 'std': info['std'], 'threshold': th, 'adapted_from': a}
-    if meta.get('band'): new['band'] = {**meta['band'], 't_accept': th, 't_reject': max(meta['band']['t_reject'], th)}
-    if meta.get('drift'): new['drift'] = new_drift(m, x_unl, parts_u, info['mean'], info['std'], th, meta['drift'].get('alpha', 0.01),
-                                                    [source_side(p) for p, k in zip(up, ok_u) if k])
-    made = not out.exists(); out.mkdir(parents=True, exist_ok=True)
-    try: return _write_run(out, run_dir, labelled, unlabelled, m, new, cfg, x_lab, y_lab, lp, before, cv, settings := dict(
-             run_dir=a['run_dir'], labelled=a['labelled'], unlabelled=a['unlabelled'], folds=folds, epochs=epochs, n_original=n_original, lr=lr, seed=seed),
-             tracking_uri, cmd, t0)
-    except BaseException:   # no half-written run folder: remove what this call made
-        if made: shutil.rmtree(out, ignore_errors=True)
-        else:
-            for f in out.iterdir(): shutil.rmtree(f) if f.is_dir() else f.unlink()
-        raise
+    new = _new_meta(meta, prep, info, m, x_unl, parts_u, [source_side(p) for p, k in zip(up, ok_u) if k], a)
+    with _fresh_folder(out):
+        return _write_run(out, run_dir, labelled, unlabelled, m, new, cfg, x_lab, y_lab, lp, before, cv, dict(
+            run_dir=a['run_dir'], labelled=a['labelled'], unlabelled=a['unlabelled'], folds=folds, epochs=epochs, n_original=n_original, lr=lr, seed=seed),
+            tracking_uri, cmd, t0)
 
 # %% ../nbs/22_adapt.ipynb #bf504b77
 def _write_run(out, run_dir, labelled, unlabelled, m, new, cfg, x_lab, y_lab, lp, before, cv, settings, tracking_uri, cmd, t0) -> dict:

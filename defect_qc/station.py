@@ -426,6 +426,22 @@ def summary(con:sqlite3.Connection, # from `open_db`
                 model_version=v[0][0] if v else None)
 
 # %% ../nbs/23_station.ipynb #6a063053
+_SCRIPT = """<script>
+const who = document.getElementById('who');
+who.value = who.value || localStorage.getItem('reviewer') || '';
+document.querySelectorAll('form').forEach(f => f.addEventListener('submit', e => {
+  const name = who.value.trim();
+  if (!name) { e.preventDefault(); who.placeholder = 'type your name first'; who.focus(); return; }
+  localStorage.setItem('reviewer', name); f.querySelector('input[name=who]').value = name; }));
+document.addEventListener('keydown', e => {
+  if (e.target.tagName === 'INPUT' || e.ctrlKey || e.metaKey || e.altKey) return;
+  const top = document.querySelector('.item');
+  if (top && e.key === 'g') top.querySelector('button.good').click();
+  if (top && e.key === 'd') top.querySelector('button.def').click();
+});
+</script>"""   # the reviewer's name kept in the browser; g and d answer the top photo
+
+# %% ../nbs/23_station.ipynb #2e6e6500
 _BASE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{{ title }} · defect_qc station</title>
 <link rel="icon" href="data:,">
 <style>body{font-family:system-ui,sans-serif;margin:1.5em;max-width:70em} nav a{margin-right:1em}
@@ -439,20 +455,7 @@ button{font-size:1em;margin-right:.5em} table{border-collapse:collapse} td,th{bo
 <form method="post" action="/alarms/{{ a.id }}/ack" style="display:inline"><input type="hidden" name="who">
 <button>Acknowledge</button></form></div>{% endfor %}
 {% block body %}{% endblock %}
-<script>
-const who = document.getElementById('who');
-who.value = who.value || localStorage.getItem('reviewer') || '';
-document.querySelectorAll('form').forEach(f => f.addEventListener('submit', e => {
-  const name = who.value.trim();
-  if (!name) { e.preventDefault(); who.placeholder = 'type your name first'; who.focus(); return; }
-  localStorage.setItem('reviewer', name); f.querySelector('input[name=who]').value = name; }));
-document.addEventListener('keydown', e => {
-  if (e.target.tagName === 'INPUT' || e.ctrlKey || e.metaKey || e.altKey) return;
-  const top = document.querySelector('.item');
-  if (top && e.key === 'g') top.querySelector('button.good').click();
-  if (top && e.key === 'd') top.querySelector('button.def').click();
-});
-</script></body></html>"""
+""" + _SCRIPT + """</body></html>"""
 _ANSWER = """<form method="post" action="/photos/{{ r.id }}/answer"><input type="hidden" name="who">
 <button class="good" name="answer" value="good">Good (g)</button><button class="def" name="answer" value="defective">Defective (d)</button></form>"""
 TEMPLATES = {
@@ -638,6 +641,39 @@ def export_labels(db:str|Path, # the station's database
     finally: shutil.rmtree(tmp, ignore_errors=True)
     return man
 
+# %% ../nbs/23_station.ipynb #c201a306
+def _check_station_args(watch, window, drift_limit, settle, port, host):
+    "Refuse a bad value of the station's command line in one line each, before any work; the page's port must be free."
+    if not watch: raise UserError("--watch: name the folder the camera writes photos into", 2)
+    if not Path(watch).is_dir(): raise UserError(f"--watch {watch}: no such folder")
+    if window < 1: raise UserError(f"--window {window}: must be >= 1", 2)
+    if not 0 <= drift_limit < 1: raise UserError(f"--drift-limit {drift_limit}: must be in [0, 1)", 2)
+    if settle < 0: raise UserError(f"--settle {settle}: must be >= 0", 2)
+    if not 0 <= port < 65536: raise UserError(f"--port {port}: must be in 0..65535", 2)
+    if port:
+        from defect_qc.tracking import check_port   # the tracking server's check: one line when the page cannot listen there
+        check_port(host, port)
+
+def _serve(st:Station, pred, db, window, host, port) -> bool:
+    "Run the station in a thread and the review page in this one (port 0: no page) until a signal or a failure; True when it failed."
+    stop, failed = threading.Event(), []
+    def work():
+        try: st.run(stop)
+        except Exception as e: failed.append(e); st.log(f"error: the station stopped: {type(e).__name__}: {e}")
+        finally: stop.set()
+    th = threading.Thread(target=work, name='station', daemon=True); th.start()
+    if port:
+        import uvicorn
+        server = uvicorn.Server(uvicorn.Config(review_app(db, pred, st.metrics, window), host=host, port=port, log_level='warning'))
+        threading.Thread(target=lambda: (stop.wait(), setattr(server, 'should_exit', True)), daemon=True).start()
+        st.log(f"station: review page http://{host}:{port}/ (metrics /metrics)")
+        server.run()                                     # until SIGINT/SIGTERM (or the station stops)
+    else:
+        for s in (signal.SIGINT, signal.SIGTERM): signal.signal(s, lambda *_: stop.set())
+        while not stop.wait(0.5): pass
+    stop.set(); th.join(30)
+    return bool(failed)
+
 # %% ../nbs/23_station.ipynb #15343648
 @user_errors
 def station_cmd(run_dir:str, # run folder (model.pth + model.json) or export folder
@@ -656,15 +692,7 @@ def station_cmd(run_dir:str, # run folder (model.pth + model.json) or export fol
                 workers:int=None, # image-decoding threads (default: all cores)
                ) -> int:
     "Watch a folder: classify each new photo once, record it in SQLite, follow drift, serve the review page (`export-labels DB DEST`: the answers as training data)."
-    if not watch: raise UserError("--watch: name the folder the camera writes photos into", 2)
-    if not Path(watch).is_dir(): raise UserError(f"--watch {watch}: no such folder")
-    if window < 1: raise UserError(f"--window {window}: must be >= 1", 2)
-    if not 0 <= drift_limit < 1: raise UserError(f"--drift-limit {drift_limit}: must be in [0, 1)", 2)
-    if settle < 0: raise UserError(f"--settle {settle}: must be >= 0", 2)
-    if not 0 <= port < 65536: raise UserError(f"--port {port}: must be in 0..65535", 2)
-    if port:
-        from defect_qc.tracking import check_port   # the tracking server's check: one line when the page cannot listen there
-        check_port(host, port)
+    _check_station_args(watch, window, drift_limit, settle, port, host)
     pred = _predictor(run_dir, auto_backend(run_dir) if backend == 'auto' else backend, None, bs, workers, None, None)
     db = Path(db) if db else Path(watch)/'station.db'
     try: st = Station(pred, watch, db, sort, copy, window, drift_limit, settle, webhook=webhook)
@@ -672,22 +700,7 @@ def station_cmd(run_dir:str, # run folder (model.pth + model.json) or export fol
     except ValueError as e: raise UserError(e, 2)
     if backend == 'auto' and pred.backend == 'torch':
         st.log(f"station: scoring with the PyTorch model; `python -m defect_qc.export {run_dir}` writes the ONNX export it would use instead (a lower latency: p95 about 40 instead of 60 ms at 200 photos/s)")
-    stop, failed = threading.Event(), []
-    def work():
-        try: st.run(stop)
-        except Exception as e: failed.append(e); st.log(f"error: the station stopped: {type(e).__name__}: {e}")
-        finally: stop.set()
-    th = threading.Thread(target=work, name='station', daemon=True); th.start()
-    if port:
-        import uvicorn
-        server = uvicorn.Server(uvicorn.Config(review_app(db, pred, st.metrics, window), host=host, port=port, log_level='warning'))
-        threading.Thread(target=lambda: (stop.wait(), setattr(server, 'should_exit', True)), daemon=True).start()
-        st.log(f"station: review page http://{host}:{port}/ (metrics /metrics)")
-        server.run()                                     # until SIGINT/SIGTERM (or the station stops)
-    else:
-        for s in (signal.SIGINT, signal.SIGTERM): signal.signal(s, lambda *_: stop.set())
-        while not stop.wait(0.5): pass
-    stop.set(); th.join(30)
+    failed = _serve(st, pred, db, window, host, port)
     st.log(f"station: stopped ({st.n_new} new photo(s) recorded)")
     return 1 if failed else 0
 
