@@ -21,10 +21,12 @@ from pathlib import Path
 import numpy as np
 
 def validation_split(run):
-    "The run's validation images and labels: its `validation.csv`, else re-drawn from its saved config exactly as training drew them."
+    "The run's validation images and labels: its `validation.csv` (when its photos are here), else re-drawn from its saved config exactly as training drew them."
     if (v := Path(run)/'validation.csv').is_file():
         import pandas as pd
-        df = pd.read_csv(v); return [Path(f) for f in df.path], df.label.to_numpy()
+        df = pd.read_csv(v)
+        if all(Path(f).is_file() for f in df.path): return [Path(f) for f in df.path], df.label.to_numpy()
+        print(f"note: {v}: its photos are not all here (a run from another machine?): drawing the split from the config", file=sys.stderr)
     from omegaconf import OmegaConf
     from defect_qc.images import find_splits, list_split
     from defect_qc.dataloaders import stratified_split

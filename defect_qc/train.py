@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/training.html.md"""
 
 # %% ../nbs/19_training.ipynb #30daf01b
 from __future__ import annotations
-import json, math, os, signal, sys, threading, time
+import json, math, os, signal, sys, threading, time, warnings
 from functools import partial
 from pathlib import Path
 
@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 import mlflow
+warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)   # from fastai's import: keep stderr for what the run says
 from omegaconf import DictConfig, OmegaConf
 from fastcore.imports import IN_NOTEBOOK
 
