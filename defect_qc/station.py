@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/station.html.md"""
 
 # %% ../nbs/23_station.ipynb #05ca0f5b
 from __future__ import annotations
-import gc, hashlib, io, json, os, queue, shutil, signal, socket, sqlite3, sys, threading, time, urllib.request
+import gc, hashlib, io, json, os, queue, shutil, signal, sqlite3, sys, threading, time, urllib.request
 from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
