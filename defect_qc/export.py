@@ -19,6 +19,7 @@ from fastcore.script import call_parse
 from .images import atomic_file, file_sha256, image_args, load_image
 from .drift import ScoredModel
 from .models import load_exported, load_model
+from .predict import export_record
 
 # %% auto #0
 __all__ = ['FORMATS', 'TOLERANCE', 'check_images', 'export_model', 'run_export', 'main']
@@ -95,12 +96,6 @@ def _export_meta(meta):
                 outputs=['p_defect', 'feature_distance (drift alarm: defect_qc.drift.drift_scores)'])
 
 # %% ../nbs/13_export.ipynb #8180faed
-def _export_record(f:Path) -> dict:
-    "What `export.json` records; {} where there is none, or where it is damaged (the export then writes it anew)."
-    try: info = json.loads(f.read_text()) if f.is_file() else {}
-    except ValueError: return {}
-    return info if isinstance(info, dict) and isinstance(info.get('formats', {}), dict) else {}
-
 def export_model(run_dir:str|Path, # run folder with `model.pth` + `model.json`
                  fmt:str='onnx', # 'onnx' or 'torchscript'
                  out:str|Path|None=None, # output folder (default: `run_dir`)
@@ -114,14 +109,14 @@ def export_model(run_dir:str|Path, # run folder with `model.pth` + `model.json`
     dest = out/FORMATS[fmt]
     exporter = _write_graph(sm, meta, dest, fmt, opset)
     diff = _check_export(sm, meta, dest)
-    ej = out/'export.json'
-    info = _export_record(ej)
+    try: info = export_record(out)
+    except ValueError: info = {}   # damaged: written anew
     info.update(_export_meta(meta))
     fi = dict(file=dest.name, exporter=exporter, model_sha256=file_sha256(run_dir/'model.pth'), max_abs_diff_vs_torch=diff,
               torch_version=torch.__version__)
     if fmt == 'onnx': fi['opset'] = opset
     info.setdefault('formats', {})[fmt] = fi
-    with atomic_file(ej) as t: t.write_text(json.dumps(info, indent=2))
+    with atomic_file(out/'export.json') as t: t.write_text(json.dumps(info, indent=2))
     return dest
 
 # %% ../nbs/13_export.ipynb #029717c2
@@ -144,5 +139,5 @@ def main(run_dir:str, # run folder with model.pth + model.json
     "Export a trained run as ONNX or TorchScript, with `export.json`."
     try: f = export_model(run_dir, format, out, opset)
     except (OSError, ValueError, KeyError, RuntimeError) as e: raise UserError(e)
-    d = json.loads((f.parent/'export.json').read_text())['formats'][format]
+    d = export_record(f.parent)['formats'][format]
     print(f"wrote {f} and {f.parent/'export.json'} ({d['exporter']} exporter, max |diff| vs torch {d['max_abs_diff_vs_torch']:.1e})")

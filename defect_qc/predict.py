@@ -27,7 +27,7 @@ from .explain import cam_overlay, gradcam
 from .drift import ScoredModel, drift_scores, frame_contrast, no_part, part_pixels, source_side
 
 # %% auto #0
-__all__ = ['BACKENDS', 'OUT_FORMATS', 'expand_inputs', 'read_meta', 'auto_backend', 'Predictor', 'write_results',
+__all__ = ['BACKENDS', 'OUT_FORMATS', 'expand_inputs', 'read_meta', 'export_record', 'auto_backend', 'Predictor', 'write_results',
            'write_heatmaps', 'drift_summary', 'unfinished_status', 'main']
 
 # %% ../nbs/10_predict.ipynb #01313e33
@@ -138,14 +138,24 @@ def _progress(total, show):
     except ImportError: return _Null()
     return tqdm(total=total, unit='img', file=sys.stderr, leave=False, dynamic_ncols=True)
 
-# %% ../nbs/10_predict.ipynb #d6652392
+# %% ../nbs/10_predict.ipynb #c704575c
+def export_record(d:str|Path # a run folder or an export folder
+                 ) -> dict:
+    "What `export.json` in `d` records ({} where there is none): each format's file and the `model.pth` it was made from; a damaged file raises `ValueError` naming it."
+    f = Path(d)/'export.json'
+    if not f.is_file(): return {}
+    try: rec = json.loads(f.read_text())
+    except ValueError: rec = None
+    formats = rec.get('formats', {}) if isinstance(rec, dict) else None
+    if not (isinstance(formats, dict) and all(isinstance(v, dict) for v in formats.values())):
+        raise ValueError(f"{f}: damaged (not the record `export` writes); export again")
+    return rec
+
 def _made_from(d:Path, fmt:str):
     "The SHA-256 of the `model.pth` that `export.json` says export `fmt` was made from (None where it says nothing); a damaged file raises `ValueError` naming it."
-    f = d/'export.json'
-    if not f.is_file(): return None
-    try: return json.loads(f.read_text()).get('formats', {}).get(fmt, {}).get('model_sha256')
-    except (ValueError, TypeError, AttributeError): raise ValueError(f"{f}: damaged (not the record `export` writes); export again") from None
+    return export_record(d).get('formats', {}).get(fmt, {}).get('model_sha256')
 
+# %% ../nbs/10_predict.ipynb #d6652392
 def auto_backend(run_dir:str|Path, # a run folder or an export folder
                  explain:bool=False, # heat maps wanted: they need the torch model's gradients
                 ) -> str:
