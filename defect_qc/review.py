@@ -179,7 +179,7 @@ def review(data_dir:str|Path, # data root (Kaggle layout: `train/` is reviewed) 
     paths, y = list_split(folder)
     if len(np.unique(y)) < 2: raise DataError(f"{folder}: both classes are needed (ok_front/ and def_front/ with images)")
     if min(np.bincount(y)) < k: raise DataError(f"{folder}: fewer than {k} images in a class for {k} folds")
-    prep = dict(reference=reference_profile(paths, img_size, 'L'), mask_radius=None) if canonical else None
+    prep = dict(reference=reference_profile(paths, img_size, 'L', cache_dir=cache_dir), mask_radius=None) if canonical else None
     x, ok, parts = cached_images(paths, img_size, 'L', cache_dir, skip_bad=True, prep=prep)
     if (~ok).any(): print(f"warning: skipping {int((~ok).sum())} unreadable image(s)", file=sys.stderr)
     paths, y = [str(p) for p, o in zip(paths, ok) if o], y[ok]
