@@ -6,20 +6,18 @@ Docs: https://defect-qc.github.io/defect_qc/fixtures.html.md"""
 
 # %% ../nbs/97_fixtures.ipynb #7499fc8c
 from __future__ import annotations
-import os, tempfile
+import math, os, tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from omegaconf import DictConfig
 from PIL import Image
 
 from .images import CLASSES, DIR_OF, find_splits, list_split, load_images
-from .dataloaders import image_stats
-from .models import create_model, normalize_uint8, save_model
+from .models import save_model
 from .synth import make_demo_data
-from .config import load_config
+from .config import arch_kwargs, load_config
+from .train import fit_arrays
 
 # %% auto #0
 __all__ = ['REAL_DATA_ENV', 'REAL_DATA_MISSING', 'write_fixture', 'real_data_root', 'make_tiny_run', 'tiny_config', 'png_ok']
@@ -60,29 +58,21 @@ def make_tiny_run(dest:str|Path, # run folder to create
                   data:str|Path|None=None, # a data root (Kaggle layout); None: a small synthetic demo set
                   img_size:int=64, # side of the model's input
                   image_mode:str='L', # 'L' or 'RGB'
-                  steps:int=40, # training steps (batches)
+                  steps:int=40, # training steps (batches), rounded up to whole epochs
                   bs:int=32, # batch size
                   threshold:float=0.5, # decision threshold saved in `model.json`
                   seed:int=0, # random seed
                  ) -> Path:
-    "Train a `DefectCNN` for a few steps on demo data and save it as a run folder (a fixture for tests and benchmarks)."
+    "Train a `DefectCNN` for a few steps on demo data (`fit_arrays`, as training's `Learner`) and save it as a run folder (a fixture for tests and benchmarks)."
     with tempfile.TemporaryDirectory() as td:
         root = Path(data) if data else make_demo_data(Path(td)/'demo', 40, 20, size=img_size, seed=seed)
         paths, y = list_split(find_splits(root)['train'])
         x, _ = load_images(paths, img_size, image_mode)
-    mean, std = image_stats(x)
-    g = torch.Generator().manual_seed(seed); torch.manual_seed(seed)
-    m = create_model('cnn', x.shape[1])
-    opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    m.train()
-    for _ in range(steps):
-        i = torch.randint(0, len(xt), (bs,), generator=g)
-        loss = F.cross_entropy(m(normalize_uint8(xt[i], mean, std)), yt[i])
-        opt.zero_grad(); loss.backward(); opt.step()
-    meta = dict(arch='cnn', arch_kwargs={}, n_in=int(x.shape[1]), img_size=img_size, image_mode=image_mode, mean=mean, std=std,
-                classes=list(CLASSES), threshold=float(threshold))
-    save_model(m.eval(), dest, meta)
+    bs = min(bs, len(x))
+    m, mean, std, cfg = fit_arrays(x, y, max(1, math.ceil(steps / (len(x)//bs))), bs, lr=3e-3, seed=seed)
+    meta = dict(arch=cfg.model.arch, arch_kwargs=arch_kwargs(cfg), n_in=int(x.shape[1]), img_size=img_size, image_mode=image_mode,
+                mean=mean, std=std, classes=list(CLASSES), threshold=float(threshold))
+    save_model(m, dest, meta)
     return Path(dest)
 
 # %% ../nbs/97_fixtures.ipynb #d23a257c

@@ -18,12 +18,7 @@ warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', ca
 from .cli import UserError, user_errors
 from fastcore.script import call_parse
 from .images import CLASSES, DataError, cached_images, find_splits, list_split, reference_profile
-from .dataloaders import image_stats, _cached_dls
-from .augment import batch_augs
-from .config import load_config
-from .train import make_learner
-from fastai.data.transforms import IntToFloatTensor, Normalize
-from fastai.torch_core import set_seed
+from .train import fit_arrays
 from .models import predict_proba
 
 # %% auto #0
@@ -36,22 +31,6 @@ def _folds(y:np.ndarray, k:int, seed:int) -> np.ndarray:
     for c in np.unique(y):
         idx = rng.permutation(np.flatnonzero(y == c)); fold[idx] = np.arange(len(idx)) % k
     return fold
-
-# %% ../nbs/21_review.ipynb #c492391c
-def _fit(x, y, epochs, bs, lr, seed):
-    "A short run through training's fastai `Learner` (a small config: one cycle, the 8 flips, both classes weighed the same); returns the model (eval mode, float32, on the CPU) and its normalisation."
-    set_seed(seed)
-    mean, std = image_stats(x)
-    cfg = load_config([f'num_epochs={epochs}', f'batch_size={bs}', f'lr={lr}', 'schedule=one_cycle', 'precision=fp32', 'loss.defect_cost=1'])
-    tfms = [IntToFloatTensor(), *batch_augs(max_rotate=0., max_zoom=1., max_lighting=0.), Normalize.from_stats(mean, std, cuda=False)]
-    valid = np.r_[np.flatnonzero(y == 0)[:2], np.flatnonzero(y == 1)[:2]]   # fastai wants a validation set: a copy of 4 images, nothing is chosen on it
-    items = np.r_[np.arange(len(x)), valid]
-    dls = _cached_dls(x, y, items, np.arange(len(x), len(items)), tfms, bs, None)
-    dls.info = dict(n_channels=x.shape[1], train_counts=np.bincount(y, minlength=2).tolist())
-    learn = make_learner(dls, cfg)
-    learn.metrics = []   # nothing to measure on 4 copied images
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
-    return learn.model.cpu().eval(), mean, std
 
 # %% ../nbs/21_review.ipynb #bb2c510e
 def fold_probs(x:np.ndarray, # `(N, C, H, W)` uint8 images
@@ -66,7 +45,7 @@ def fold_probs(x:np.ndarray, # `(N, C, H, W)` uint8 images
     fold, probs, models = _folds(y, k, seed), np.zeros((len(y), 2), np.float32), []
     for f in range(k):
         tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
-        m, mean, std = _fit(x[tr], y[tr], epochs, bs, lr, seed + f)
+        m, mean, std, _ = fit_arrays(x[tr], y[tr], epochs, bs, lr, seed + f)
         p = predict_proba(m, x[te], mean, std); probs[te] = np.c_[1 - p, p]
         models.append((m, mean, std))
     return probs, fold, models

@@ -21,9 +21,10 @@ from fastcore.imports import IN_NOTEBOOK
 from .cli import UserError, user_errors
 from .images import CLASSES, DataError, cache_folder, find_splits, list_split
 from .data import check_dataset
-from .dataloaders import casting_dls, stratified_split
+from .augment import batch_augs
+from .dataloaders import _cached_dls, casting_dls, image_stats, stratified_split
 from .models import create_model, save_model
-from .config import ConfigError, arch_kwargs, check_config, config_error, flatten_config
+from .config import ConfigError, arch_kwargs, check_config, config_error, flatten_config, load_config
 from .synth import demo_data
 from .drift import fit_drift
 from .tracking import check_tracking, log_model, mlflow_run, tracking_uri
@@ -34,7 +35,7 @@ from .callbacks import CPUAutocast, DivergenceGuard, LineProgress, MLflowCallbac
 
 # %% auto #0
 __all__ = ['NO_BF16_ENV', 'class_weights', 'defect_metrics', 'cpu_has_bf16', 'resolve_precision', 'make_learner', 'fit_callbacks',
-           'resolve_data_path', 'dls_from_config', 'check_split', 'check_data', 'train', 'main']
+           'fit_arrays', 'resolve_data_path', 'dls_from_config', 'check_split', 'check_data', 'train', 'main']
 
 # %% ../nbs/19_training.ipynb #b983619b
 from fastai.callback.progress import ProgressCallback
@@ -45,6 +46,7 @@ from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import F1Score, Precision, Recall, RocAucBinary, accuracy
 from fastai.optimizer import Adam
+from fastai.data.transforms import IntToFloatTensor, Normalize
 from fastai.torch_core import set_seed
 
 # %% ../nbs/19_training.ipynb #749a0a5c
@@ -125,6 +127,29 @@ def fit_callbacks(cfg:DictConfig # training config
     if cfg.early_stopping.enabled:
         cbs.append(EarlyStoppingCallback(monitor=cfg.early_stopping.monitor, patience=cfg.early_stopping.patience))
     return cbs
+
+# %% ../nbs/19_training.ipynb #8f00598d
+def fit_arrays(x:np.ndarray, # `(N, C, H, W)` uint8 images
+               y:np.ndarray, # labels (0=ok, 1=def)
+               epochs:int, # epochs (one cycle)
+               bs:int=64, # batch size
+               lr:float=3e-3, # peak learning rate
+               seed:int=0, # random seed
+               overrides:list=(), # more config overrides (e.g. `model.arch=resnet18`)
+              ) -> tuple:
+    "A short run of `make_learner` on images in memory; the model (eval mode, float32, on the CPU), its `mean`, `std` and config."
+    set_seed(seed)
+    mean, std = image_stats(x)
+    cfg = load_config([f'num_epochs={epochs}', f'batch_size={bs}', f'lr={lr}', 'schedule=one_cycle', 'precision=fp32', 'loss.defect_cost=1', *overrides])
+    tfms = [IntToFloatTensor(), *batch_augs(max_rotate=0., max_zoom=1., max_lighting=0.), Normalize.from_stats(mean, std, cuda=False)]
+    valid = np.r_[np.flatnonzero(y == 0)[:2], np.flatnonzero(y == 1)[:2]]
+    items = np.r_[np.arange(len(x)), valid]
+    dls = _cached_dls(x, y, items, np.arange(len(x), len(items)), tfms, bs, None)
+    dls.info = dict(n_channels=x.shape[1], train_counts=np.bincount(y, minlength=2).tolist())
+    learn = make_learner(dls, cfg)
+    learn.metrics = []   # nothing to measure on 4 copied images
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
+    return learn.model.cpu().eval(), mean, std, cfg
 
 # %% ../nbs/19_training.ipynb #cfa26966
 def resolve_data_path(cfg:DictConfig) -> Path:
