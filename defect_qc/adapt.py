@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 
 from .cli import UserError, error_summary, user_errors
 from fastcore.script import call_parse
-from .images import DataError, cached_images, find_splits, list_split, _open
+from .images import DECODE_ERRORS, DataError, cached_images, find_splits, list_split, _open
 from .augment import augment_batch
 from .dataloaders import stratified_split
 from .parts import RADII, match_scale, part_profile
@@ -76,11 +76,15 @@ def new_prep(meta:dict, # the run's `model.json`
              paths:list, # photos of the new set-up
              max_n:int=200, # photos measured at most (a seeded sample)
             ) -> dict|None:
-    "The run's canonical-crop settings with the part finder's reference re-estimated on `paths` (None: the run has no crop)."
+    "The run's canonical-crop settings with the part finder's reference re-estimated on `paths` (None: the run has no crop); unreadable photos are skipped."
     if not meta.get('prep'): return None
     idx = np.random.default_rng(0).permutation(len(paths))[:max_n]
     size = int(meta['img_size'])
-    profs = [part_profile(np.asarray(_open(paths[i], size, 'L', True)))['profile'] for i in idx]
+    profs = []
+    for i in idx:
+        try: profs.append(part_profile(np.asarray(_open(paths[i], size, 'L', True)))['profile'])
+        except DECODE_ERRORS: pass   # unreadable: skipped, as when the photos are loaded
+    if not profs: raise DataError(f"--unlabelled: none of the {len(idx)} photos tried could be read (the first: {paths[idx[0]]})")
     return {**meta['prep'], 'reference': anchored_reference(profs, np.asarray(meta['prep']['reference'], np.float64))}
 
 # %% ../nbs/22_adapt.ipynb #4deec135
@@ -447,7 +451,7 @@ def main(run_dir:str, # the original run folder (model.pth, model.json, .hydra/c
                     ('n_original', n_original, 2000), ('lr', lr, 3e-4), ('seed', seed, 0)) if v != d])
     try: res = adapt(run_dir, labelled, unlabelled, out, lv, folds, epochs, n_original, lr, seed, tracking_uri, cmd)
     except (DataError, ModelFileError, FileNotFoundError, FileExistsError, KeyError, ValueError) as e: raise UserError(str(e).strip('"'))
-    except OSError as e: raise UserError(f"{out}: cannot write ({e})")
+    except OSError as e: raise UserError(f"{e.filename}: {e.strerror or e}" if e.filename else f"{out}: cannot write ({e})")
     except Exception as e: raise UserError(f"{run_dir}: adaptation failed ({error_summary(e)})")
     print(f"Adapted run: {out} (threshold {res['threshold']:.4g}; levers {', '.join(lv)})")
     print(estimate_table({'before (original run)': res['before'], **({f"after ({res['cv']['folds']}-fold cross-validation)": res['cv']} if res['cv'] else {})}))

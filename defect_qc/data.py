@@ -224,5 +224,8 @@ def main(data_dir:str, # data root: ROOT/{train,test}/{ok_front,def_front}/ or a
     try: rep = check_dataset(data_dir)
     except DataError as e: raise UserError(e)
     print(format_report(rep))
-    if json: Path(json).write_text(_json.dumps(rep, indent=2))
+    if json:
+        try:
+            with atomic_file(json) as t: t.write_text(_json.dumps(rep, indent=2))
+        except OSError as e: raise UserError(f"--json {json}: cannot write ({e.strerror or e})")
     return 1 if rep['n_errors'] else 0

@@ -22,7 +22,7 @@ from .models import load_exported, load_model
 from .predict import export_record
 
 # %% auto #0
-__all__ = ['FORMATS', 'TOLERANCE', 'check_images', 'export_model', 'run_export', 'main']
+__all__ = ['FORMATS', 'TOLERANCE', 'MIN_OPSET', 'check_images', 'export_model', 'run_export', 'main']
 
 # %% ../nbs/13_export.ipynb #465b70ce
 FORMATS = {'onnx': 'model.onnx', 'torchscript': 'model.ts'}
@@ -95,6 +95,19 @@ def _export_meta(meta):
                             meaning="P(defect); normalisation and softmax are inside the graph; label 'def' if p_defect >= threshold"),
                 outputs=['p_defect', 'feature_distance (drift alarm: defect_qc.drift.drift_scores)'])
 
+# %% ../nbs/13_export.ipynb #24d4bde0
+MIN_OPSET = 18   # the dynamo exporter's lowest
+
+def _max_opset() -> int:
+    "The newest ONNX opset the installed `onnx` knows."
+    import onnx.defs
+    return onnx.defs.onnx_opset_version()
+
+def _file_opset(f) -> int:
+    "The default-domain opset an ONNX file declares."
+    import onnx
+    return next(o.version for o in onnx.load(str(f), load_external_data=False).opset_import if o.domain in ('', 'ai.onnx'))
+
 # %% ../nbs/13_export.ipynb #8180faed
 def export_model(run_dir:str|Path, # run folder with `model.pth` + `model.json`
                  fmt:str='onnx', # 'onnx' or 'torchscript'
@@ -103,8 +116,11 @@ def export_model(run_dir:str|Path, # run folder with `model.pth` + `model.json`
                 ) -> Path:
     "Export a run's model with its preprocessing inside, write/merge `export.json`, check it against PyTorch; returns the file."
     if fmt not in FORMATS: raise ValueError(f"--format {fmt}: choose onnx or torchscript")
+    if fmt == 'onnx' and not MIN_OPSET <= opset <= _max_opset(): raise ValueError(f"--opset {opset}: choose from {MIN_OPSET} to {_max_opset()}")
     run_dir = Path(run_dir); model, meta = load_model(run_dir)
-    out = Path(out) if out else run_dir; out.mkdir(parents=True, exist_ok=True)
+    out = Path(out) if out else run_dir
+    if out.exists() and not out.is_dir(): raise ValueError(f"--out {out}: a file, not a folder")
+    out.mkdir(parents=True, exist_ok=True)
     sm = ScoredModel(model, meta['mean'], meta['std'], meta.get('drift')).eval()
     dest = out/FORMATS[fmt]
     exporter = _write_graph(sm, meta, dest, fmt, opset)
@@ -114,7 +130,7 @@ def export_model(run_dir:str|Path, # run folder with `model.pth` + `model.json`
     info.update(_export_meta(meta))
     fi = dict(file=dest.name, exporter=exporter, model_sha256=file_sha256(run_dir/'model.pth'), max_abs_diff_vs_torch=diff,
               torch_version=torch.__version__)
-    if fmt == 'onnx': fi['opset'] = opset
+    if fmt == 'onnx': fi['opset'] = _file_opset(dest)   # what the file holds
     info.setdefault('formats', {})[fmt] = fi
     with atomic_file(out/'export.json') as t: t.write_text(json.dumps(info, indent=2))
     return dest

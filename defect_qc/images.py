@@ -160,6 +160,8 @@ PART_STATS = ('cx', 'cy', 'scale', 'match', 'border', 'mean', 'contrast', 'part_
 
 def _open(path, size, mode, canonical):
     "A decoded PIL image in `mode`, at most `MAX_SIDE` on its short side; JPEGs are decoded at a reduced scale where the output allows it."
+    if isinstance(path, (str, os.PathLike)) and os.path.exists(path) and not os.path.isfile(path):   # a pipe would block the read for ever
+        raise OSError("not a regular file (a folder, a pipe or a device)")
     with Image.open(path) as im:
         _check_pixels(im)
         if im.format == 'JPEG': im.draft(mode, (2*size, 2*size) if canonical else (size, size))   # the crop may enlarge a small part

@@ -18,7 +18,7 @@ from .images import CLASSES, DIR_OF
 # %% auto #0
 __all__ = ['SCHEMA', 'COLS', 'ANSWERS', 'open_db', 'now_iso', 'record', 'recorded', 'DriftWindow', 'raise_alarm',
            'acknowledge_alarm', 'restore_window', 'answer_photo', 'review_queue', 'why_review', 'summary',
-           'export_labels']
+           'read_answers', 'export_labels']
 
 # %% ../nbs/23_ledger.ipynb #769203df
 SCHEMA = """
@@ -174,6 +174,19 @@ def summary(con:sqlite3.Connection, # from `open_db`
                 alarms=[dict(r) for r in q("SELECT * FROM alarms WHERE acked_at IS NULL ORDER BY id DESC")],
                 model_version=v[0][0] if v else None)
 
+# %% ../nbs/23_ledger.ipynb #3dae56e4
+def read_answers(db:str|Path, # the station's database
+                ) -> pd.DataFrame:
+    "The answered rows of a station's database, opened read-only: a file that is not one is named, and left as it was."
+    try:
+        con = sqlite3.connect(f"{Path(db).resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            if not con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='photos'").fetchone():
+                raise ValueError(f"{db}: not a station database (no photos table)")
+            return pd.read_sql_query('SELECT * FROM photos WHERE answer IS NOT NULL', con)
+        finally: con.close()
+    except sqlite3.DatabaseError as e: raise ValueError(f"{db}: not a station database ({e})") from None
+
 # %% ../nbs/23_ledger.ipynb #2fb462e6
 def export_labels(db:str|Path, # the station's database
                   dest:str|Path, # new folder for `train/{ok_front,def_front}/` and `manifest.csv`
@@ -182,9 +195,7 @@ def export_labels(db:str|Path, # the station's database
     db, dest = Path(db), Path(dest)
     if not db.is_file(): raise FileNotFoundError(f"{db}: no such database")
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())): raise FileExistsError(f"{dest}: already exists and is not empty (name a new folder)")
-    con = open_db(db)
-    try: df = pd.read_sql_query('SELECT * FROM photos WHERE answer IS NOT NULL', con)
-    finally: con.close()
+    df = read_answers(db)
     if df.empty: raise ValueError(f"{db}: no answered photo yet (answer some on the review page first)")
     df['disagrees'] = df.label.isin(CLASSES) & (df.label != df.answer)
     df['confident'] = df.decision.isin(['accept', 'reject'])

@@ -6,18 +6,20 @@ Docs: https://defect-qc.github.io/defect_qc/models.html.md"""
 
 # %% ../nbs/07_models.ipynb #a04785fc
 from __future__ import annotations
-import copy, json, pickle, re, warnings
+import copy, json, math, pickle, re, warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+from .cli import error_summary
+
 # %% auto #0
-__all__ = ['ARCHS', 'MODEL_FORMAT', 'REQUIRED_META', 'conv_bn', 'ConcatPool', 'ImageStandardize', 'DefectCNN', 'register_arch',
-           'cnn', 'resnet18', 'resnet34', 'ModelFileError', 'load_tensors', 'load_weights', 'create_model',
-           'read_model_json', 'save_model', 'load_model', 'normalize_uint8', 'predict_proba', 'fold_batchnorm',
-           'decide', 'load_exported']
+__all__ = ['ARCHS', 'MODEL_FORMAT', 'REQUIRED_META', 'META_VALUES', 'conv_bn', 'ConcatPool', 'ImageStandardize', 'DefectCNN',
+           'register_arch', 'cnn', 'resnet18', 'resnet34', 'ModelFileError', 'load_tensors', 'load_weights',
+           'create_model', 'bad_value', 'read_model_json', 'save_model', 'load_model', 'normalize_uint8',
+           'predict_proba', 'fold_batchnorm', 'decide', 'load_exported']
 
 # %% ../nbs/07_models.ipynb #8b21fc40
 def conv_bn(ni:int, # input channels
@@ -152,11 +154,36 @@ def create_model(arch:str='cnn', # a name in `ARCHS`
 MODEL_FORMAT = 2   # the model.json format this version writes (1: no `format_version` key; 2: prep, drift, norm_input)
 REQUIRED_META = ('arch', 'n_in', 'img_size', 'image_mode', 'mean', 'std', 'classes', 'threshold')
 
+# %% ../nbs/07_models.ipynb #538dbeeb
+def _real(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+META_VALUES = {   # key -> (the test a value of `model.json` must pass, what it must be)
+    'img_size': (lambda v: isinstance(v, int) and not isinstance(v, bool) and 8 <= v <= 4096, 'a whole number of pixels from 8 to 4096'),
+    'image_mode': (lambda v: v in ('L', 'RGB'), "'L' or 'RGB'"),
+    'n_in': (lambda v: isinstance(v, int) and not isinstance(v, bool) and v in (1, 3), '1 or 3 (channels)'),
+    'threshold': (lambda v: _real(v) and 0 <= v <= 1, 'a number from 0 to 1'),
+    'mean': (lambda v: isinstance(v, list) and len(v) in (1, 3) and all(map(_real, v)), 'a list of 1 or 3 numbers'),
+    'std': (lambda v: isinstance(v, list) and len(v) in (1, 3) and all(_real(s) and s > 0 for s in v), 'a list of 1 or 3 positive numbers'),
+    'classes': (lambda v: isinstance(v, list) and len(v) == 2 and all(isinstance(c, str) for c in v), 'a list of two class names'),
+}
+
+def bad_value(f:str|Path, # the file, for the message
+              meta:dict, # its content
+             ):
+    "Raise `ModelFileError` naming the file and the first key whose value is out of range (`META_VALUES`), or whose channels disagree."
+    for k, (ok, what) in META_VALUES.items():
+        if k in meta and not ok(meta[k]):
+            raise ModelFileError(f"{f}: {k}: {repr(meta[k])[:60]} is not {what}: the file was edited or damaged; restore it or retrain")
+    n = {k: len(meta[k]) for k in ('mean', 'std') if k in meta} | ({'n_in': meta['n_in']} if 'n_in' in meta else {})
+    if 'image_mode' in meta: n['image_mode'] = len(meta['image_mode'])   # 'L': 1 channel, 'RGB': 3
+    if len(set(n.values())) > 1:
+        raise ModelFileError(f"{f}: the channels disagree ({', '.join(f'{k} {v}' for k, v in n.items())}): the file was edited or damaged; restore it or retrain")
+
 # %% ../nbs/07_models.ipynb #f7bcb390
 def read_model_json(f:str|Path, # a `model.json` (or an `export.json`, with its own `required` keys)
                     required:tuple=REQUIRED_META, # keys the file must have
                    ) -> dict:
-    "The metadata of a saved model, checked: valid JSON, a format this version reads, no key missing."
+    "The metadata of a saved model, checked: valid JSON, a format this version reads, no key missing, no value out of range."
     f = Path(f)
     try: meta = json.loads(f.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -167,6 +194,7 @@ def read_model_json(f:str|Path, # a `model.json` (or an `export.json`, with its 
         raise ModelFileError(f"{f}: model format {v!r} needs a newer defect_qc (this version reads formats 1 to {MODEL_FORMAT})")
     if (missing := [k for k in required if k not in meta]):
         raise ModelFileError(f"{f}: incomplete, missing {', '.join(missing)}: the file was cut short or edited; restore it or retrain")
+    bad_value(f, meta)
     return meta
 
 # %% ../nbs/07_models.ipynb #34009363
@@ -197,7 +225,7 @@ def load_model(folder:str|Path, # run folder holding `model.pth` and `model.json
         m.load_state_dict(load_tensors(folder/'model.pth', str(folder/'model.pth')))
     except ModelFileError: raise
     except (RuntimeError, TypeError, ValueError, EOFError, KeyError, pickle.UnpicklingError) as e:
-        raise ModelFileError(f"{folder/'model.pth'}: does not fit {folder/'model.json'} ({str(e).splitlines()[0][:200]}): saved by another "
+        raise ModelFileError(f"{folder/'model.pth'}: does not fit {folder/'model.json'} ({error_summary(e)[:200]}): saved by another "
                              f"version of defect_qc, or damaged; retrain or restore the run folder") from None
     return m.eval(), meta
 

@@ -217,6 +217,9 @@ def _load_export(self:Predictor, fmt):
     if (d/'model.pth').is_file() and _made_from(d, fmt) != file_sha256(d/'model.pth'):
         raise ValueError(f"{f}: stale export (not made from this folder's model.pth): " + _EXPORT_HINT.format(d=d, f=fmt))
     run = load_exported(f)
+    probe = np.zeros((1, len(self.meta['mean']), int(self.meta['img_size']), int(self.meta['img_size'])), np.uint8)
+    try: run(probe)   # the images its record describes must go through
+    except Exception as e: raise ValueError(f"{f}: does not take the {'x'.join(map(str, probe.shape[1:]))} images its record describes ({error_summary(e)[:160]}): export again") from None
     return lambda x: _in_batches(run, x, self.bs)
 
 # %% ../nbs/10_predict.ipynb #829a428e
@@ -440,6 +443,7 @@ def _predictor(run_dir, backend, threshold, bs, workers, out, explain) -> Predic
     if out and Path(out).suffix.lower() not in OUT_FORMATS: raise UserError(f"--out {out}: use a .csv or .json file", 2)
     if threshold is not None and not 0 <= threshold <= 1: raise UserError(f"--threshold {threshold}: must be in [0, 1]", 2)
     if bs < 1: raise UserError(f"--bs {bs}: must be >= 1", 2)
+    if workers is not None and workers < 1: raise UserError(f"--workers {workers}: must be >= 1", 2)
     if explain and backend != 'torch': raise UserError(f"--explain: Grad-CAM needs --backend torch (the model's gradients), not {backend}", 2)
     try: return Predictor(run_dir, backend, threshold, bs, workers)
     except (OSError, ValueError, KeyError) as e: raise UserError(e)

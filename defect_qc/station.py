@@ -114,6 +114,10 @@ def _num(v):
     "A float for SQLite: None for NaN."
     return None if v is None or (isinstance(v, float) and np.isnan(v)) else float(v)
 
+def _text(v):
+    "A string for SQLite: None for a missing value (pandas' NaN in a text column) and for ''."
+    return v if isinstance(v, str) and v else None
+
 # %% ../nbs/25_station.ipynb #58387f57
 @patch_to(Station)
 def _place(self, p:str, sha:str, decision:str) -> str:
@@ -140,6 +144,8 @@ def process(self, items:list, # `[(path, time complete)]`
     "Classify and record a batch of complete files (those recorded already are skipped); the number of new rows."
     srcs, keys = [], []
     for p, t in items:
+        if Path(p).exists() and not Path(p).is_file():   # a named pipe would block the read for ever
+            srcs.append(OSError(f"{p}: not a regular file (a pipe or a device)")); keys.append(('', p, t)); continue
         try: b = Path(p).read_bytes(); sha = hashlib.sha256(b).hexdigest(); src = io.BytesIO(b)
         except FileNotFoundError: self.log(f"warning: {p}: gone before it could be read (skipped)"); continue
         except OSError as e: sha, src = '', OSError(f"{p}: cannot read the file ({e})")
@@ -154,9 +160,9 @@ def process(self, items:list, # `[(path, time complete)]`
     for i, r in zip(todo, df.itertuples()):
         sha, p, t = keys[i]
         rows.append(dict(time=now_iso(t_now), path=p, sha256=sha, stored=self._place(p, sha, r.decision), p_defect=_num(r.p_defect),
-                         label=r.label, decision=r.decision, ood_score=_num(r.ood_score), drift=int(bool(r.drift)),
-                         drift_reason=r.drift_reason or None, model_version=self.version,
-                         latency_ms=(t_now - t)*1000, error=r.error))
+                         label=_text(r.label), decision=r.decision, ood_score=_num(r.ood_score), drift=int(bool(r.drift)),
+                         drift_reason=_text(r.drift_reason), model_version=self.version,
+                         latency_ms=(t_now - t)*1000, error=_text(r.error)))
     new = record(self.con, rows)
     for r, is_new in zip(rows, new):
         if not is_new: continue

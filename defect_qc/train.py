@@ -389,6 +389,14 @@ def _interrupt(signum, frame):
     "Turn a termination signal into `KeyboardInterrupt`, so the run ends KILLED like after Ctrl-C."
     raise KeyboardInterrupt(f"signal {signum}")
 
+# %% ../nbs/19_training.ipynb #d6fcd2ed
+def _finished_run(argv:list # the command line's words
+                 ) -> Path|None:
+    "The folder `hydra.run.dir=` names when it holds a finished run (a killed or failed one may be run again in place)."
+    d = next((Path(a.split('=', 1)[1]) for a in argv if a.startswith('hydra.run.dir=')), None)
+    if d is None or not (d/'model.pth').is_file(): return None
+    return d if not (d/'STATUS').is_file() or (d/'STATUS').read_text().startswith('FINISHED') else None
+
 # %% ../nbs/19_training.ipynb #c78c9022
 @user_errors
 def _hydra_app(multirun:bool # `-m`: Hydra makes `hydra.sweep.dir`, else `hydra.run.dir`
@@ -397,6 +405,8 @@ def _hydra_app(multirun:bool # `-m`: Hydra makes `hydra.sweep.dir`, else `hydra.
     import hydra
     from hydra.errors import HydraException
     _started.clear()
+    if not multirun and (d := _finished_run(sys.argv[1:])):
+        raise UserError(f"hydra.run.dir={d}: already holds a finished run (its model.pth and config would be overwritten); name a new folder", 2)
     try: return hydra.main(config_path='pkg://defect_qc.conf', config_name='config', version_base='1.3')(_app)()   # as `load_config`
     except HydraException as e: raise UserError(config_error(e), 2) from None
     except OSError as e:
