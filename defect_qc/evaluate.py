@@ -445,7 +445,7 @@ def new_eval_dir(run_dir:str|Path, # the run folder
 # %% ../nbs/11_evaluate.ipynb #1a5cba50
 def evaluate_folder(run_dir:str|Path, # run folder with `model.pth` + `model.json`
                     data_dir:str|Path, # labelled folder (Kaggle layout or flat)
-                    out:str|None=None, # sub-folder name (default `eval-YYYYmmdd-HHMMSS`)
+                    out:str|None=None, # a new sub-folder of the run (a relative name) or a new folder anywhere (an absolute path); default `eval-YYYYmmdd-HHMMSS`
                     bs:int=64, # batch size
                    ) -> tuple[dict, Path]:
     "Evaluate a trained run on a labelled folder at the run's saved threshold; returns the metrics and the output folder."
@@ -476,7 +476,7 @@ def evaluate_folder(run_dir:str|Path, # run folder with `model.pth` + `model.jso
 @user_errors
 def main(run_dir:str, # run folder with model.pth + model.json (e.g. outputs/DATE/TIME)
          data_dir:str, # labelled folder: Kaggle layout (train/, test/) or flat (ok_front/, def_front/)
-         out:str=None, # name of the new results sub-folder of RUN_DIR (default: eval-YYYYmmdd-HHMMSS)
+         out:str=None, # the new results folder: a name inside RUN_DIR, or an absolute path (default: eval-YYYYmmdd-HHMMSS); never an existing one
          bs:int=64, # batch size
         ) -> int:
     "Evaluate a trained run on a labelled image folder; metrics and plots go to a new sub-folder of the run."

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .images import CLASSES, DIR_OF
+from .images import CLASSES, DIR_OF, file_sha256
 
 # %% auto #0
-__all__ = ['SCHEMA', 'COLS', 'ANSWERS', 'open_db', 'now_iso', 'record', 'recorded', 'DriftWindow', 'raise_alarm',
+__all__ = ['SCHEMA', 'COLS', 'MAX_NAME', 'ANSWERS', 'open_db', 'now_iso', 'record', 'recorded', 'DriftWindow', 'raise_alarm',
            'acknowledge_alarm', 'restore_window', 'answer_photo', 'review_queue', 'why_review', 'summary',
            'read_answers', 'export_labels']
 
@@ -103,15 +103,30 @@ def raise_alarm(con:sqlite3.Connection, # from `open_db`
     with con: return con.execute('INSERT INTO alarms (time, kind, message, rate, n) VALUES (?, ?, ?, ?, ?)',
                                  (now_iso(), kind, message, rate, n)).lastrowid
 
+# %% ../nbs/23_ledger.ipynb #24702d8c
+MAX_NAME = 100   # characters of a person's name
+
+def _who(who, what:str) -> str:
+    "A person's name, stripped; a `ValueError` when it is empty or longer than `MAX_NAME`."
+    w = str(who).strip()
+    if not w: raise ValueError(f"who: give your name to {what}")
+    if len(w) > MAX_NAME: raise ValueError(f"who: a name of at most {MAX_NAME} characters")
+    return w
+
+def _row_id(i) -> bool:
+    "Can `i` be a row id (SQLite's 64-bit integers, from 1)?"
+    return isinstance(i, int) and 0 < i < 2**63
+
 # %% ../nbs/23_ledger.ipynb #26bda431
 def acknowledge_alarm(con:sqlite3.Connection, # from `open_db`
                       alarm_id:int, # the alarm
                       who:str, # the person acknowledging it
                      ) -> bool:
     "Mark an open alarm acknowledged by `who`, now; False if there is no such open alarm."
-    if not str(who).strip(): raise ValueError("who: give your name to acknowledge an alarm")
+    who = _who(who, 'acknowledge an alarm')
+    if not _row_id(alarm_id): return False
     with con: return con.execute('UPDATE alarms SET acked_by=?, acked_at=? WHERE id=? AND acked_at IS NULL',
-                                 (str(who).strip(), now_iso(), alarm_id)).rowcount == 1
+                                 (who, now_iso(), alarm_id)).rowcount == 1
 
 # %% ../nbs/23_ledger.ipynb #8473b966
 def restore_window(con:sqlite3.Connection, # from `open_db`
@@ -136,9 +151,10 @@ def answer_photo(con:sqlite3.Connection, # from `open_db`
                 ) -> bool:
     "Store a person's answer for a photo (an earlier answer is replaced); False if there is no such photo."
     if answer not in ANSWERS: raise ValueError(f"answer: {answer!r} is not one of good, defective")
-    if not str(who).strip(): raise ValueError("who: give your name to answer")
+    who = _who(who, 'answer')
+    if not _row_id(photo_id): return False
     with con: return con.execute('UPDATE photos SET answer=?, answered_by=?, answered_at=? WHERE id=?',
-                                 (ANSWERS[answer], str(who).strip(), now_iso(), photo_id)).rowcount == 1
+                                 (ANSWERS[answer], who, now_iso(), photo_id)).rowcount == 1
 
 # %% ../nbs/23_ledger.ipynb #5ea0a699
 def review_queue(con:sqlite3.Connection, # from `open_db`
@@ -206,7 +222,7 @@ def export_labels(db:str|Path, # the station's database
     files = []
     try:
         for r in df.itertuples():
-            src = next((Path(s) for s in (r.stored, r.path) if s and Path(s).is_file()), None)
+            src = next((Path(s) for s in (r.stored, r.path) if s and Path(s).is_file() and file_sha256(s) == r.sha256), None)   # the photo answered, not one written over it
             if src is None: files.append(''); continue
             rel = Path('train')/DIR_OF[r.answer]/f"{(r.sha256 or 'unread')[:16]}{src.suffix.lower()}"
             (tmp/rel).parent.mkdir(parents=True, exist_ok=True); shutil.copy2(src, tmp/rel); files.append(rel.as_posix())

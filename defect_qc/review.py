@@ -203,7 +203,12 @@ def main(data_dir:str, # data root (train/ is reviewed) or a flat {ok_front,def_
     for key, v, lo in (('--folds', folds, 2), ('--epochs', epochs, 1), ('--img-size', img_size, 16), ('--top', top, 1)):
         if v < lo: raise UserError(f"{key} {v}: must be >= {lo}", 2)
     out = Path(out or f"review/{time.strftime('%Y-%m-%d_%H-%M-%S')}")
+    if out.exists() and not out.is_dir(): raise UserError(f"--out {out}: a file, not a folder")
     if out.exists() and any(out.iterdir()): raise UserError(f"--out {out}: already exists and is not empty")
+    if tracking_uri:
+        from defect_qc.tracking import check_tracking
+        try: check_tracking(tracking_uri)   # before the folds train, not after
+        except ValueError as e: raise UserError(str(e).replace('mlflow.tracking_uri', '--tracking-uri'), 2)
     try: q = review(data_dir, out, folds, epochs, img_size, top, canonical=not no_crop, tracking_uri=tracking_uri)
     except (DataError, ValueError, OSError) as e: raise UserError(e)
     n_lab = int(q.why.str.contains('label issue').sum())

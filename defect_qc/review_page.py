@@ -8,7 +8,7 @@ Docs: https://defect-qc.github.io/defect_qc/review_page.html.md"""
 from __future__ import annotations
 import io, threading
 from pathlib import Path
-from urllib.parse import parse_qs, quote, unquote
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from fastapi import Request   # at module level: FastAPI reads the handlers' (string) annotations from here
 
@@ -18,7 +18,7 @@ from .ledger import acknowledge_alarm, answer_photo, open_db, review_queue, summ
 from .predict import Predictor
 
 # %% auto #0
-__all__ = ['TEMPLATES', 'StationMetrics', 'model_version', 'review_app']
+__all__ = ['TEMPLATES', 'MAX_FORM', 'StationMetrics', 'model_version', 'review_app']
 
 # %% ../nbs/24_review_page.ipynb #c389642b
 class StationMetrics:
@@ -138,19 +138,35 @@ def view(self, r):
 def photo(self, pid):
     "The photos row `pid`; 404 when there is none."
     from fastapi import HTTPException
-    with self.lock: r = self.con.execute('SELECT * FROM photos WHERE id=?', (pid,)).fetchone()
+    with self.lock: r = self.con.execute('SELECT * FROM photos WHERE id=?', (pid,)).fetchone() if 0 < pid < 2**63 else None
     if r is None: raise HTTPException(404, f"no photo {pid}")
     return r
 
+@patch_to(_Pages)
+def photo_file(self, pid):
+    "The file of photo `pid` as it was recorded; 404 when it is unreadable, gone, or another file now has its name."
+    from fastapi import HTTPException
+    r = self.photo(pid); f = Path(r['stored'])
+    if r['error'] or not f.is_file() or file_sha256(f) != r['sha256']:
+        raise HTTPException(404, f"{f}: not the photo that was recorded (unreadable, gone, or written over)")
+    return f
+
 # %% ../nbs/24_review_page.ipynb #6accab19
+MAX_FORM = 10_000   # bytes of a posted form (a name and an answer)
+
 async def _form(request):
     "A posted form as a dict (the last value of each field)."
-    return {k: v[-1] for k, v in parse_qs((await request.body()).decode()).items()}
+    from fastapi import HTTPException
+    body = await request.body()
+    if len(body) > MAX_FORM: raise HTTPException(413, f"a form of at most {MAX_FORM} bytes")
+    return {k: v[-1] for k, v in parse_qs(body.decode('utf-8', 'replace')).items()}
 
 def _done(request, who):
     "Back to the page the answer came from, remembering the reviewer's name."
     from fastapi.responses import RedirectResponse
-    resp = RedirectResponse(request.headers.get('referer') or '/', 303)
+    ref = urlsplit(request.headers.get('referer') or '')   # back to a page of this site only: never to another host
+    to = ref.path + (f'?{ref.query}' if ref.query else '') if ref.netloc in ('', request.headers.get('host')) else '/'
+    resp = RedirectResponse(to if to.startswith('/') and not to.startswith('//') else '/', 303)
     resp.set_cookie('reviewer', quote(who), samesite='strict'); return resp
 
 # %% ../nbs/24_review_page.ipynb #a4767667
@@ -166,15 +182,13 @@ def _photo_routes(app, s:_Pages):
     def photo_page(request: Request, pid: int): return s.page('photo.html', request, title=f"photo {pid}", r=s.view(s.photo(pid)), heatmap=s.has_cams)
     @app.get('/photos/{pid}/image')
     def image(pid: int):
-        f = Path(s.photo(pid)['stored'])
-        if not f.is_file(): raise HTTPException(404, f"{f}: the photo is no longer there")
-        return FileResponse(f)
+        return FileResponse(s.photo_file(pid))
     @app.get('/photos/{pid}/heatmap.png')
     def heatmap(pid: int):
         from PIL import Image
-        f = Path(s.photo(pid)['stored'])
+        f = s.photo_file(pid)
         if not s.has_cams: raise HTTPException(404, "heat maps need the model's model.pth (this is an export folder without one)")
-        h = s.explainer().explain([str(f)])[0] if f.is_file() else None
+        h = s.explainer().explain([str(f)])[0]
         if h is None: raise HTTPException(404, f"{f}: cannot be read")
         buf = io.BytesIO(); Image.fromarray(h).save(buf, 'PNG')
         return Response(buf.getvalue(), media_type='image/png')
@@ -196,8 +210,9 @@ def _line_routes(app, s:_Pages):
     async def ack(request: Request, aid: int):
         f = await _form(request)
         try:
-            with s.lock: acknowledge_alarm(s.con, aid, f.get('who', ''))
+            with s.lock: ok = acknowledge_alarm(s.con, aid, f.get('who', ''))
         except ValueError as e: raise HTTPException(400, str(e))
+        if not ok: raise HTTPException(404, f"no open alarm {aid}")
         return _done(request, f['who'].strip())
     @app.get('/summary', response_class=HTMLResponse)
     def summary_page(request: Request): return s.page('summary.html', request, title='Summary', s=s.figures(), decisions=('accept', 'review', 'reject'))

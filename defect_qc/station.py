@@ -8,6 +8,7 @@ Docs: https://defect-qc.github.io/defect_qc/station.html.md"""
 from __future__ import annotations
 import gc, hashlib, io, json, os, queue, shutil, signal, sqlite3, sys, threading, time, urllib.request
 from pathlib import Path
+from stat import S_ISREG
 
 import numpy as np
 from fastcore.imports import IN_NOTEBOOK
@@ -22,7 +23,7 @@ from .review_page import StationMetrics, model_version, review_app
 from .predict import BACKENDS, Predictor, _predictor, auto_backend
 
 # %% auto #0
-__all__ = ['Webhook', 'Station', 'station_cmd', 'export_labels_cmd', 'main']
+__all__ = ['Webhook', 'Station', 'looks_whole', 'station_cmd', 'export_labels_cmd', 'main']
 
 # %% ../nbs/25_station.ipynb #b1820c9b
 class Webhook:
@@ -94,19 +95,37 @@ def notice(self, path:str|Path, # a file that was created, changed, closed or re
         e = self.pending.setdefault(str(p), {'sig': None, 'changed': time.time(), 'done': None})
         if complete: e['done'] = time.time() if t is None else t
 
+# %% ../nbs/25_station.ipynb #aed66d6a
+def looks_whole(p:str|Path, # a file the watcher saw closed
+               ) -> bool:
+    "Does the file end as a whole photo: a JPEG with its end marker, a PNG with its `IEND` chunk (other formats and other files: yes)?"
+    if not os.path.isfile(p): return True   # gone, a folder or a pipe: `process` makes it a row with its error
+    try:
+        with open(p, 'rb') as f:
+            head = f.read(8)
+            f.seek(max(0, os.fstat(f.fileno()).st_size - 64))
+            tail = f.read()
+    except OSError: return True
+    if not head: return False               # empty: its writer has not started
+    if head[:2] == b'\xff\xd8': return b'\xff\xd9' in tail
+    if head[:8] == b'\x89PNG\r\n\x1a\n': return b'IEND' in tail
+    return True
+
 # %% ../nbs/25_station.ipynb #5bd1bf38
 @patch_to(Station)
 def ready(self) -> list:
-    "Take the pending files that are complete (closed, or unchanged for `settle` seconds): `[(path, time complete)]`."
+    "Take the pending files that are complete (closed as a whole photo, or unchanged for `settle` seconds): `[(path, time complete)]`."
     now, out = time.time(), []
     with self.lock:
         for p, e in list(self.pending.items()):
-            if e['done'] is not None: out.append((p, e['done'])); del self.pending[p]; continue
+            if e['done'] is not None:
+                if looks_whole(p): out.append((p, e['done'])); del self.pending[p]; continue
+                e['done'] = None   # closed, but cut short (an upload in several passes): wait until it stops changing
             try: st = os.stat(p)
             except OSError: del self.pending[p]; continue      # gone (or renamed: its new name has its own event)
             sig = (st.st_size, st.st_mtime_ns)
             if sig != e['sig']: e['sig'], e['changed'] = sig, now
-            elif st.st_size and now - e['changed'] >= self.settle: out.append((p, e['changed'])); del self.pending[p]
+            elif (st.st_size or not S_ISREG(st.st_mode)) and now - e['changed'] >= self.settle: out.append((p, e['changed'])); del self.pending[p]
     return out
 
 # %% ../nbs/25_station.ipynb #fe1ffa1a
@@ -152,7 +171,9 @@ def process(self, items:list, # `[(path, time complete)]`
         srcs.append(src); keys.append((sha, p, t))
     done = recorded(self.con, [p for _, p, _ in keys])
     for (sha, p, _) in keys:                                  # recorded before a crash, not yet sorted: finish the move
-        if (sha, p) in done and done[(sha, p)] != p and not Path(done[(sha, p)]).exists(): self._move(p, done[(sha, p)])
+        if (sha, p) not in done or done[(sha, p)] == p: continue
+        if not Path(done[(sha, p)]).exists(): self._move(p, done[(sha, p)])
+        else: self.log(f"warning: {p}: recorded before (the same name and content, sorted to {done[(sha, p)]}); left where it is")
     todo = [i for i, (sha, p, _) in enumerate(keys) if (sha, p) not in done]
     if not todo: return 0
     df = self.pred.predict_sources([srcs[i] for i in todo], [keys[i][1] for i in todo])
@@ -248,10 +269,12 @@ def run(self, stop:threading.Event, # set it to stop
     finally: obs.stop(); obs.join(10)
 
 # %% ../nbs/25_station.ipynb #c201a306
-def _check_station_args(watch, window, drift_limit, settle, port, host):
+def _check_station_args(watch, window, drift_limit, settle, port, host, sort=None):
     "Refuse a bad value of the station's command line in one line each, before any work; the page's port must be free."
     if not watch: raise UserError("--watch: name the folder the camera writes photos into", 2)
     if not Path(watch).is_dir(): raise UserError(f"--watch {watch}: no such folder")
+    if sort and Path(watch).resolve().is_relative_to(Path(sort).resolve()):
+        raise UserError(f"--sort {sort}: holds the watched folder {watch}, so every photo would be ignored; sort into a folder of its own (or a subfolder of --watch)", 2)
     if window < 1: raise UserError(f"--window {window}: must be >= 1", 2)
     if not 0 <= drift_limit < 1: raise UserError(f"--drift-limit {drift_limit}: must be in [0, 1)", 2)
     if settle < 0: raise UserError(f"--settle {settle}: must be >= 0", 2)
@@ -298,11 +321,12 @@ def station_cmd(run_dir:str, # run folder (model.pth + model.json) or export fol
                 workers:int=None, # image-decoding threads (default: all cores)
                ) -> int:
     "Watch a folder: classify each new photo once, record it in SQLite, follow drift, serve the review page (`export-labels DB DEST`: the answers as training data)."
-    _check_station_args(watch, window, drift_limit, settle, port, host)
+    _check_station_args(watch, window, drift_limit, settle, port, host, sort)
     pred = _predictor(run_dir, auto_backend(run_dir) if backend == 'auto' else backend, None, bs, workers, None, None)
     db = Path(db) if db else Path(watch)/'station.db'
     try: st = Station(pred, watch, db, sort, copy, window, drift_limit, settle, webhook=webhook)
     except sqlite3.DatabaseError as e: raise UserError(f"--db {db}: not a station database ({e})")
+    except OSError as e: raise UserError(f"--db {db}: cannot be made ({e.strerror or e})")
     except ValueError as e: raise UserError(e, 2)
     if backend == 'auto' and pred.backend == 'torch':
         st.log(f"station: scoring with the PyTorch model; `python -m defect_qc.export {run_dir}` writes the ONNX export it would use instead (a lower latency: p95 about 40 instead of 60 ms at 200 photos/s)")

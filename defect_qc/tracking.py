@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64, contextlib, fcntl, io, json, math, os, shutil, signal, socket, stat, subprocess, sys, tempfile, time, traceback
 from pathlib import Path
 
+from fastcore.xtras import modified_env
+
 import numpy as np
 import pandas as pd
 import mlflow
@@ -26,8 +28,8 @@ from .models import load_model
 
 # %% auto #0
 __all__ = ['MAX_IMAGE_BYTES', 'MAX_ROWS', 'PATH_ROOT_ENV', 'MAX_BYTES_ENV', 'MAX_ROWS_ENV', 'PROCESS_TAGS',
-           'DEFAULT_TRACKING_URI', 'PARENT_ENV', 'read_allowed', 'ServeError', 'check_request', 'score_rows',
-           'DefectModel', 'model_signature', 'image_frame', 'log_model', 'maybe_register', 'process_tags',
+           'DEFAULT_TRACKING_URI', 'TRACKING_SCHEMES', 'PARENT_ENV', 'read_allowed', 'ServeError', 'check_request',
+           'score_rows', 'DefectModel', 'model_signature', 'image_frame', 'log_model', 'maybe_register', 'process_tags',
            'write_status', 'sweep_stale_runs', 'server_command', 'check_port', 'main', 'tracking_uri', 'TrackingError',
            'check_tracking', 'set_experiment', 'mlflow_run']
 
@@ -213,11 +215,11 @@ def log_model(run_dir:str|Path, # run folder with model.pth, model.json and metr
         md = Path(td)/'model_dir'; md.mkdir()
         for f in ('model.pth', 'model.json'): shutil.copy(run_dir/f, md/f)
         code = Path(td)/'defect_model.py'; code.write_text(_MODEL_CODE)
-        info = mlflow.pyfunc.log_model(name=name, python_model=str(code), artifacts={'model_dir': str(md)},
-                                       model_config={'path_root': None, 'max_image_bytes': MAX_IMAGE_BYTES, 'max_rows': MAX_ROWS},
-                                       signature=model_signature(), input_example=pd.DataFrame({'image': [_example_image(meta)]}),
-                                       code_paths=[str(Path(defect_qc.__file__).parent)],
-                                       pip_requirements=_requirements())
+        kw = dict(model_config={'path_root': None, 'max_image_bytes': MAX_IMAGE_BYTES, 'max_rows': MAX_ROWS}, signature=model_signature(),
+                  input_example=pd.DataFrame({'image': [_example_image(meta)]}), code_paths=[str(Path(defect_qc.__file__).parent)],
+                  pip_requirements=_requirements())
+        with modified_env(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR='false'):   # its check of the input example reads the model back: no bar in the log
+            info = mlflow.pyfunc.log_model(name=name, python_model=str(code), artifacts={'model_dir': str(md)}, **kw)
     if cfg is not None and cfg.mlflow.register_name: maybe_register(info, run_dir, cfg, res)
     return info
 
@@ -372,12 +374,16 @@ class TrackingError(ValueError):
     "The tracking server cannot be reached; the one-line message names the URI."
 
 # %% ../nbs/15_tracking.ipynb #5adf88f8
+TRACKING_SCHEMES = ('', 'file', 'sqlite', 'postgresql', 'mysql', 'mssql', 'http', 'https', 'databricks')   # what MLflow stores on
+
 def check_tracking(uri:str, # tracking URI
                    timeout:float=5., # seconds to wait for a connection
                   ) -> str:
-    "Fail fast (seconds, not MLflow's minutes of retries) when an http(s) tracking server does not accept connections."
+    "Fail fast (seconds, not MLflow's minutes of retries) on a URI of no known store, or an http(s) server that does not accept connections."
     from urllib.parse import urlparse
     u = urlparse(uri)
+    if u.scheme.split('+')[0] not in TRACKING_SCHEMES:
+        raise TrackingError(f"mlflow.tracking_uri: {uri}: not a tracking store MLflow knows (use sqlite:///FILE.db or http(s)://HOST:PORT)")
     if u.scheme not in ('http', 'https'): return uri
     try: socket.create_connection((u.hostname, u.port or (443 if u.scheme == 'https' else 80)), timeout).close()
     except OSError as e: raise TrackingError(f"mlflow.tracking_uri: cannot reach {uri} ({e.strerror or e}): start the server or fix the URI") from None

@@ -33,7 +33,8 @@ def test_flipped_labels_come_first(flipped_data, tmp_path):
     (('{tmp}/nope',), 1, 'data folder not found'),
     (('{data}', '--folds', '1'), 2, '--folds 1: must be >= 2'),
     (('{one}',), 1, 'both classes are needed'),
-    (('{data}', '--out', '{tmp}/busy'), 1, 'already exists and is not empty')])
+    (('{data}', '--out', '{tmp}/busy'), 1, 'already exists and is not empty'),
+    (('{data}', '--out', '{tmp}/busy/keep.txt'), 1, 'keep.txt: a file, not a folder')])
 def test_bad_input_is_one_line(flipped_data, tmp_path, args, code, msg):
     root, _ = flipped_data
     one = tmp_path/'one'; (one/'ok_front').mkdir(parents=True); (one/'def_front').mkdir()
