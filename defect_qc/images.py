@@ -56,6 +56,7 @@ def list_split(folder:str|Path, # a split folder holding `ok_front/` and `def_fr
     "Image paths (sorted) and their labels (0=ok, 1=def) in one split folder."
     paths, labels = [], []
     for d, cls in CLASS_DIRS.items():
+        if (Path(folder)/d).exists() and not (Path(folder)/d).is_dir(): raise DataError(f"{Path(folder)/d}: a file where the folder of {cls} photos should be")
         fs = sorted(p for p in (Path(folder)/d).glob('*') if p.is_file() and is_image_file(p))
         paths += fs; labels += [CLASSES.index(cls)]*len(fs)
     return paths, np.array(labels, dtype=np.int64)

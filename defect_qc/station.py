@@ -227,7 +227,7 @@ def catch_up(self) -> int:
             p = Path(top)/f
             if not self.wanted(p): continue
             try: m = p.stat().st_mtime
-            except OSError: continue
+            except OSError as e: self.log(f"warning: {p}: cannot be read ({e.strerror or e}); skipped"); continue
             self.notice(p, complete=now - m >= self.settle, t=m); n += 1
     return n
 
