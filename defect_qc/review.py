@@ -205,10 +205,9 @@ def main(data_dir:str, # data root (train/ is reviewed) or a flat {ok_front,def_
     out = Path(out or f"review/{time.strftime('%Y-%m-%d_%H-%M-%S')}")
     if out.exists() and not out.is_dir(): raise UserError(f"--out {out}: a file, not a folder")
     if out.exists() and any(out.iterdir()): raise UserError(f"--out {out}: already exists and is not empty")
-    if tracking_uri:
-        from defect_qc.tracking import check_tracking
-        try: check_tracking(tracking_uri)   # before the folds train, not after
-        except ValueError as e: raise UserError(str(e).replace('mlflow.tracking_uri', '--tracking-uri'), 2)
+    if tracking_uri:   # '' skips MLflow: no need to import it
+        from defect_qc.tracking import check_tracking_arg
+        check_tracking_arg(tracking_uri)   # before the folds train, not after
     try: q = review(data_dir, out, folds, epochs, img_size, top, canonical=not no_crop, tracking_uri=tracking_uri)
     except (DataError, ValueError, OSError) as e: raise UserError(e)
     n_lab = int(q.why.str.contains('label issue').sum())

@@ -14,7 +14,7 @@ from fastapi import Request   # at module level: FastAPI reads the handlers' (st
 
 from fastcore.basics import patch_to
 from .images import file_sha256
-from .ledger import acknowledge_alarm, answer_photo, open_db, review_queue, summary, why_review
+from .ledger import _row_id, acknowledge_alarm, answer_photo, open_db, review_queue, summary, why_review
 from .predict import Predictor
 
 # %% auto #0
@@ -138,7 +138,7 @@ def view(self, r):
 def photo(self, pid):
     "The photos row `pid`; 404 when there is none."
     from fastapi import HTTPException
-    with self.lock: r = self.con.execute('SELECT * FROM photos WHERE id=?', (pid,)).fetchone() if 0 < pid < 2**63 else None
+    with self.lock: r = self.con.execute('SELECT * FROM photos WHERE id=?', (pid,)).fetchone() if _row_id(pid) else None
     if r is None: raise HTTPException(404, f"no photo {pid}")
     return r
 

@@ -31,7 +31,7 @@ __all__ = ['MAX_IMAGE_BYTES', 'MAX_ROWS', 'PATH_ROOT_ENV', 'MAX_BYTES_ENV', 'MAX
            'DEFAULT_TRACKING_URI', 'TRACKING_SCHEMES', 'PARENT_ENV', 'read_allowed', 'ServeError', 'check_request',
            'score_rows', 'DefectModel', 'model_signature', 'image_frame', 'log_model', 'maybe_register', 'process_tags',
            'write_status', 'sweep_stale_runs', 'server_command', 'check_port', 'main', 'tracking_uri', 'TrackingError',
-           'check_tracking', 'set_experiment', 'mlflow_run']
+           'check_tracking', 'check_tracking_arg', 'set_experiment', 'mlflow_run']
 
 # %% ../nbs/15_tracking.ipynb #26fe1995
 MAX_IMAGE_BYTES = 20_000_000   # the largest image (file or decoded base64) the served model reads
@@ -388,6 +388,14 @@ def check_tracking(uri:str, # tracking URI
     try: socket.create_connection((u.hostname, u.port or (443 if u.scheme == 'https' else 80)), timeout).close()
     except OSError as e: raise TrackingError(f"mlflow.tracking_uri: cannot reach {uri} ({e.strerror or e}): start the server or fix the URI") from None
     return uri
+
+# %% ../nbs/15_tracking.ipynb #d595977b
+def check_tracking_arg(uri:str|None, # a command's `--tracking-uri` (None or '': nothing to check)
+                      ):
+    "`check_tracking` for a command's `--tracking-uri` option, before any work: one line naming the option, exit code 2."
+    if not uri: return
+    try: check_tracking(uri)
+    except TrackingError as e: raise UserError(str(e).replace('mlflow.tracking_uri', '--tracking-uri'), 2) from None
 
 # %% ../nbs/15_tracking.ipynb #127ddca2
 @contextlib.contextmanager

@@ -395,7 +395,8 @@ def _finished_run(argv:list # the command line's words
     "The folder `hydra.run.dir=` names when it holds a finished run (a killed or failed one may be run again in place)."
     d = next((Path(a.split('=', 1)[1]) for a in argv if a.startswith('hydra.run.dir=')), None)
     if d is None or not (d/'model.pth').is_file(): return None
-    return d if not (d/'STATUS').is_file() or (d/'STATUS').read_text().startswith('FINISHED') else None
+    from defect_qc.predict import unfinished_status   # here: only a folder with a model pays for the import
+    return d if unfinished_status(d) is None else None
 
 # %% ../nbs/19_training.ipynb #c78c9022
 @user_errors
