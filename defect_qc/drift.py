@@ -17,7 +17,7 @@ from .images import PART_STATS
 # %% auto #0
 __all__ = ['DRIFT_CHECKS', 'FLOOR', 'FLAT', 'MIN_MATCH', 'split_head', 'fit_features', 'FeatureDistance', 'ScoredModel',
            'check_distances', 'drift_reference', 'drift_scores', 'source_side', 'part_pixels', 'frame_contrast',
-           'no_part', 'model_features', 'fit_drift']
+           'no_part', 'model_features', 'features_proba', 'fit_drift']
 
 # %% ../nbs/08_drift.ipynb #e8002f58
 def split_head(model:nn.Module # a classifier ending in an `nn.Linear`: `nn.Sequential` or a module with `.fc`
@@ -216,18 +216,32 @@ def model_features(model:nn.Module, # a trained model
            for i in range(0, len(x), bs)]
     return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
 
+# %% ../nbs/08_drift.ipynb #76b5fff0
+@torch.inference_mode()
+def features_proba(model:nn.Module, # a trained model ending in an `nn.Linear`
+                   x:np.ndarray, # `(N, C, H, W)` uint8 images
+                   mean:list, std:list, # the training normalisation
+                   bs:int=256, # batch size
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    "`model_features` and P(defect) from the same pass: the last layer applied to those features."
+    f = model_features(model, x, mean, std, bs)
+    head = split_head(model)[1]
+    return f, torch.softmax(head(torch.from_numpy(f).to(head.weight.device)).float(), 1)[:, 1].cpu().numpy()
+
 # %% ../nbs/08_drift.ipynb #a95ff5a7
 def fit_drift(model:nn.Module, # the trained model (float32, eval mode)
               dls, # its `casting_dls` (cache, split, part statistics and `paths`)
               alpha:float=0.01, # share of validation images flagged
               max_train:int=3000, # training images used for the feature reference at most (a seeded sample)
+              fv:np.ndarray|None=None, # the validation images' features, when the caller computed them already (`features_proba`)
              ) -> dict:
     "The drift reference of a training run (for `model.json`)."
     x, y = dls.train.cache
     t_idx, v_idx = dls.split_idx
     t_idx = np.sort(np.random.default_rng(0).permutation(t_idx)[:max_train])
     mean, std = dls.info['mean'], dls.info['std']
-    ft, fv = model_features(model, x[t_idx], mean, std), model_features(model, x[v_idx], mean, std)
+    ft = model_features(model, x[t_idx], mean, std)
+    if fv is None: fv = model_features(model, x[v_idx], mean, std)
     fvt = torch.from_numpy(fv)
     vdist = lambda ref: FeatureDistance(ref['features']['mu'], ref['features']['W'])(fvt).numpy()
     paths = getattr(dls, 'paths', None)   # the cached images' files: their size in pixels, for the resolution check

@@ -26,7 +26,7 @@ from .dataloaders import _cached_dls, casting_dls, image_stats, stratified_split
 from .models import create_model, save_model
 from .config import ConfigError, arch_kwargs, check_config, config_error, flatten_config, load_config
 from .synth import demo_data
-from .drift import fit_drift
+from .drift import features_proba, fit_drift
 from .tracking import check_tracking, log_model, mlflow_run, tracking_uri
 from .card import write_card
 from . import distributed
@@ -297,8 +297,12 @@ def _evaluate_run(learn, cfg, dls, run_dir, run, multi_process:bool):
     "Tune the threshold (and band) on validation, score test, write the report, save the model; returns (metrics, splits, meta)."
     from defect_qc.evaluate import format_band, report, tune_band, tune_threshold   # here: its torchmetrics import takes 2.5 s, which a refused config should not wait for
     (run_dir/'best.pth').unlink(missing_ok=True)
-    _to_fp32(learn)
-    pv, yv = _scores(learn, dls.valid)
+    model = _to_fp32(learn).model.eval()
+    if multi_process: model = _plain_bn(model)
+    if cfg.drift.enabled:   # one pass over validation: its scores, and its features for the drift reference
+        (xc, yc), v_idx = dls.train.cache, dls.split_idx[1]
+        (fv, pv), yv = features_proba(model, xc[v_idx], dls.info['mean'], dls.info['std']), yc[v_idx]
+    else: (pv, yv), fv = _scores(learn, dls.valid), None
     th = tune_threshold(yv, pv, cfg.threshold.target_recall, mode=cfg.threshold.mode)
     print(th['message'])
     band = tune_band(yv, pv, th['threshold'], cfg.threshold.max_false_reject, cfg.threshold.mode) if cfg.threshold.band else None
@@ -306,9 +310,8 @@ def _evaluate_run(learn, cfg, dls, run_dir, run, multi_process:bool):
     if dls.test is not None:
         pt, yt = _scores(learn, dls.test)
         splits['test'] = (yt, pt, dls.info['test_paths'])
-    meta, model = _run_meta(cfg, dls, th, band, run), learn.model.eval()   # float32 since _to_fp32
-    if multi_process: model = _plain_bn(model)
-    if cfg.drift.enabled: meta['drift'] = fit_drift(model, dls, cfg.drift.alpha)   # the alarm's reference, calibrated on validation
+    meta = _run_meta(cfg, dls, th, band, run)
+    if cfg.drift.enabled: meta['drift'] = fit_drift(model, dls, cfg.drift.alpha, fv=fv)   # the alarm's reference, calibrated on validation
     res = report(run_dir, splits, th['threshold'], model=model, meta=meta, threshold_info=th, band=band)
     if band: print(format_band(res))
     save_model(model, run_dir, meta)
