@@ -23,13 +23,13 @@ from .dataloaders import stratified_split
 from .parts import RADII, match_scale, part_profile
 from .models import ModelFileError, load_model, normalize_uint8, predict_proba, save_model
 from .drift import FeatureDistance, drift_reference, model_features, part_pixels, source_side
-from .evaluate import binary_metrics, report, tune_threshold, upper_bound
+from .evaluate import binary_metrics, report, tune_band, tune_threshold, upper_bound
 from .predict import expand_inputs
 
 # %% auto #0
 __all__ = ['LEVERS', 'DEFAULT_LEVERS', 'LEVER_NOTES', 'read_run', 'photo_folders', 'anchored_reference', 'new_prep', 'adabn',
            'original_sample', 'finetune', 'adapt_model', 'wilson', 'decision_summary', 'estimate_table',
-           'cross_validate', 'new_drift', 'adapt_card', 'adapt', 'main']
+           'cross_validate', 'adapted_band', 'new_drift', 'adapt_card', 'adapt', 'main']
 
 # %% ../nbs/22_adapt.ipynb #fcc6863b
 def read_run(run_dir:str|Path, # a run folder written by `python -m defect_qc.train` (or by `adapt`)
@@ -253,6 +253,15 @@ def cross_validate(model:nn.Module, meta:dict, # the original run
         print(f"cross-validation: fold {f+1} of {k} done", file=sys.stderr)
     return {**decision_summary(y, p, th), 'folds': k, 'levers': list(levers), 'p_oof': p.round(6).tolist(), 'threshold_oof': th.round(6).tolist()}
 
+# %% ../nbs/22_adapt.ipynb #a70b2b8f
+def adapted_band(y:np.ndarray, # labels of the labelled photos
+                 p:np.ndarray, # their out-of-fold P(defect) (`cross_validate`), or in-sample scores when there is no CV
+                 threshold:float, # the adapted threshold: below it, photos are accepted
+                 source:str='out-of-fold', # where `p` came from, for the record
+                ) -> dict:
+    "The adapted run's review band: reject automatically only above every labelled good photo's score, review between."
+    return {**tune_band(y, p, threshold, 0.), 'source': source}
+
 # %% ../nbs/22_adapt.ipynb #3e07cdbf
 def new_drift(model:nn.Module, # the adapted model
               x:np.ndarray, # unlabelled photos of the new set-up
@@ -306,6 +315,9 @@ def adapt_card(res:dict, # the adapted run's metrics (`metrics.json`)
           + (f"Re-checked on the {sum(a['n_labelled'])} labelled photos and kept on the conservative side (never raised). " if 'threshold' in a['levers'] else '')
           + f"{a['n_labelled'][1]} labelled defects are **too few to bound the escape rate**: even with none missed, its 95% upper bound is "
           f"{res['escape_rate_ub95_zero_misses']:.0%}. Label more photos of the new set-up (a few hundred defects) before relying on a recall figure."]
+    if (b := meta.get('band')) and b.get('source'):
+        th += ['', f"Review band: accept below {b['t_accept']:.4g}, " + (f"reject automatically from **{b['t_reject']:.4g}**" if b['t_reject'] <= 1 else "**reject nothing automatically**")
+               + f", above every good labelled photo's {b['source']} score; a person reviews the photos in between, where the adapted model has scored good parts as defective."]
     lim = ['', '## Known limitations', '', "- The estimate rests on few labelled photos: its intervals are wide.",
            "- The drift reference now describes the new set-up: photos of the original set-up may be flagged as drift.",
            "- It judges the part in the photo as a whole; it does not locate defects."]
@@ -347,9 +359,18 @@ def _new_meta(meta, prep, info, m, x_unl, parts_u, sides, record):
     "The adapted run's `model.json`: the new crop reference, standardisation, threshold (band) and drift reference, and where it came from."
     th = info['threshold']
     new = {**meta, 'prep': prep, 'mean': info['mean'], 'std': info['std'], 'threshold': th, 'adapted_from': record}
-    if meta.get('band'): new['band'] = {**meta['band'], 't_accept': th, 't_reject': max(meta['band']['t_reject'], th)}
+    bands = [b for b in (meta.get('band'), info.get('band')) if b]   # the original's and the adapted one: the later reject wins
+    if bands: new['band'] = {**bands[0], **bands[-1], 't_accept': th, 't_reject': max(th, *(b['t_reject'] for b in bands))}
     if meta.get('drift'): new['drift'] = new_drift(m, x_unl, parts_u, info['mean'], info['std'], th, meta['drift'].get('alpha', 0.01), sides)
     return new
+
+def _band(cv, m, info, x_lab, y_lab) -> dict:
+    "`adapted_band` from the cross-validation's out-of-fold scores (in-sample without one), said on stderr."
+    p = np.asarray(cv['p_oof']) if cv else predict_proba(m, x_lab, info['mean'], info['std'])
+    b = adapted_band(y_lab, p, info['threshold'], 'out-of-fold' if cv else 'in-sample')
+    print(f"review band: accept below {b['t_accept']:.4g}, " + (f"reject from {b['t_reject']:.4g}" if b['t_reject'] <= 1 else "nothing rejected automatically")
+          + f" (a good labelled photo's {b['source']} score reached {np.max(p[y_lab == 0], initial=0):.4g}); a person reviews the rest", file=sys.stderr)
+    return b
 
 @contextlib.contextmanager
 def _fresh_folder(out:Path):
@@ -398,7 +419,7 @@ def adapt(run_dir:str|Path, # the original run folder (not changed)
              unlabelled=str(Path(unlabelled).resolve()), levers=list(levers), n_labelled=np.bincount(y_lab, minlength=2).tolist(),
              n_unlabelled=int(ok_u.sum()), n_original=0 if old[0] is None else len(old[0]), threshold_original=float(meta['threshold']),
              **{k: v for k, v in info.items() if k not in ('mean', 'std', 'threshold')}, epochs=epochs, lr=lr, seed=seed, folds=folds)
-    new = _new_meta(meta, prep, info, m, x_unl, parts_u, [source_side(p) for p, k in zip(up, ok_u) if k], a)
+    new = _new_meta(meta, prep, {**info, 'band': _band(cv, m, info, x_lab, y_lab)}, m, x_unl, parts_u, [source_side(p) for p, k in zip(up, ok_u) if k], a)
     with _fresh_folder(out):
         return _write_run(out, run_dir, labelled, unlabelled, m, new, cfg, x_lab, y_lab, lp, before, cv, dict(
             run_dir=a['run_dir'], labelled=a['labelled'], unlabelled=a['unlabelled'], folds=folds, epochs=epochs, n_original=n_original, lr=lr, seed=seed),

@@ -25,6 +25,7 @@ def test_adapted_run_predicts_and_evaluates(env):
               '--n-original', '40', '--levers', 'reference,adabn,finetune,threshold', cwd=tmp)
     assert r.returncode == 0 and 'Traceback' not in r.stderr, r.stderr[-3000:]
     assert 'Adapted run' in r.stdout and '2-fold cross-validation' in r.stdout and 'cross-validation within the labelled photos' in r.stderr
+    assert 'review band: accept below' in r.stderr
     new = tmp/'new'
     assert {'model.pth', 'model.json', 'metrics.json', 'model_card.md', 'adapt.json'} <= {f.name for f in new.iterdir()}
     meta, old = json.loads((new/'model.json').read_text()), json.loads((run/'model.json').read_text())
@@ -44,6 +45,9 @@ def test_adapted_run_predicts_and_evaluates(env):
     assert p.returncode == 0, p.stderr
     df = pd.read_csv(io.StringIO(p.stdout))
     assert len(df) == 40 and df.p_defect.between(0, 1).all() and set(df.label) <= {'ok', 'def'}
+    b = meta['band']   # the adapted run's review band, from the out-of-fold scores: nothing below its reject threshold is rejected
+    assert b['source'] == 'out-of-fold' and b['t_accept'] == meta['threshold'] and not ((df.decision == 'reject') & (df.p_defect < b['t_reject'])).any()
+    assert ((df.decision == 'accept') == ((df.p_defect < b['t_accept']) & ~df.drift)).all()
     e = run_cli('defect_qc.evaluate', new, cam/'test', '--out', 'held_back', timeout=300)
     assert e.returncode == 0 and (new/'held_back'/'metrics.json').is_file(), e.stderr
 
