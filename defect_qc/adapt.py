@@ -23,7 +23,7 @@ from .dataloaders import stratified_split
 from .parts import RADII, match_scale, part_profile
 from .models import ModelFileError, load_model, normalize_uint8, predict_proba, save_model
 from .drift import FeatureDistance, drift_reference, model_features, part_pixels, source_side
-from .evaluate import binary_metrics, report, tune_band, tune_threshold, upper_bound
+from .evaluate import binary_metrics, reject_text, report, tune_band, tune_threshold, upper_bound
 from .predict import expand_inputs
 
 # %% auto #0
@@ -260,7 +260,9 @@ def adapted_band(y:np.ndarray, # labels of the labelled photos
                  source:str='out-of-fold', # where `p` came from, for the record
                 ) -> dict:
     "The adapted run's review band: reject automatically only above every labelled good photo's score, review between."
-    return {**tune_band(y, p, threshold, 0.), 'source': source}
+    b = {**tune_band(y, p, threshold, 0.), 'source': source}
+    if not (np.asarray(y) == 0).any(): b['t_reject'] = float(np.nextafter(1., 2.))   # no good photo to go by: nothing is rejected automatically
+    return b
 
 # %% ../nbs/22_adapt.ipynb #3e07cdbf
 def new_drift(model:nn.Module, # the adapted model
@@ -316,8 +318,8 @@ def adapt_card(res:dict, # the adapted run's metrics (`metrics.json`)
           + f"{a['n_labelled'][1]} labelled defects are **too few to bound the escape rate**: even with none missed, its 95% upper bound is "
           f"{res['escape_rate_ub95_zero_misses']:.0%}. Label more photos of the new set-up (a few hundred defects) before relying on a recall figure."]
     if (b := meta.get('band')) and b.get('source'):
-        th += ['', f"Review band: accept below {b['t_accept']:.4g}, " + (f"reject automatically from **{b['t_reject']:.4g}**" if b['t_reject'] <= 1 else "**reject nothing automatically**")
-               + f", above every good labelled photo's {b['source']} score; a person reviews the photos in between, where the adapted model has scored good parts as defective."]
+        th += ['', f"Review band: accept below {b['t_accept']:.4g}, **{reject_text(b['t_reject'])}** (rejects only above every good labelled photo's "
+               f"{b['source']} score); a person reviews the photos in between, where the adapted model has scored good parts as defective."]
     lim = ['', '## Known limitations', '', "- The estimate rests on few labelled photos: its intervals are wide.",
            "- The drift reference now describes the new set-up: photos of the original set-up may be flagged as drift.",
            "- It judges the part in the photo as a whole; it does not locate defects."]
@@ -364,12 +366,14 @@ def _new_meta(meta, prep, info, m, x_unl, parts_u, sides, record):
     if meta.get('drift'): new['drift'] = new_drift(m, x_unl, parts_u, info['mean'], info['std'], th, meta['drift'].get('alpha', 0.01), sides)
     return new
 
-def _band(cv, m, info, x_lab, y_lab) -> dict:
-    "`adapted_band` from the cross-validation's out-of-fold scores (in-sample without one), said on stderr."
-    p = np.asarray(cv['p_oof']) if cv else predict_proba(m, x_lab, info['mean'], info['std'])
-    b = adapted_band(y_lab, p, info['threshold'], 'out-of-fold' if cv else 'in-sample')
-    print(f"review band: accept below {b['t_accept']:.4g}, " + (f"reject from {b['t_reject']:.4g}" if b['t_reject'] <= 1 else "nothing rejected automatically")
-          + f" (a good labelled photo's {b['source']} score reached {np.max(p[y_lab == 0], initial=0):.4g}); a person reviews the rest", file=sys.stderr)
+def _band(cv, m, info, x_lab, y_lab, levers) -> dict:
+    "`adapted_band` from scores of models that did not fit the photos' labels, said on stderr; a fine-tuned model's own scores flatter it: then nothing is rejected automatically."
+    if cv: p, src = np.asarray(cv['p_oof']), ('out-of-fold' if cv['folds'] else 'label-free')   # folds 0: no lever fitted a label
+    else: p, src = predict_proba(m, x_lab, info['mean'], info['std']), ('in-sample' if 'finetune' in levers else 'label-free')
+    b = adapted_band(y_lab, p, info['threshold'], src)
+    if src == 'in-sample': b['t_reject'] = float(np.nextafter(1., 2.))
+    print(f"review band: accept below {b['t_accept']:.4g}, {reject_text(b['t_reject'])}" + ('' if src == 'in-sample' else
+          f" (the highest {src} score of a good labelled photo: {np.max(p[y_lab == 0], initial=0):.4g})") + "; a person reviews the rest", file=sys.stderr)
     return b
 
 @contextlib.contextmanager
@@ -419,7 +423,7 @@ def adapt(run_dir:str|Path, # the original run folder (not changed)
              unlabelled=str(Path(unlabelled).resolve()), levers=list(levers), n_labelled=np.bincount(y_lab, minlength=2).tolist(),
              n_unlabelled=int(ok_u.sum()), n_original=0 if old[0] is None else len(old[0]), threshold_original=float(meta['threshold']),
              **{k: v for k, v in info.items() if k not in ('mean', 'std', 'threshold')}, epochs=epochs, lr=lr, seed=seed, folds=folds)
-    new = _new_meta(meta, prep, {**info, 'band': _band(cv, m, info, x_lab, y_lab)}, m, x_unl, parts_u, [source_side(p) for p, k in zip(up, ok_u) if k], a)
+    new = _new_meta(meta, prep, {**info, 'band': _band(cv, m, info, x_lab, y_lab, levers)}, m, x_unl, parts_u, [source_side(p) for p, k in zip(up, ok_u) if k], a)
     with _fresh_folder(out):
         return _write_run(out, run_dir, labelled, unlabelled, m, new, cfg, x_lab, y_lab, lp, before, cv, dict(
             run_dir=a['run_dir'], labelled=a['labelled'], unlabelled=a['unlabelled'], folds=folds, epochs=epochs, n_original=n_original, lr=lr, seed=seed),

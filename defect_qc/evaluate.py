@@ -26,7 +26,7 @@ from .models import ModelFileError, decide, load_model, predict_proba
 # %% auto #0
 __all__ = ['METRIC_KEYS', 'THRESHOLD_MODES', 'upper_bound', 'binary_metrics', 'max_misses', 'tune_threshold', 'tune_band',
            'band_metrics', 'plot_confusion', 'plot_curves', 'plot_hist', 'worst_errors', 'plot_gallery', 'plot_gradcam',
-           'report', 'format_metrics_table', 'format_band', 'new_eval_dir', 'evaluate_folder', 'main']
+           'report', 'format_metrics_table', 'reject_text', 'format_band', 'new_eval_dir', 'evaluate_folder', 'main']
 
 # %% ../nbs/11_evaluate.ipynb #f63594ca
 def upper_bound(k:int, # events seen (e.g. missed defects)
@@ -415,13 +415,19 @@ def format_metrics_table(metrics:dict # `report`'s result / `metrics.json`, or o
     lines += [f"{s}: no defective images, so recall (the share of defects caught) is undefined" for s in none_def]
     return '\n'.join(lines)
 
+# %% ../nbs/11_evaluate.ipynb #cb406ef8
+def reject_text(t_reject:float # a review band's reject threshold
+               ) -> str:
+    "How a band's reject threshold reads: `reject from 0.9`, or that nothing is rejected when it lies above every score."
+    return f"reject from {t_reject:.4g}" if t_reject <= 1 else "reject nothing automatically"
+
 # %% ../nbs/11_evaluate.ipynb #e76322e2
 def format_band(metrics:dict # `report`'s result / `metrics.json` (with a `band`)
                ) -> str|None:
     "The review band in a few lines: the share of parts per decision, escapes and false rejects with 95% upper bounds; None without a band."
     b = metrics.get('band')
     if not b: return None
-    lines = [f"review band: accept below {b['t_accept']:.4g}, reject from {b['t_reject']:.4g}, a person reviews in between"]
+    lines = [f"review band: accept below {b['t_accept']:.4g}, {reject_text(b['t_reject'])}, a person reviews in between"]
     for s, m in metrics.items():
         if isinstance(m, dict) and 'band_review_rate' in m:
             g = lambda k: m[f'band_{k}']

@@ -260,7 +260,8 @@ def _plain_bn(model):
     for name, m in model.named_children():
         if isinstance(m, torch.nn.SyncBatchNorm):
             bn = torch.nn.BatchNorm2d(m.num_features, m.eps, m.momentum, m.affine, m.track_running_stats)
-            bn.load_state_dict(m.state_dict()); setattr(model, name, bn)
+            ref = next(iter(m.state_dict().values()), None)   # on the layer's device: a CUDA model must not get CPU layers
+            bn.load_state_dict(m.state_dict()); setattr(model, name, bn if ref is None else bn.to(ref.device))
         else: _plain_bn(m)
     return model
 
