@@ -255,7 +255,7 @@ def cross_validate(model:nn.Module, meta:dict, # the original run
 
 # %% ../nbs/22_adapt.ipynb #a70b2b8f
 def adapted_band(y:np.ndarray, # labels of the labelled photos
-                 p:np.ndarray, # their out-of-fold P(defect) (`cross_validate`), or in-sample scores when there is no CV
+                 p:np.ndarray, # their P(defect) from models that did not fit their labels (`cross_validate`'s out-of-fold scores)
                  threshold:float, # the adapted threshold: below it, photos are accepted
                  source:str='out-of-fold', # where `p` came from, for the record
                 ) -> dict:
@@ -318,8 +318,8 @@ def adapt_card(res:dict, # the adapted run's metrics (`metrics.json`)
           + f"{a['n_labelled'][1]} labelled defects are **too few to bound the escape rate**: even with none missed, its 95% upper bound is "
           f"{res['escape_rate_ub95_zero_misses']:.0%}. Label more photos of the new set-up (a few hundred defects) before relying on a recall figure."]
     if (b := meta.get('band')) and b.get('source'):
-        th += ['', f"Review band: accept below {b['t_accept']:.4g}, **{reject_text(b['t_reject'])}** (rejects only above every good labelled photo's "
-               f"{b['source']} score); a person reviews the photos in between, where the adapted model has scored good parts as defective."]
+        th += ['', f"Review band: accept below {b['t_accept']:.4g}, **{reject_text(b['t_reject'])}** (chosen on the good labelled photos' "
+               f"{b['source']} scores); a person reviews the photos in between, where the adapted model has scored good parts as defective."]
     lim = ['', '## Known limitations', '', "- The estimate rests on few labelled photos: its intervals are wide.",
            "- The drift reference now describes the new set-up: photos of the original set-up may be flagged as drift.",
            "- It judges the part in the photo as a whole; it does not locate defects."]
