@@ -23,7 +23,7 @@ from .dataloaders import stratified_split
 from .parts import RADII, match_scale, part_profile
 from .models import ModelFileError, load_model, normalize_uint8, predict_proba, save_model
 from .drift import FeatureDistance, drift_reference, model_features, part_pixels, source_side
-from .evaluate import binary_metrics, reject_text, report, tune_band, tune_threshold, upper_bound
+from .evaluate import NO_REJECT, binary_metrics, reject_text, report, tune_band, tune_threshold, upper_bound
 from .predict import expand_inputs
 
 # %% auto #0
@@ -261,7 +261,7 @@ def adapted_band(y:np.ndarray, # labels of the labelled photos
                 ) -> dict:
     "The adapted run's review band: reject automatically only above every labelled good photo's score, review between."
     b = {**tune_band(y, p, threshold, 0.), 'source': source}
-    if not (np.asarray(y) == 0).any(): b['t_reject'] = float(np.nextafter(1., 2.))   # no good photo to go by: nothing is rejected automatically
+    if not (np.asarray(y) == 0).any(): b['t_reject'] = NO_REJECT   # no good photo to go by: nothing is rejected automatically
     return b
 
 # %% ../nbs/22_adapt.ipynb #3e07cdbf
@@ -371,7 +371,7 @@ def _band(cv, m, info, x_lab, y_lab, levers) -> dict:
     if cv: p, src = np.asarray(cv['p_oof']), ('out-of-fold' if cv['folds'] else 'label-free')   # folds 0: no lever fitted a label
     else: p, src = predict_proba(m, x_lab, info['mean'], info['std']), ('in-sample' if 'finetune' in levers else 'label-free')
     b = adapted_band(y_lab, p, info['threshold'], src)
-    if src == 'in-sample': b['t_reject'] = float(np.nextafter(1., 2.))
+    if src == 'in-sample': b['t_reject'] = NO_REJECT
     print(f"review band: accept below {b['t_accept']:.4g}, {reject_text(b['t_reject'])}" + ('' if src == 'in-sample' else
           f" (the highest {src} score of a good labelled photo: {np.max(p[y_lab == 0], initial=0):.4g})") + "; a person reviews the rest", file=sys.stderr)
     return b

@@ -24,9 +24,10 @@ from .explain import gradcam
 from .models import ModelFileError, decide, load_model, predict_proba
 
 # %% auto #0
-__all__ = ['METRIC_KEYS', 'THRESHOLD_MODES', 'upper_bound', 'binary_metrics', 'max_misses', 'tune_threshold', 'tune_band',
-           'band_metrics', 'plot_confusion', 'plot_curves', 'plot_hist', 'worst_errors', 'plot_gallery', 'plot_gradcam',
-           'report', 'format_metrics_table', 'reject_text', 'format_band', 'new_eval_dir', 'evaluate_folder', 'main']
+__all__ = ['METRIC_KEYS', 'THRESHOLD_MODES', 'NO_REJECT', 'upper_bound', 'binary_metrics', 'max_misses', 'tune_threshold',
+           'tune_band', 'band_metrics', 'plot_confusion', 'plot_curves', 'plot_hist', 'worst_errors', 'plot_gallery',
+           'plot_gradcam', 'report', 'format_metrics_table', 'reject_text', 'format_band', 'new_eval_dir',
+           'evaluate_folder', 'main']
 
 # %% ../nbs/11_evaluate.ipynb #f63594ca
 def upper_bound(k:int, # events seen (e.g. missed defects)
@@ -157,6 +158,8 @@ def tune_threshold(y_true, # validation labels, 0=ok, 1=def
                 message=msg.replace(f"{ts[i]:.4g}", f"{_midpoint(ts, i):.4g}", 1))
 
 # %% ../nbs/11_evaluate.ipynb #ff50f269
+NO_REJECT = float(np.nextafter(1., 2.))   # a reject threshold above every P(defect): nothing is rejected automatically
+
 def tune_band(y_true, # validation labels, 0=ok, 1=def
               p_def, # validation P(defect)
               t_accept:float, # the tuned threshold: below it parts are accepted automatically
@@ -170,7 +173,7 @@ def tune_band(y_true, # validation labels, 0=ok, 1=def
     if allowed >= len(good): t = t_accept                   # every good part may be rejected: no band
     else:
         ts = np.unique(p); j = np.searchsorted(ts, good[max(allowed, 0)], 'right')   # the first score above that good part
-        t = _midpoint(ts, j) if j < len(ts) else float(np.nextafter(1.0, 2.0))     # no score above it: nothing is rejected
+        t = _midpoint(ts, j) if j < len(ts) else NO_REJECT     # no score above it: nothing is rejected
     return dict(t_accept=float(t_accept), t_reject=max(float(t), float(t_accept)), max_false_reject=float(max_false_reject), mode=mode)
 
 # %% ../nbs/11_evaluate.ipynb #3e3f4ca9
