@@ -107,7 +107,7 @@ def _class_files(split, sdir, problem):
         for p in entries:
             if p.is_symlink() and not p.exists(): problem(p, "broken symbolic link (its target is missing, or a loop): skipped", 'warning')
             elif p.is_dir(): problem(p, "unexpected sub-folder in a class folder", 'warning')
-            elif not is_image_file(p): problem(p, f"not an image file (extensions: {', '.join(IMG_EXTS)})", 'warning')
+            elif not is_image_file(p) and not p.name.startswith('.'): problem(p, f"not an image file (extensions: {', '.join(IMG_EXTS)})", 'warning')
         files += [(split, cls, p) for p in imgs]
         counts[cls] = len(imgs)
         if not imgs: problem(cdir, f"empty class: no images of class '{cls}' in {split}" + ('' if cdir.is_dir() else ' (folder missing)'))

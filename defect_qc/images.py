@@ -36,8 +36,8 @@ class DataError(ValueError):
 
 # %% ../nbs/02_images.ipynb #4d1ea5cd
 def is_image_file(p:Path) -> bool:
-    "Does `p` have one of the image extensions in `IMG_EXTS`?"
-    return Path(p).suffix.lower() in IMG_EXTS
+    "Is `p` a photo by its name: an extension in `IMG_EXTS`, and not hidden (a Mac's copy leaves `._x.jpeg` metadata beside `x.jpeg`)?"
+    return Path(p).suffix.lower() in IMG_EXTS and not Path(p).name.startswith('.')
 
 # %% ../nbs/02_images.ipynb #65b6eb11
 def find_splits(root:str|Path, # data root: Kaggle layout or a flat `{ok_front,def_front}` folder

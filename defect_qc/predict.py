@@ -41,7 +41,7 @@ def _other_format(p) -> bool:
     "Is `p` an image in a format Pillow reads but predict does not (`.gif`, `.tiff`, `.bmp`, ...)?"
     from PIL import Image
     Image.init()
-    return not is_image_file(p) and Image.EXTENSION.get(Path(p).suffix.lower()) in Image.OPEN
+    return Path(p).suffix.lower() not in IMG_EXTS and Image.EXTENSION.get(Path(p).suffix.lower()) in Image.OPEN
 
 # %% ../nbs/10_predict.ipynb #b7929fad
 def _images_under(d, # a folder
