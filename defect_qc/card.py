@@ -59,7 +59,7 @@ def operating_section(res:dict, # the run's metrics
     th = res.get('threshold_info') or {}
     out = ['## Operating point', '', f"Decision threshold **{res['threshold']:.4g}** (P(defect) at or above it: defective), "
            f"mode `{meta.get('threshold_mode', 'recall')}`, target recall {th.get('target_recall', meta.get('target_recall'))}: "
-           + ('met on validation.' if th.get('met') else '**not met** on validation.'), '', f"> {th['message']}" if th.get('message') else '']
+           + ('met' if th.get('met') else '**not met**') + f" on {th.get('on', 'validation')}.", '', f"> {th['message']}" if th.get('message') else '']
     b = meta.get('band')
     if b:
         from defect_qc.evaluate import reject_text   # here: a run imports evaluate before writing its card; a refused config should not wait for it
@@ -91,7 +91,7 @@ def limitations(res:dict, # the run's metrics
     "Known limitations, derived from the run's facts."
     th, out = res.get('threshold_info') or {}, []
     if demo: out.append("Trained on **synthetic demo data**: it shows that the pipeline works; it has not seen a real casting.")
-    if th and not th.get('met'): out.append(f"The target recall {th.get('target_recall')} was **not met** on validation (see the operating point).")
+    if th and not th.get('met'): out.append(f"The target recall {th.get('target_recall')} was **not met** on {th.get('on', 'validation')} (see the operating point).")
     if 'test' not in res: out.append("No test split: every figure is from the validation split the threshold was tuned on, so expect slightly worse on new parts.")
     if check and any(v > SHORTCUT_AUC for v in check.get('shortcuts', {}).values()):
         out.append("The training data has a shortcut (a nuisance statistic separates the classes): the model may partly rely on it.")

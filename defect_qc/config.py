@@ -159,6 +159,7 @@ class ThresholdConfig(_Section):
     mode: str = _key('recall', "'recall' or 'bound'", lambda v: v in ('recall', 'bound'))
     band: bool = _key(False, _flag)
     max_false_reject: float = _key(0.01, *_open01)
+    folds: int = _key(0, 'an integer: 0, or 2 and more', lambda v: v == 0 or v >= 2)
 
 @dataclass
 class DriftConfig(_Section):

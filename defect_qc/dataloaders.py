@@ -16,7 +16,7 @@ from .images import CLASSES, DIR_OF, DataError, cached_images, find_splits, list
 from .augment import batch_augs
 
 # %% auto #0
-__all__ = ['stratified_split', 'image_stats', 'casting_dls']
+__all__ = ['stratified_split', 'stratified_folds', 'image_stats', 'casting_dls']
 
 # %% ../nbs/05_dataloaders.ipynb #ddd40a9c
 def stratified_split(labels:np.ndarray, # label of each training item
@@ -32,6 +32,27 @@ def stratified_split(labels:np.ndarray, # label of each training item
         valid.append(rng.permutation(idx)[:n])
     valid = np.sort(np.concatenate(valid)) if valid else np.array([], dtype=np.int64)
     return np.setdiff1d(np.arange(len(labels)), valid), valid
+
+# %% ../nbs/05_dataloaders.ipynb #ff87f5ae
+def stratified_folds(labels:np.ndarray, # label of each training item
+                     k:int, # folds (>= 2)
+                     valid_pct:float=0.2, # share of each class in fold 0
+                     seed:int=42, # random seed
+                    ) -> np.ndarray:
+    "Fold of each item: fold 0 is `stratified_split`'s validation split, folds 1 to `k-1` share the rest evenly, class by class."
+    labels = np.asarray(labels)
+    rest, fold = stratified_split(labels, valid_pct, seed)[0], np.zeros(len(labels), np.int64)
+    rng = np.random.default_rng([seed, k])
+    for c in np.unique(labels[rest]):
+        idx = rng.permutation(rest[labels[rest] == c])
+        fold[idx] = 1 + np.arange(len(idx)) % (k - 1)
+    return fold
+
+def _split(y, valid_pct, seed, fold=0, k=0):
+    "Train and valid indices: `stratified_split`'s, or with `k` folds, those of `stratified_folds` with fold `fold` held out."
+    if not k: return stratified_split(y, valid_pct, seed)
+    f = stratified_folds(y, k, valid_pct, seed)
+    return np.flatnonzero(f != fold), np.flatnonzero(f == fold)
 
 # %% ../nbs/05_dataloaders.ipynb #29fbfd44
 class _FromCache:
@@ -130,6 +151,7 @@ def casting_dls(root:str|Path, # data root in the Kaggle layout
                 canonical:bool=True, # crop every photo around its part at the training framing (`load_part_image`)
                 mask_radius:float|None=0.5, # with `canonical`: blank the background beyond this share of the side
                 extra:list=(), # more data roots whose labelled images join the training split only (never validation)
+                fold:tuple=(), # `(f, k)`: validate on fold f of `stratified_folds` with k folds instead (fold 0 is the usual split)
                ) -> 'DataLoaders':
     "fastai `DataLoaders` over cached tensors; `.test` holds the test split's loader (or None), `.info` the data facts."
     from fastai.data.transforms import IntToFloatTensor, Normalize
@@ -137,9 +159,8 @@ def casting_dls(root:str|Path, # data root in the Kaggle layout
     t0 = time.perf_counter()
     x, y, paths, split, parts, prep = _casting_arrays(root, img_size, image_mode, cache_dir, skip_bad,
                                                       dict(mask_radius=mask_radius) if canonical else None, extra)
-    tr_all, te_all = np.flatnonzero(split < 2), np.flatnonzero(split == 2)   # train/, then the extra roots
-    n_own = int((split == 0).sum())
-    t_idx, v_idx = stratified_split(y[tr_all[:n_own]], valid_pct, seed)
+    tr_all, te_all, n_own = np.flatnonzero(split < 2), np.flatnonzero(split == 2), int((split == 0).sum())   # train/, then the extra roots
+    t_idx, v_idx = _split(y[tr_all[:n_own]], valid_pct, seed, *fold)
     t_idx = np.r_[t_idx, np.arange(n_own, len(tr_all))]                       # extra images: training only
     mean, std = image_stats(x[tr_all[t_idx]])
     tfms = [IntToFloatTensor()] + (batch_augs(**{'mask_radius': prep and mask_radius, **(aug or {})}) if augment else []) + [Normalize.from_stats(mean, std, cuda=False)]

@@ -128,12 +128,13 @@ def tune_threshold(y_true, # validation labels, 0=ok, 1=def
                    target_recall:float=0.995, # share of defective parts that must be caught
                    max_false_alarm_rate:float=0.5, # above this share of good parts flagged, the target counts as not met
                    mode:str='recall', # 'recall': the point estimate meets the target; 'bound': its 95% upper bound does
+                   on:str='validation', # what the scores are of, for the message
                   ) -> dict:
     "Decision threshold reaching `target_recall` (or proving it, `mode='bound'`) with the fewest false alarms, centred in its gap; else the F1-best one."
     if mode not in THRESHOLD_MODES: raise ValueError(f"threshold.mode: {mode!r} is not allowed (expected one of {', '.join(THRESHOLD_MODES)})")
     y, p = _arrays(y_true, p_def)
     n_pos, n_neg = int(y.sum()), int((y == 0).sum())
-    info = dict(target_recall=float(target_recall), max_false_alarm_rate=float(max_false_alarm_rate), mode=mode, n=len(y), n_pos=n_pos)
+    info = dict(target_recall=float(target_recall), max_false_alarm_rate=float(max_false_alarm_rate), mode=mode, n=len(y), n_pos=n_pos, on=on)
     if n_pos == 0: return _no_defect_threshold(p, n_neg, target_recall, info)
     goal, note = _bound_goal(n_pos, target_recall) if mode == 'bound' else (target_recall, '')   # bound: the recall it allows
     ts = np.unique(p)
@@ -143,13 +144,13 @@ def tune_threshold(y_true, # validation labels, 0=ok, 1=def
     far = fp / n_neg if n_neg else np.zeros(len(ts))
     if far[i] <= max_false_alarm_rate:
         method, met = ('target_recall', True) if mode == 'recall' else ('bound', not note)
-        msg = (f"threshold {ts[i]:.4g}: recall {rec[i]:.4f} >= target {goal if mode == 'recall' else target_recall} on validation"
+        msg = (f"threshold {ts[i]:.4g}: recall {rec[i]:.4f} >= target {goal if mode == 'recall' else target_recall} on {on}"
                + (f" (escape rate <= {upper_bound(n_pos - tp[i], n_pos):.2%} at 95% confidence)" if mode == 'bound' else '')
                + f" with {fp[i]} false alarm(s) out of {n_neg} good parts ({far[i]:.1%})" + note)
     else:
         f1 = 2*tp / (2*tp + fp + (n_pos - tp))
         j = np.flatnonzero(f1 == f1.max())[-1]
-        msg = (f"threshold: target recall {target_recall} cannot be met on validation without flagging {far[i]:.0%} of the good parts "
+        msg = (f"threshold: target recall {target_recall} cannot be met on {on} without flagging {far[i]:.0%} of the good parts "
                f"(> {max_false_alarm_rate:.0%}); falling back to the F1-best threshold {ts[j]:.4g} "
                f"(recall {rec[j]:.4f}, {fp[j]} false alarm(s), F1 {f1[j]:.4f})" + note)
         method, met, i = 'f1_fallback', False, j

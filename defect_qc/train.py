@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/training.html.md"""
 
 # %% ../nbs/19_training.ipynb #30daf01b
 from __future__ import annotations
-import json, math, os, signal, sys, threading, time, warnings
+import json, math, os, shutil, signal, sys, threading, time, warnings
 from functools import partial
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from .cli import UserError, user_errors
 from .images import CLASSES, DataError, cache_folder, find_splits, list_split
 from .data import check_dataset
 from .augment import batch_augs
-from .dataloaders import _cached_dls, casting_dls, image_stats, stratified_split
+from .dataloaders import _cached_dls, casting_dls, image_stats, stratified_folds, stratified_split
 from .models import create_model, save_model
 from .config import ConfigError, arch_kwargs, check_config, config_error, flatten_config, load_config
 from .synth import demo_data
@@ -35,7 +35,8 @@ from .callbacks import CPUAutocast, DivergenceGuard, LineProgress, MLflowCallbac
 
 # %% auto #0
 __all__ = ['NO_BF16_ENV', 'class_weights', 'defect_metrics', 'cpu_has_bf16', 'resolve_precision', 'make_learner', 'fit_callbacks',
-           'fit_arrays', 'resolve_data_path', 'dls_from_config', 'check_split', 'check_data', 'train', 'main']
+           'fit_arrays', 'resolve_data_path', 'dls_from_config', 'check_split', 'check_data', 'fold_scores', 'train',
+           'main']
 
 # %% ../nbs/19_training.ipynb #b983619b
 from fastai.callback.progress import ProgressCallback
@@ -179,11 +180,21 @@ def _needed_per_class(valid_pct:float) -> int:
     "Fewest images of a class for the split to put at least one in validation and one in training."
     return next(n for n in range(2, 10**6) if 1 <= round(n*valid_pct) < n)
 
+def _check_folds(y, cfg, where):
+    "With `threshold.folds`: each fold needs both classes, and the photos outside it one training batch."
+    k = cfg.threshold.get('folds', 0)
+    if not k: return
+    fo = stratified_folds(y, k, cfg.data.valid_pct, cfg.seed)
+    for f in range(1, k):
+        if len(np.unique(y[fo == f])) < len(CLASSES) or (fo != f).sum() < cfg.batch_size:
+            raise ConfigError(f"threshold.folds: {k} is not allowed: {where} has too few images for fold {f} to hold both classes "
+                              f"and leave one batch ({cfg.batch_size}) to train on; use fewer folds")
+
 def check_split(counts:list, # images of each class in train/ (ok, def)
                 cfg:DictConfig, # training config: `data.valid_pct`, `batch_size`, `seed`
                 where:str|Path='train/', # the folder, for the message
                ) -> tuple:
-    "Refuse a split without both classes in validation, or without one full training batch; returns (n_train, n_valid)."
+    "Refuse a split (or `threshold.folds`) without both classes in validation, or without one full training batch; returns (n_train, n_valid)."
     p, bs = cfg.data.valid_pct, cfg.batch_size
     y = np.repeat(np.arange(len(counts)), counts)
     t_idx, v_idx = stratified_split(y, p, cfg.seed)   # the split `casting_dls` makes
@@ -196,6 +207,7 @@ def check_split(counts:list, # images of each class in train/ (ok, def)
     if len(t_idx) < bs:   # fastai drops the last, incomplete training batch: no batch at all would train
         raise ConfigError(f"batch_size: {bs} is not allowed: {where} has {len(t_idx)} training images after holding out {len(v_idx)} "
                           f"for validation, fewer than one batch; use batch_size <= {len(t_idx)}")
+    _check_folds(y, cfg, where)
     return len(t_idx), len(v_idx)
 
 # %% ../nbs/19_training.ipynb #b7bfb5fc
@@ -233,7 +245,7 @@ def _write_card(run_dir, res, meta, cfg, data_path, dls, splits):
 # %% ../nbs/19_training.ipynb #648c90d9
 def _log_outputs(run_dir, res, cfg):
     "Log final metrics, the run folder's files and the model to the active MLflow run."
-    flat = {f'{split}_{k}': v for split in ('val', 'test') if split in res for k, v in res[split].items()
+    flat = {f'{split}_{k}': v for split in ('val', 'test', 'oof') if split in res for k, v in res[split].items()
             if isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v))}
     flat['threshold'] = res['threshold']
     mlflow.log_metrics(flat)
@@ -285,6 +297,26 @@ def _fit(learn, cfg, state, main:bool):
         raise
     return time.perf_counter() - t0, len(learn.recorder.values)
 
+# %% ../nbs/19_training.ipynb #77f51e04
+def fold_scores(cfg:DictConfig, # training config with `threshold.folds` >= 2
+                data_path:str|Path, # the data root
+                path:str|Path, # a folder for the fold models' checkpoints, removed after
+               ) -> tuple[pd.DataFrame, dict]:
+    "P(defect) of folds 1 to `k-1` of train/, each from a model trained with the run's recipe without it; and the epochs and seconds."
+    k, rows, info = cfg.threshold.folds, [], dict(epochs=[], seconds=0.)
+    try:
+        for f in range(1, k):
+            set_seed(cfg.seed + f, reproducible=True)
+            dls = dls_from_config(cfg, data_path, verbose=False, fold=(f, k))
+            print(f"threshold.folds: fold {f} of {k - 1}, training on {dls.info['n_train']} photos to score the {dls.info['n_valid']} held out")
+            learn = make_learner(dls, cfg, path)
+            s, ep = _fit(learn, cfg, None, main=False)
+            p, y = _scores(_to_fp32(learn), dls.valid)
+            rows.append(pd.DataFrame({'path': dls.info['valid_paths'], 'fold': f, 'label': y, 'p_defect': p}))
+            info['epochs'].append(ep); info['seconds'] += s
+    finally: shutil.rmtree(path, ignore_errors=True)
+    return pd.concat(rows, ignore_index=True), info
+
 # %% ../nbs/19_training.ipynb #fda4746a
 def _run_meta(cfg, dls, th, band, run) -> dict:
     "`model.json`: what prediction needs (preprocessing, threshold, band) and where the model came from."
@@ -294,9 +326,9 @@ def _run_meta(cfg, dls, th, band, run) -> dict:
                 threshold_mode=cfg.threshold.mode, band=band, mlflow_run_id=run.info.run_id)
 
 # %% ../nbs/19_training.ipynb #5258ba8c
-def _evaluate_run(learn, cfg, dls, run_dir, run, multi_process:bool):
-    "Tune the threshold (and band) on validation, score test, write the report, save the model; returns (metrics, splits, meta)."
-    from defect_qc.evaluate import format_band, report, tune_band, tune_threshold   # here: its torchmetrics import takes 2.5 s, which a refused config should not wait for
+def _evaluate_run(learn, cfg, dls, run_dir, run, multi_process:bool, folds=None):
+    "Tune the threshold (and band) on validation (or with `folds`, `fold_scores`' table, on out-of-fold scores), score test, write the report, save the model; returns (metrics, splits, meta)."
+    from defect_qc.evaluate import binary_metrics, format_band, report, tune_band, tune_threshold   # here: its torchmetrics import takes 2.5 s, which a refused config should not wait for
     (run_dir/'best.pth').unlink(missing_ok=True)
     model = _to_fp32(learn).model.eval()
     if multi_process: model = _plain_bn(model)
@@ -304,9 +336,11 @@ def _evaluate_run(learn, cfg, dls, run_dir, run, multi_process:bool):
         (xc, yc), v_idx = dls.train.cache, dls.split_idx[1]
         (fv, pv), yv = features_proba(model, xc[v_idx], dls.info['mean'], dls.info['std']), yc[v_idx]
     else: (pv, yv), fv = _scores(learn, dls.valid), None
-    th = tune_threshold(yv, pv, cfg.threshold.target_recall, mode=cfg.threshold.mode)
+    tab = pd.concat([pd.DataFrame({'path': dls.info['valid_paths'], 'fold': 0, 'label': yv, 'p_defect': pv}), folds])   # folds None: validation
+    on = f"out-of-fold scores of all {len(tab)} train/ photos ({cfg.threshold.folds} folds)" if folds is not None else 'validation'
+    th = tune_threshold(tab.label, tab.p_defect, cfg.threshold.target_recall, mode=cfg.threshold.mode, on=on)
     print(th['message'])
-    band = tune_band(yv, pv, th['threshold'], cfg.threshold.max_false_reject, cfg.threshold.mode) if cfg.threshold.band else None
+    band = tune_band(tab.label, tab.p_defect, th['threshold'], cfg.threshold.max_false_reject, cfg.threshold.mode) if cfg.threshold.band else None
     splits = {'val': (yv, pv, dls.info['valid_paths'])}
     if dls.test is not None:
         pt, yt = _scores(learn, dls.test)
@@ -315,6 +349,8 @@ def _evaluate_run(learn, cfg, dls, run_dir, run, multi_process:bool):
     if cfg.drift.enabled: meta['drift'] = fit_drift(model, dls, cfg.drift.alpha, fv=fv)   # the alarm's reference, calibrated on validation
     res = report(run_dir, splits, th['threshold'], model=model, meta=meta, threshold_info=th, band=band)
     if band: print(format_band(res))
+    if folds is not None:   # the scores it was tuned on, and how they fare at the threshold
+        tab.to_csv(run_dir/'oof.csv', index=False); res['oof'] = binary_metrics(tab.label, tab.p_defect, th['threshold'])
     save_model(model, run_dir, meta)
     return res, splits, meta
 
@@ -334,7 +370,7 @@ def _save_outputs(run_dir, res, meta, cfg, data_path, dls, splits):
 def train(cfg:DictConfig, # training config (see `load_config`)
           run_dir:str|Path|None=None, # run folder (default: Hydra's output dir)
          ) -> dict:
-    "Train, tune the threshold on validation, evaluate, save and track one run; returns the metrics."
+    "Train, tune the threshold on validation (or out-of-fold scores), evaluate, save and track one run; returns the metrics."
     check_config(cfg); check_tracking(tracking_uri(cfg))
     state = distributed.init_distributed()          # under `accelerate launch`: join the process group (None otherwise)
     main, ws = distributed.is_main_process(), distributed.world_size()
@@ -357,8 +393,10 @@ def train(cfg:DictConfig, # training config (see `load_config`)
             distributed.shutdown_distributed()
             return {'run_dir': str(run_dir), 'rank': distributed.rank(), 'fit_seconds': fit_s, 'epochs_run': epochs_run}
         with distributed.local_only():
-            res, splits, meta = _evaluate_run(learn, cfg, dls, run_dir, run, state is not None)
-            res.update(fit_seconds=fit_s, epochs_run=epochs_run, **({'world_size': ws} if state is not None else {}))
+            folds = fold_scores(cfg, data_path, run_dir/'folds') if cfg.threshold.folds else (None, {})
+            res, splits, meta = _evaluate_run(learn, cfg, dls, run_dir, run, state is not None, folds[0])
+            res.update(fit_seconds=fit_s, epochs_run=epochs_run, **({'world_size': ws} if state is not None else {}),
+                       **({'folds': folds[1]} if folds[1] else {}))
             _save_outputs(run_dir, res, meta, cfg, data_path, dls, splits)
     distributed.shutdown_distributed()
     res['run_id'], res['run_dir'] = run.info.run_id, str(run_dir)
