@@ -70,7 +70,8 @@ def main(argv=None):
     ap.add_argument('--out', help='folder for the runs (default: a temporary folder)')
     ap.add_argument('--json', help='also write the rows as JSON')
     ap.add_argument('overrides', nargs='*', help='extra training overrides (after --)')
-    a = ap.parse_args(argv)
+    a = ap.parse_intermixed_args(argv)   # the overrides may follow the options (after --)
+    if a.data and '=' in a.data and not Path(a.data).is_dir(): a.data, a.overrides = None, [a.data, *a.overrides]   # no DATA_ROOT, only overrides
     from defect_qc.fixtures import real_data_root
     a.data = a.data or real_data_root()
     if a.data is None or not (Path(a.data)/'train').is_dir(): sys.exit(f"error: {a.data}: no train/ folder (pass the data root)")
