@@ -28,12 +28,12 @@ def run_seed(data, seed, out, extra):
     m = json.loads((d/'metrics.json').read_text()); m['wall_seconds'] = time.perf_counter() - t0
     return m
 
-def cross_fitted(oof_csv, target_recall=0.995):
+def cross_fitted(oof_csv, target_recall=0.995, mode='recall'):
     "(missed, false alarms) on folds 1..k-1 of `oof.csv`: at the threshold tuned on validation (fold 0) alone, and at the one tuned on the other folds."
     import numpy as np, pandas as pd
     from defect_qc.evaluate import tune_threshold
     d = pd.read_csv(oof_csv)
-    tuned = lambda s: tune_threshold(s.label, s.p_defect, target_recall)['threshold']
+    tuned = lambda s: tune_threshold(s.label, s.p_defect, target_recall, mode=mode)['threshold']
     errs = lambda s, t: np.array([((s.p_defect < t) & (s.label == 1)).sum(), ((s.p_defect >= t) & (s.label == 0)).sum()])
     rest = d[d.fold > 0]
     val = errs(rest, tuned(d[d.fold == 0]))
@@ -58,9 +58,9 @@ def format_table(rows):
     mean = lambda k: sum(r[k] for r in rows)/len(rows)
     worst = max(rows, key=lambda r: (r['errors'], -r['recall']))
     out.append(f"| mean | {mean('errors'):.1f} ({mean('missed'):.1f} + {mean('false_alarms'):.1f}) | {mean('accuracy'):.2%} | "
-               f"{mean('recall'):.2%} | {mean('roc_auc'):.5f} | | {mean('epochs'):.0f} | {mean('fit_s')/60:.1f} min |")
+               f"{mean('recall'):.2%} | {mean('roc_auc'):.5f} | | {mean('epochs'):.0f} | {mean('fit_s')/60:.1f} min |" + (' |' if oof else ''))
     out.append(f"| worst | {worst['errors']} ({worst['missed']} + {worst['false_alarms']}) | {min(r['accuracy'] for r in rows):.2%} | "
-               f"{min(r['recall'] for r in rows):.2%} | {min(r['roc_auc'] for r in rows):.5f} | | | {max(r['fit_s'] for r in rows)/60:.1f} min |")
+               f"{min(r['recall'] for r in rows):.2%} | {min(r['roc_auc'] for r in rows):.5f} | | | {max(r['fit_s'] for r in rows)/60:.1f} min |" + (' |' if oof else ''))
     return '\n'.join(out)
 
 def main(argv=None):
@@ -83,7 +83,7 @@ def main(argv=None):
         print(f"seed {s}: {r['errors']} errors ({r['missed']} missed, {r['false_alarms']} false alarms), accuracy {r['accuracy']:.2%}, "
               f"recall {r['recall']:.2%}, ROC-AUC {r['roc_auc']:.5f}, fit {r['fit_s']:.0f} s", flush=True)
         if (out/f'seed_{s}'/'oof.csv').is_file():
-            r['cross_fitted'] = c = cross_fitted(out/f'seed_{s}'/'oof.csv', m['threshold_info']['target_recall'])
+            r['cross_fitted'] = c = cross_fitted(out/f'seed_{s}'/'oof.csv', m['threshold_info']['target_recall'], m['threshold_info']['mode'])
             print(f"  on the {c['n']:,} photos of folds 1+, each threshold chosen without them: tuned on validation "
                   f"{c['val'][0]} missed + {c['val'][1]} false alarms; tuned on the other folds {c['oof'][0]} + {c['oof'][1]}", flush=True)
     print('\n' + format_table(rows))

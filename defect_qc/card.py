@@ -38,16 +38,18 @@ def data_section(counts:dict, # split -> `[n_ok, n_def]` images used
     return out
 
 # %% ../nbs/16_card.ipynb #19492488
+_SPLIT_NAMES = {'val': 'validation', 'oof': 'out of fold (train/)'}   # `oof`: with `threshold.folds`
+
 def metrics_section(res:dict # the run's metrics (`metrics.json`)
                    ) -> list:
     "Per split at the run's threshold: accuracy, recall, misses and false alarms with 95% upper bounds on their rates, ROC-AUC."
     out = ['## Metrics', '', f"At the decision threshold {res['threshold']:.4g}; rates with their one-sided 95% upper confidence bounds (Clopper-Pearson).", '',
            '| split | images | defects | accuracy | recall | missed defects | escape rate <= | false alarms | false-alarm rate <= | ROC-AUC |',
            '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
-    for s in ('val', 'test'):
+    for s in ('val', 'test', 'oof'):
         if s not in res: continue
         m, c = res[s], res[s]['confusion']
-        out.append(f"| {'validation' if s == 'val' else s} | {m['n']:,} | {m['n_pos']:,} | {_pct(m['accuracy'])} | {_pct(m['recall'])} | {c['fn']} | "
+        out.append(f"| {_SPLIT_NAMES.get(s, s)} | {m['n']:,} | {m['n_pos']:,} | {_pct(m['accuracy'])} | {_pct(m['recall'])} | {c['fn']} | "
                    f"{_pct(m['miss_rate_ub95'])} | {c['fp']} | {_pct(m['false_alarm_rate_ub95'])} | {m['roc_auc']:.4f} |")
     return out
 
@@ -92,7 +94,7 @@ def limitations(res:dict, # the run's metrics
     th, out = res.get('threshold_info') or {}, []
     if demo: out.append("Trained on **synthetic demo data**: it shows that the pipeline works; it has not seen a real casting.")
     if th and not th.get('met'): out.append(f"The target recall {th.get('target_recall')} was **not met** on {th.get('on', 'validation')} (see the operating point).")
-    if 'test' not in res: out.append("No test split: every figure is from the validation split the threshold was tuned on, so expect slightly worse on new parts.")
+    if 'test' not in res: out.append(f"No test split: every figure is from photos the threshold was tuned on ({th.get('on', 'validation')}), so expect slightly worse on new parts.")
     if check and any(v > SHORTCUT_AUC for v in check.get('shortcuts', {}).values()):
         out.append("The training data has a shortcut (a nuisance statistic separates the classes): the model may partly rely on it.")
     out.append("It learnt from photos of one camera set-up. A new camera, lens, light or fixture changes the photos: watch the drift "

@@ -98,7 +98,8 @@ def _class_files(split, sdir, problem):
     "Image files of one split as `(split, class, path)` and their counts per class, reporting layout problems to `problem`."
     counts, files = {}, []
     for e in sorted(sdir.iterdir()):
-        if e.is_dir() and e.name not in CLASS_DIRS: problem(e, f"unknown class folder '{e.name}' (expected {' or '.join(CLASS_DIRS)})")
+        if e.name.startswith('.'): continue   # hidden: `.DS_Store`, `.ipynb_checkpoints`, a Mac's `._ok_front`
+        elif e.is_dir() and e.name not in CLASS_DIRS: problem(e, f"unknown class folder '{e.name}' (expected {' or '.join(CLASS_DIRS)})")
         elif e.is_file(): problem(e, "stray file outside the class folders", 'warning')
     for d, cls in CLASS_DIRS.items():
         cdir = sdir/d

@@ -51,6 +51,7 @@ def stratified_folds(labels:np.ndarray, # label of each training item
 def _split(y, valid_pct, seed, fold=0, k=0):
     "Train and valid indices: `stratified_split`'s, or with `k` folds, those of `stratified_folds` with fold `fold` held out."
     if not k: return stratified_split(y, valid_pct, seed)
+    if not (k >= 2 and 0 <= fold < k): raise ValueError(f"fold {fold} of {k}: expected k >= 2 folds and 0 <= fold < k")
     f = stratified_folds(y, k, valid_pct, seed)
     return np.flatnonzero(f != fold), np.flatnonzero(f == fold)
 

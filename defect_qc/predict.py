@@ -41,7 +41,7 @@ def _other_format(p) -> bool:
     "Is `p` an image in a format Pillow reads but predict does not (`.gif`, `.tiff`, `.bmp`, ...)?"
     from PIL import Image
     Image.init()
-    return Path(p).suffix.lower() not in IMG_EXTS and Image.EXTENSION.get(Path(p).suffix.lower()) in Image.OPEN
+    return Path(p).suffix.lower() not in IMG_EXTS and not Path(p).name.startswith('.') and Image.EXTENSION.get(Path(p).suffix.lower()) in Image.OPEN
 
 # %% ../nbs/10_predict.ipynb #b7929fad
 def _images_under(d, # a folder
@@ -53,7 +53,7 @@ def _images_under(d, # a folder
     for top, dirs, files in os.walk(d, followlinks=True):
         real = os.path.realpath(top)
         if real in seen: notes.append(f"{top}: links to a folder already searched (skipped)"); dirs[:] = []; continue
-        seen.add(real); dirs.sort()
+        seen.add(real); dirs[:] = sorted(d for d in dirs if not d.startswith('.'))   # hidden: `.Trashes`, `.ipynb_checkpoints`
         for f in files:
             p = Path(top)/f
             if not is_image_file(p):

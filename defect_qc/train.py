@@ -181,10 +181,13 @@ def _needed_per_class(valid_pct:float) -> int:
     return next(n for n in range(2, 10**6) if 1 <= round(n*valid_pct) < n)
 
 def _check_folds(y, cfg, where):
-    "With `threshold.folds`: each fold needs both classes, and the photos outside it one training batch."
-    k = cfg.threshold.get('folds', 0)
+    "With `threshold.folds`: one process, folds the size of validation, each with both classes and one training batch outside it."
+    k, p = cfg.threshold.get('folds', 0), cfg.data.valid_pct
     if not k: return
-    fo = stratified_folds(y, k, cfg.data.valid_pct, cfg.seed)
+    if distributed.world_size() > 1: raise ConfigError("threshold.folds: not available under several processes yet (the fold models would train on one): run it in one")
+    if k != round(1/p): raise ConfigError(f"threshold.folds: {k} is not allowed with data.valid_pct={p}: each fold model must train on as many photos "
+                                          f"as the run's, so the folds are the size of validation; use threshold.folds={round(1/p)}")
+    fo = stratified_folds(y, k, p, cfg.seed)
     for f in range(1, k):
         if len(np.unique(y[fo == f])) < len(CLASSES) or (fo != f).sum() < cfg.batch_size:
             raise ConfigError(f"threshold.folds: {k} is not allowed: {where} has too few images for fold {f} to hold both classes "
@@ -310,10 +313,12 @@ def fold_scores(cfg:DictConfig, # training config with `threshold.folds` >= 2
             dls = dls_from_config(cfg, data_path, verbose=False, fold=(f, k))
             print(f"threshold.folds: fold {f} of {k - 1}, training on {dls.info['n_train']} photos to score the {dls.info['n_valid']} held out")
             learn = make_learner(dls, cfg, path)
-            s, ep = _fit(learn, cfg, None, main=False)
+            try: s, ep = _fit(learn, cfg, None, main=False)
+            except TrainingDiverged as e: raise TrainingDiverged(f"threshold.folds: the model of fold {f}: {e}") from None
             p, y = _scores(_to_fp32(learn), dls.valid)
             rows.append(pd.DataFrame({'path': dls.info['valid_paths'], 'fold': f, 'label': y, 'p_defect': p}))
             info['epochs'].append(ep); info['seconds'] += s
+            del learn, dls   # before the next fold's are built
     finally: shutil.rmtree(path, ignore_errors=True)
     return pd.concat(rows, ignore_index=True), info
 
