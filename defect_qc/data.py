@@ -18,7 +18,7 @@ from PIL import Image
 from .cli import UserError, error_summary, user_errors
 from fastcore.script import call_parse
 from .parts import match_scale, part_profile, part_reference
-from .images import (CLASS_DIRS, CLASSES, DECODE_ERRORS, IMG_EXTS, DataError, atomic_file, find_splits, is_image_file,
+from .images import (CLASS_DIRS, CLASSES, DECODE_ERRORS, IMG_EXTS, DataError, atomic_file, find_splits, is_hidden, is_image_file,
                               remove_stale_temporaries, _check_pixels, _reduced)
 
 # %% auto #0
@@ -98,7 +98,7 @@ def _class_files(split, sdir, problem):
     "Image files of one split as `(split, class, path)` and their counts per class, reporting layout problems to `problem`."
     counts, files = {}, []
     for e in sorted(sdir.iterdir()):
-        if e.name.startswith('.'): continue   # hidden: `.DS_Store`, `.ipynb_checkpoints`, a Mac's `._ok_front`
+        if is_hidden(e): continue   # hidden: `.DS_Store`, `.ipynb_checkpoints`, a Mac's `._ok_front`
         elif e.is_dir() and e.name not in CLASS_DIRS: problem(e, f"unknown class folder '{e.name}' (expected {' or '.join(CLASS_DIRS)})")
         elif e.is_file(): problem(e, "stray file outside the class folders", 'warning')
     for d, cls in CLASS_DIRS.items():
@@ -108,7 +108,7 @@ def _class_files(split, sdir, problem):
         for p in entries:
             if p.is_symlink() and not p.exists(): problem(p, "broken symbolic link (its target is missing, or a loop): skipped", 'warning')
             elif p.is_dir(): problem(p, "unexpected sub-folder in a class folder", 'warning')
-            elif not is_image_file(p) and not p.name.startswith('.'): problem(p, f"not an image file (extensions: {', '.join(IMG_EXTS)})", 'warning')
+            elif not is_image_file(p) and not is_hidden(p): problem(p, f"not an image file (extensions: {', '.join(IMG_EXTS)})", 'warning')
         files += [(split, cls, p) for p in imgs]
         counts[cls] = len(imgs)
         if not imgs: problem(cdir, f"empty class: no images of class '{cls}' in {split}" + ('' if cdir.is_dir() else ' (folder missing)'))

@@ -18,9 +18,9 @@ from .parts import canonical_crop, check_aspect, find_part, part_profile, part_r
 
 # %% auto #0
 __all__ = ['CLASSES', 'CLASS_DIRS', 'DIR_OF', 'IMG_EXTS', 'DECODE_ERRORS', 'SPLITS', 'MAX_SIDE', 'PART_STATS', 'CACHE_VERSION',
-           'DataError', 'is_image_file', 'find_splits', 'list_split', 'file_sha256', 'atomic_file', 'process_start',
-           'process_alive', 'remove_stale_temporaries', 'load_part_image', 'load_image', 'image_args', 'load_images',
-           'default_cache_dir', 'cache_folder', 'cache_key', 'cached_images', 'reference_profile']
+           'DataError', 'is_hidden', 'is_image_file', 'find_splits', 'list_split', 'file_sha256', 'atomic_file',
+           'process_start', 'process_alive', 'remove_stale_temporaries', 'load_part_image', 'load_image', 'image_args',
+           'load_images', 'default_cache_dir', 'cache_folder', 'cache_key', 'cached_images', 'reference_profile']
 
 # %% ../nbs/02_images.ipynb #dd48e30a
 CLASSES = ['ok', 'def']                              # label = index: ok=0, def=1 (defect is the positive class)
@@ -34,10 +34,15 @@ SPLITS = ('train', 'test')
 class DataError(ValueError):
     "A problem with the data that stops the job; its one-line message names the files or folders."
 
+# %% ../nbs/02_images.ipynb #b928d343
+def is_hidden(p:str|Path) -> bool:
+    "Is `p` hidden by its name (`.DS_Store`, `.ipynb_checkpoints`, a Mac's `._x.jpeg` metadata)? Every listing skips it."
+    return Path(p).name.startswith('.')
+
 # %% ../nbs/02_images.ipynb #4d1ea5cd
 def is_image_file(p:Path) -> bool:
     "Is `p` a photo by its name: an extension in `IMG_EXTS`, and not hidden (a Mac's copy leaves `._x.jpeg` metadata beside `x.jpeg`)?"
-    return Path(p).suffix.lower() in IMG_EXTS and not Path(p).name.startswith('.')
+    return Path(p).suffix.lower() in IMG_EXTS and not is_hidden(p)
 
 # %% ../nbs/02_images.ipynb #65b6eb11
 def find_splits(root:str|Path, # data root: Kaggle layout or a flat `{ok_front,def_front}` folder

@@ -21,7 +21,7 @@ from typing import Annotated
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
 from .cli import UserError, error_summary, user_errors
 from fastcore.script import call_parse
-from .images import CLASSES, PART_STATS, load_part_image, DataError, IMG_EXTS, atomic_file, file_sha256, is_image_file
+from .images import CLASSES, PART_STATS, load_part_image, DataError, IMG_EXTS, atomic_file, file_sha256, is_hidden, is_image_file
 from .models import REQUIRED_META, decide, fold_batchnorm, load_exported, load_model, read_model_json
 from .explain import cam_overlay, gradcam
 from .drift import ScoredModel, drift_scores, frame_contrast, no_part, part_pixels, source_side
@@ -41,7 +41,7 @@ def _other_format(p) -> bool:
     "Is `p` an image in a format Pillow reads but predict does not (`.gif`, `.tiff`, `.bmp`, ...)?"
     from PIL import Image
     Image.init()
-    return Path(p).suffix.lower() not in IMG_EXTS and not Path(p).name.startswith('.') and Image.EXTENSION.get(Path(p).suffix.lower()) in Image.OPEN
+    return Path(p).suffix.lower() not in IMG_EXTS and not is_hidden(p) and Image.EXTENSION.get(Path(p).suffix.lower()) in Image.OPEN
 
 # %% ../nbs/10_predict.ipynb #b7929fad
 def _images_under(d, # a folder
@@ -53,7 +53,7 @@ def _images_under(d, # a folder
     for top, dirs, files in os.walk(d, followlinks=True):
         real = os.path.realpath(top)
         if real in seen: notes.append(f"{top}: links to a folder already searched (skipped)"); dirs[:] = []; continue
-        seen.add(real); dirs[:] = sorted(d for d in dirs if not d.startswith('.'))   # hidden: `.Trashes`, `.ipynb_checkpoints`
+        seen.add(real); dirs[:] = sorted(d for d in dirs if not is_hidden(d))   # hidden: `.Trashes`, `.ipynb_checkpoints`
         for f in files:
             p = Path(top)/f
             if not is_image_file(p):

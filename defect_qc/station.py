@@ -17,7 +17,7 @@ from typing import Annotated
 
 from .cli import UserError, user_errors
 from fastcore.basics import patch_to
-from .images import file_sha256, is_image_file
+from .images import file_sha256, is_hidden, is_image_file
 from .ledger import DriftWindow, export_labels, now_iso, open_db, raise_alarm, record, recorded, restore_window
 from .review_page import StationMetrics, model_version, review_app
 from .predict import BACKENDS, Predictor, _predictor, auto_backend
@@ -80,7 +80,7 @@ def wanted(self, p:Path # a file path
     if not is_image_file(p) or self.sort and p.is_relative_to(self.sort): return False
     try: rel = p.relative_to(self.watch)
     except ValueError: return False
-    return not any(s.startswith('.') for s in rel.parts)
+    return not any(map(is_hidden, rel.parts))
 
 # %% ../nbs/25_station.ipynb #f97646e6
 @patch_to(Station)
