@@ -398,10 +398,10 @@ def train(cfg:DictConfig, # training config (see `load_config`)
             distributed.shutdown_distributed()
             return {'run_dir': str(run_dir), 'rank': distributed.rank(), 'fit_seconds': fit_s, 'epochs_run': epochs_run}
         with distributed.local_only():
-            folds = fold_scores(cfg, data_path, run_dir/'folds') if cfg.threshold.folds else (None, {})
-            res, splits, meta = _evaluate_run(learn, cfg, dls, run_dir, run, state is not None, folds[0])
+            oof, fold_info = fold_scores(cfg, data_path, run_dir/'folds') if cfg.threshold.folds else (None, {})
+            res, splits, meta = _evaluate_run(learn, cfg, dls, run_dir, run, state is not None, oof)
             res.update(fit_seconds=fit_s, epochs_run=epochs_run, **({'world_size': ws} if state is not None else {}),
-                       **({'folds': folds[1]} if folds[1] else {}))
+                       **({'folds': fold_info} if fold_info else {}))
             _save_outputs(run_dir, res, meta, cfg, data_path, dls, splits)
     distributed.shutdown_distributed()
     res['run_id'], res['run_dir'] = run.info.run_id, str(run_dir)
