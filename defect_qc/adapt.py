@@ -19,7 +19,7 @@ from .cli import UserError, error_summary, user_errors
 from fastcore.script import call_parse
 from .images import DECODE_ERRORS, DataError, cached_images, find_splits, list_split, _open
 from .augment import augment_batch
-from .dataloaders import stratified_split
+from .dataloaders import stratified_kfold, stratified_split
 from .parts import RADII, match_scale, part_profile
 from .models import ModelFileError, load_model, normalize_uint8, predict_proba, save_model
 from .drift import FeatureDistance, drift_reference, model_features, part_pixels, source_side
@@ -239,13 +239,12 @@ def cross_validate(model:nn.Module, meta:dict, # the original run
                    **kwargs, # passed to `adapt_model`
                   ) -> dict:
     "Out-of-fold decisions of the adaptation recipe on the labelled photos (`decision_summary`), with each photo's score and threshold."
-    from defect_qc.review import _folds
     y = np.asarray(y_lab); p, th = np.zeros(len(y)), np.zeros(len(y))
     if not {'finetune', 'threshold'} & set(levers):   # no lever reads a label: one adaptation scores every labelled photo honestly
         m, info = adapt_model(model, meta, x_lab, y, x_unl, x_old, y_old, levers, seed=seed, **kwargs)
         p[:], th[:] = predict_proba(m, x_lab, info['mean'], info['std']), info['threshold']
         return {**decision_summary(y, p, th), 'folds': 0, 'levers': list(levers), 'p_oof': p.round(6).tolist(), 'threshold_oof': th.round(6).tolist()}
-    fold = _folds(y, k, seed)
+    fold = stratified_kfold(y, k, seed)
     for f in range(k):
         tr, te = fold != f, fold == f
         m, info = adapt_model(model, meta, x_lab[tr], y[tr], x_unl, x_old, y_old, levers, seed=seed + f, **kwargs)

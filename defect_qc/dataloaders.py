@@ -16,7 +16,7 @@ from .images import CLASSES, DIR_OF, DataError, cached_images, find_splits, list
 from .augment import batch_augs
 
 # %% auto #0
-__all__ = ['stratified_split', 'stratified_folds', 'image_stats', 'casting_dls']
+__all__ = ['stratified_split', 'stratified_kfold', 'stratified_folds', 'image_stats', 'casting_dls']
 
 # %% ../nbs/05_dataloaders.ipynb #ddd40a9c
 def stratified_split(labels:np.ndarray, # label of each training item
@@ -33,6 +33,18 @@ def stratified_split(labels:np.ndarray, # label of each training item
     valid = np.sort(np.concatenate(valid)) if valid else np.array([], dtype=np.int64)
     return np.setdiff1d(np.arange(len(labels)), valid), valid
 
+# %% ../nbs/05_dataloaders.ipynb #f9a48bdf
+def stratified_kfold(labels:np.ndarray, # label of each item
+                     k:int, # folds
+                     seed:int|list=0, # random seed (or seed sequence)
+                    ) -> np.ndarray:
+    "Fold of each item, 0 to `k-1`: each class shuffled and dealt out over the folds in turn, seeded."
+    labels, rng = np.asarray(labels), np.random.default_rng(seed)
+    fold = np.zeros(len(labels), np.int64)
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c)); fold[idx] = np.arange(len(idx)) % k
+    return fold
+
 # %% ../nbs/05_dataloaders.ipynb #ff87f5ae
 def stratified_folds(labels:np.ndarray, # label of each training item
                      k:int, # folds (>= 2)
@@ -42,10 +54,7 @@ def stratified_folds(labels:np.ndarray, # label of each training item
     "Fold of each item: fold 0 is `stratified_split`'s validation split, folds 1 to `k-1` share the rest evenly, class by class."
     labels = np.asarray(labels)
     rest, fold = stratified_split(labels, valid_pct, seed)[0], np.zeros(len(labels), np.int64)
-    rng = np.random.default_rng([seed, k])
-    for c in np.unique(labels[rest]):
-        idx = rng.permutation(rest[labels[rest] == c])
-        fold[idx] = 1 + np.arange(len(idx)) % (k - 1)
+    fold[rest] = 1 + stratified_kfold(labels[rest], k - 1, [seed, k])
     return fold
 
 def _split(y, valid_pct, seed, fold=0, k=0):

@@ -18,19 +18,12 @@ warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', ca
 from .cli import UserError, user_errors
 from fastcore.script import call_parse
 from .images import CLASSES, DataError, cached_images, find_splits, list_split, reference_profile
+from .dataloaders import stratified_kfold
 from .train import fit_arrays
 from .models import predict_proba
 
 # %% auto #0
 __all__ = ['fold_probs', 'spot_data', 'near_duplicates', 'outlier_scores', 'review_queue', 'review', 'main']
-
-# %% ../nbs/21_review.ipynb #ece09ea5
-def _folds(y:np.ndarray, k:int, seed:int) -> np.ndarray:
-    "Fold number of each item: stratified (each class spread evenly over the folds), seeded."
-    rng, fold = np.random.default_rng(seed), np.zeros(len(y), np.int64)
-    for c in np.unique(y):
-        idx = rng.permutation(np.flatnonzero(y == c)); fold[idx] = np.arange(len(idx)) % k
-    return fold
 
 # %% ../nbs/21_review.ipynb #bb2c510e
 def fold_probs(x:np.ndarray, # `(N, C, H, W)` uint8 images
@@ -42,7 +35,7 @@ def fold_probs(x:np.ndarray, # `(N, C, H, W)` uint8 images
                seed:int=0, # random seed (folds and training)
               ) -> tuple[np.ndarray, np.ndarray, list]:
     "Out-of-fold `(N, 2)` probabilities, the fold of each image, and the `(model, mean, std)` of each fold."
-    fold, probs, models = _folds(y, k, seed), np.zeros((len(y), 2), np.float32), []
+    fold, probs, models = stratified_kfold(y, k, seed), np.zeros((len(y), 2), np.float32), []
     for f in range(k):
         tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
         m, mean, std, _ = fit_arrays(x[tr], y[tr], epochs, bs, lr, seed + f)
