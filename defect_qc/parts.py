@@ -116,7 +116,8 @@ def _votes(xs, ys, m, dx, dy, rs, h, w):
             for j in range(len(rs)):
                 sr = s*rs[j]   # float32 products, the sum in float64: as NumPy computes `x + s*rs*dx`
                 px, py = np.rint(np.float64(xs[i]) + np.float64(sr*dx[i])), np.rint(np.float64(ys[i]) + np.float64(sr*dy[i]))
-                if 0 <= px < w and 0 <= py < h: out[k, int(py)*w + int(px)] += np.float64(m[i])
+                if not (0 <= px < w and 0 <= py < h): break   # the radii grow along a straight line: once outside, outside for good
+                out[k, int(py)*w + int(px)] += np.float64(m[i])
     return out[0] + out[1]
 
 # %% ../nbs/01_parts.ipynb #52881955
@@ -130,6 +131,18 @@ def _vote_map(mag, gx, gy, q, w, r_max):
     acc = _votes(xs, ys, m, dx, dy, np.arange(2, r_max).astype(np.float32), h, wd).reshape(h, wd)
     return _gauss2d(acc, w)
 
+# %% ../nbs/01_parts.ipynb #feec45f8
+@numba.njit(nogil=True, cache=True)
+def _quantile32(a, q):
+    "`np.quantile(a, q)` of a float32 array for a Python float `q`: NumPy's 'linear' method and its float32 rounding."
+    v = a.ravel().copy(); n = len(v)
+    vi = (n - 1)*q; k = int(np.floor(vi)); t = vi - k   # the virtual index and the weight of the upper neighbour, in float64
+    if k >= n - 1: return np.partition(v, n - 1)[n - 1]
+    v = np.partition(v, k); lo = v[k]; hi = v[k+1:].min()
+    d = np.float32(hi - lo)
+    if t >= 0.5: return np.float32(hi - np.float32(d*np.float32(1 - t)))   # NumPy interpolates from the nearer end
+    return np.float32(lo + np.float32(d*np.float32(t)))
+
 # %% ../nbs/01_parts.ipynb #b398fe3a
 def vote_centre(mag:np.ndarray, # gradient magnitude
                 gx:np.ndarray, # gradient along x
@@ -138,15 +151,46 @@ def vote_centre(mag:np.ndarray, # gradient magnitude
     "Centre `(x, y)` in pixels of the strongest circular structure: strong edges vote along their gradient lines."
     h, w = mag.shape
     r_max = int(0.6*min(max(h, w), MAX_ASPECT*min(h, w)))   # bounded by the short side
-    acc = _vote_map(mag, gx, gy, np.quantile(mag, 0.85), _gauss_weights(1.5), r_max)
+    acc = _vote_map(mag, gx, gy, _quantile32(mag, 0.85), _gauss_weights(1.5), r_max)
     cy, cx = np.unravel_index(acc.argmax(), acc.shape)
-    win = acc[max(cy-2, 0):cy+3, max(cx-2, 0):cx+3]; win = win - win.min() + 1e-12   # sub-pixel: centroid around the peak
-    yy, xx = np.mgrid[max(cy-2, 0):max(cy-2, 0)+win.shape[0], max(cx-2, 0):max(cx-2, 0)+win.shape[1]]
+    y0, x0 = max(cy-2, 0), max(cx-2, 0)
+    win = acc[y0:cy+3, x0:cx+3]; win = win - win.min() + 1e-12   # sub-pixel: centroid around the peak
+    yy, xx = np.arange(y0, y0 + win.shape[0])[:, None], np.arange(x0, x0 + win.shape[1])[None]
     return float((win*xx).sum()/win.sum()), float((win*yy).sum()/win.sum())
 
 # %% ../nbs/01_parts.ipynb #a839bd33
 _ANGLES = np.linspace(0, 2*np.pi, 128, endpoint=False)
 _COS, _SIN = np.cos(_ANGLES), np.sin(_ANGLES)   # the profile's circles, sampled at 128 angles
+
+# %% ../nbs/01_parts.ipynb #4843137d
+@numba.njit(nogil=True, cache=True)
+def _bilinear(a, y, x):
+    "`scipy.ndimage.map_coordinates(a, [[y], [x]], order=1, mode='nearest')[0]` in float64: SciPy's operations in SciPy's order."
+    h, w = a.shape
+    fy, fx = np.floor(y), np.floor(x)
+    wy0, wx0 = 1.0 - (y - fy), 1.0 - (x - fx)   # the weights of the point itself, even outside the image
+    wy1, wx1 = 1.0 - wy0, 1.0 - wx0
+    y0, y1 = min(max(int(fy), 0), h - 1), min(max(int(fy) + 1, 0), h - 1)   # 'nearest': an index outside is the edge's
+    x0, x1 = min(max(int(fx), 0), w - 1), min(max(int(fx) + 1, 0), w - 1)
+    t = 0.0
+    t += np.float64(a[y0, x0])*wy0*wx0
+    t += np.float64(a[y0, x1])*wy0*wx1
+    t += np.float64(a[y1, x0])*wy1*wx0
+    t += np.float64(a[y1, x1])*wy1*wx1
+    return t
+
+# %% ../nbs/01_parts.ipynb #2c611ef5
+@numba.njit(nogil=True, cache=True)
+def _ring_samples(mag, cx, cy, r, cos, sin):
+    "`mag` on the circles of radii `r` around `(cx, cy)`, `(len(r), len(cos))` float32, and which samples lie inside the image."
+    h, w = mag.shape
+    G, inside = np.empty((len(r), len(cos)), np.float32), np.empty((len(r), len(cos)), np.bool_)
+    for i in range(len(r)):
+        for j in range(len(cos)):
+            X, Y = cx + r[i]*cos[j], cy + r[i]*sin[j]
+            inside[i, j] = X >= 0 and X <= w - 1 and Y >= 0 and Y <= h - 1
+            G[i, j] = np.float32(_bilinear(mag, Y, X))
+    return G, inside
 
 # %% ../nbs/01_parts.ipynb #9b9d4ae2
 def part_profile(a:np.ndarray, # an image: `(H, W)`, `(C, H, W)` or `(H, W, C)`, values 0-255
@@ -156,10 +200,7 @@ def part_profile(a:np.ndarray, # an image: `(H, W)`, `(C, H, W)` or `(H, W, C)`,
     h, w = im.shape
     gx, gy, mag = _edges(im, _DIFF, _SUM)
     cx, cy = vote_centre(mag, gx, gy)
-    r = RADII * min(h, w)
-    X, Y = cx + r[:, None]*_COS, cy + r[:, None]*_SIN
-    inside = (X >= 0) & (X <= w-1) & (Y >= 0) & (Y <= h-1)
-    G = ndi.map_coordinates(mag, [Y, X], order=1, mode='nearest')
+    G, inside = _ring_samples(mag, cx, cy, RADII * min(h, w), _COS, _SIN)
     n = inside.sum(1)
     prof = np.where(n > len(_COS)//4, (G*inside).sum(1)/np.maximum(n, 1), np.nan)
     b = max(1, round(0.04*min(h, w)))   # the outer 4% of the frame: background in any sensible framing
@@ -220,6 +261,15 @@ def part_reference(profiles:list, # radial edge profiles of the training images
             ref = np.nanmedian(np.stack([np.interp(RADII*si, RADII, p, left=np.nan, right=np.nan) for p, si in zip(P, s)]), 0)
     return np.nan_to_num(ref).astype(np.float32)
 
+# %% ../nbs/01_parts.ipynb #46f6733b
+@numba.njit(nogil=True, cache=True)
+def _disc(h, w, cx, cy, radius):
+    "Boolean `(h, w)`: the pixels whose centres lie closer than `radius` to `(cx, cy)` (pixel units, a pixel's centre at +0.5)."
+    out = np.empty((h, w), np.bool_)
+    for i in range(h):
+        for j in range(w): out[i, j] = math.hypot((j + 0.5) - cx, (i + 0.5) - cy) < radius
+    return out
+
 # %% ../nbs/01_parts.ipynb #edbc7dd7
 def find_part(a:np.ndarray, # an image: `(H, W)`, `(C, H, W)` or `(H, W, C)`, values 0-255
               ref:np.ndarray, # the reference profile
@@ -228,8 +278,7 @@ def find_part(a:np.ndarray, # an image: `(H, W)`, `(C, H, W)` or `(H, W, C)`, va
     p = part_profile(a)
     s, corr = match_scale(p['profile'], ref)
     im = p.pop('_small'); h, w = im.shape
-    yy, xx = np.mgrid[0:h, 0:w] + 0.5
-    inner = np.hypot(xx - p['cx']*w, yy - p['cy']*h) < 0.35*s*min(h, w)   # well inside the part, whatever its kind
+    inner = _disc(h, w, p['cx']*w, p['cy']*h, 0.35*s*min(h, w))   # well inside the part, whatever its kind
     v = im[inner] if inner.any() else im.ravel()
     return {**p, 'scale': s, 'match': corr, 'part_mean': float(v.mean()), 'part_contrast': float(v.std())}
 
