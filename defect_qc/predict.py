@@ -8,6 +8,7 @@ Docs: https://defect-qc.github.io/defect_qc/predict.html.md"""
 from __future__ import annotations
 import argparse, glob, io, json, os, sys, time, warnings
 from collections import Counter, deque
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -27,8 +28,8 @@ from .explain import cam_overlay, gradcam
 from .drift import ScoredModel, drift_scores, frame_contrast, no_part, part_pixels, source_side
 
 # %% auto #0
-__all__ = ['BACKENDS', 'OUT_FORMATS', 'expand_inputs', 'read_meta', 'export_record', 'auto_backend', 'Predictor', 'write_results',
-           'write_heatmaps', 'drift_summary', 'unfinished_status', 'main']
+__all__ = ['BACKENDS', 'OUT_FORMATS', 'expand_inputs', 'read_meta', 'export_record', 'auto_backend', 'Predictor', 'torch_threads',
+           'write_results', 'write_heatmaps', 'drift_summary', 'unfinished_status', 'main']
 
 # %% ../nbs/10_predict.ipynb #01313e33
 def _is_glob(s:str) -> bool: return any(c in s for c in '*?[')
@@ -261,6 +262,24 @@ def decisions(self:Predictor, p:np.ndarray, # P(defect); NaN for images that cou
     d = decide(p, ta, tr)
     return d if drift is None else np.where(np.asarray(drift, bool), 'review', d)
 
+# %% ../nbs/10_predict.ipynb #8ce3e37a
+@contextmanager
+def torch_threads(n:int|None, # PyTorch's intra-op threads inside the block; None: leave them
+                 ):
+    "PyTorch computes on `n` threads inside the block; the count before it is put back after it, also on an error."
+    old = torch.get_num_threads()
+    if n: torch.set_num_threads(n)
+    try: yield
+    finally: torch.set_num_threads(old)
+
+# %% ../nbs/10_predict.ipynb #e954f98d
+@patch
+def _model_threads(self:Predictor, n:int, # photos in the `_run`
+                  ) -> int|None:
+    "PyTorch threads for a `_run` of `n` photos: while decoding overlaps scoring (several batches), the cores the decoders leave, at least 1."
+    if self.backend not in ('torch', 'torchscript') or n <= self.bs: return None   # one batch: decoded first, then scored on every core
+    return max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) - self.n_workers))
+
 # %% ../nbs/10_predict.ipynb #5526d082
 @patch
 def _run(self:Predictor, srcs, names, progress=False, warn=True):
@@ -270,7 +289,7 @@ def _run(self:Predictor, srcs, names, progress=False, warn=True):
     parts = np.full((n, len(PART_STATS)), np.nan, np.float32)
     sides, contrast = np.full(n, np.nan), np.full(n, np.nan)   # source short side, model input contrast
     bar = _progress(n, progress)
-    with ThreadPoolExecutor(self.n_workers) as ex:
+    with torch_threads(self._model_threads(n)), ThreadPoolExecutor(self.n_workers) as ex:
         sub = lambda i: (i, [ex.submit(_decode, srcs[j], names[j], self.img_size, self.image_mode, self.meta.get('prep')) for j in range(i, min(i+bs, n))])
         starts = iter(range(0, n, bs)); q = deque(sub(i) for _, i in zip(range(2), starts))
         while q:
