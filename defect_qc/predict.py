@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/predict.html.md"""
 
 # %% ../nbs/10_predict.ipynb #0b65b08e
 from __future__ import annotations
-import argparse, glob, io, json, os, sys, time, warnings
+import argparse, glob, io, json, os, sys, threading, time, warnings
 from collections import Counter, deque
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
@@ -268,7 +268,8 @@ def torch_threads(n:int|None, # PyTorch's intra-op threads inside the block; Non
                  ):
     "PyTorch computes on `n` threads inside the block; the count before it is put back after it, also on an error."
     old = torch.get_num_threads()
-    if n: torch.set_num_threads(n)
+    if not n or n == old: yield; return   # nothing to change: nothing to put back
+    torch.set_num_threads(n)
     try: yield
     finally: torch.set_num_threads(old)
 
@@ -276,8 +277,9 @@ def torch_threads(n:int|None, # PyTorch's intra-op threads inside the block; Non
 @patch
 def _model_threads(self:Predictor, n:int, # photos in the `_run`
                   ) -> int|None:
-    "PyTorch threads for a `_run` of `n` photos: while decoding overlaps scoring (several batches), the cores the decoders leave, at least 1."
+    "PyTorch threads for a `_run` of `n` photos in the main thread: the cores its decoders leave, at least 1; None (all) for one batch or another thread."
     if self.backend not in ('torch', 'torchscript') or n <= self.bs: return None   # one batch: decoded first, then scored on every core
+    if threading.current_thread() is not threading.main_thread(): return None   # a server's or the station's worker: see below
     return max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) - self.n_workers))
 
 # %% ../nbs/10_predict.ipynb #5526d082
