@@ -279,7 +279,7 @@ def _model_threads(self:Predictor, n:int, # photos in the `_run`
                   ) -> int|None:
     "PyTorch threads for a `_run` of `n` photos in the main thread: the cores its decoders leave, at least 1; None (all) for one batch or another thread."
     if self.backend not in ('torch', 'torchscript') or n <= self.bs: return None   # one batch: decoded first, then scored on every core
-    if threading.current_thread() is not threading.main_thread(): return None   # a server's or the station's worker: see below
+    if threading.current_thread() is not threading.main_thread(): return None   # a server's or the station's worker: see the note above
     return max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) - self.n_workers))
 
 # %% ../nbs/10_predict.ipynb #5526d082
