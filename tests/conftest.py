@@ -11,11 +11,17 @@ from defect_qc.fixtures import REAL_DATA_MISSING, real_data_root
 REAL_DATA = real_data_root()   # $DEFECT_QC_REAL_DATA, else ../shared/data/casting_data; None when absent
 ARTIFACTS = REPO/'tests'/'artifacts'
 
-LONG_FIRST = ('test_train_cli.py', 'test_train_real.py', 'test_crash.py', 'test_mlflow_server.py', 'test_tutorial.py')   # files that train or serve for a minute or more
+# the test files, longest first (seconds on 2 cores under `pytest -n 2`: 200, 125, 85, 60, ... 7). `--dist loadfile` hands a
+# worker one file at a time in this order (pyproject's `--no-loadscope-reorder` keeps xdist from sorting them by their number
+# of tests instead): the long ones start at once, the short ones fill the end, and no core waits alone at the end
+LONGEST_FIRST = ('test_train_cli.py', 'test_train_real.py', 'test_mlflow_server.py', 'test_evaluate_cli.py', 'test_bad_inputs.py',
+                 'test_adapt_cli.py', 'test_crash.py', 'test_drift.py', 'test_distributed.py', 'test_tutorial.py', 'test_data_cli.py',
+                 'test_review_cli.py', 'test_docs.py', 'test_station.py', 'test_sweep.py', 'test_export.py', 'test_serving.py',
+                 'test_predict_cli.py')
 
 def pytest_collection_modifyitems(config, items):
-    "The longest files first (in `LONG_FIRST` order): under `pytest -n`, no core is then left alone at the end with one of them."
-    items.sort(key=lambda it: LONG_FIRST.index(it.path.name) if it.path.name in LONG_FIRST else len(LONG_FIRST))   # stable: each file keeps its order
+    "Files in `LONGEST_FIRST` order (a new file goes last until it is listed); each file keeps its tests' order."
+    items.sort(key=lambda it: LONGEST_FIRST.index(it.path.name) if it.path.name in LONGEST_FIRST else len(LONGEST_FIRST))
 
 def run_cli(*args, cwd=None, env=None, timeout=900):
     "Run `python -m ...` as a user would; returns the CompletedProcess (text output)."

@@ -51,17 +51,11 @@ def test_adapted_run_predicts_and_evaluates(env):
     e = run_cli('defect_qc.evaluate', new, cam/'test', '--out', 'held_back', timeout=300)
     assert e.returncode == 0 and (new/'held_back'/'metrics.json').is_file(), e.stderr
 
-@pytest.mark.parametrize('args, code, msg', [
-    (('{run}', '--labelled', '{cam}/labelled', '--unlabelled', '{cam}/unlabelled'), 2, '--out is required'),
-    (('{run}', '--labelled', '{cam}/labelled', '--unlabelled', '{cam}/unlabelled', '--out', '{tmp}/x', '--levers', 'magic'), 2, 'unknown magic'),
-    (('{tmp}/nope', '--labelled', '{cam}/labelled', '--unlabelled', '{cam}/unlabelled', '--out', '{tmp}/x'), 1, 'no such run folder'),
-    (('{run}', '--labelled', '{cam}/nope', '--unlabelled', '{cam}/unlabelled', '--out', '{tmp}/x'), 1, 'folder not found'),
-    (('{run}', '--labelled', '{cam}/labelled', '--unlabelled', '{cam}/labelled/ok_front/nothing', '--out', '{tmp}/x'), 1, 'folder not found'),
-    (('{run}', '--labelled', '{cam}/labelled', '--unlabelled', '{cam}/unlabelled', '--out', '{tmp}/busy'), 1, 'already exists and is not empty')])
-def test_bad_input_is_one_line(env, tmp_path, args, code, msg):
+def test_bad_input_is_one_line(env, tmp_path):
+    "As the shell sees it (the adapt notebook checks each refused input in-process): one line, exit 1, earlier work kept."
     tmp, run, cam = env
     (tmp_path/'busy').mkdir(); (tmp_path/'busy'/'keep.txt').write_text('earlier work')
-    r = adapt(*[a.format(tmp=tmp_path, run=run, cam=cam) for a in args], '--tracking-uri', '', cwd=tmp_path)
-    assert r.returncode == code and 'Traceback' not in r.stderr, r.stderr
-    assert r.stderr.strip().startswith('error: ') and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert (tmp_path/'busy'/'keep.txt').read_text() == 'earlier work' and not (tmp_path/'x').exists()
+    r = adapt(run, '--labelled', cam/'labelled', '--unlabelled', cam/'unlabelled', '--out', tmp_path/'busy', '--tracking-uri', '', cwd=tmp_path)
+    assert r.returncode == 1 and r.stdout == '', r.stderr
+    assert r.stderr.strip().splitlines() == [f"error: {tmp_path/'busy'}: already exists and is not empty"], r.stderr
+    assert (tmp_path/'busy'/'keep.txt').read_text() == 'earlier work'

@@ -55,21 +55,22 @@ def test_bomb_in_the_data_is_named_and_skippable(env, tmp_path, cache_dir):
     assert r.returncode == 0, r.stderr[-2000:]
     assert 'warning: skipping 1 unreadable image(s)' in r.stderr and 'bomb.png' in r.stderr
 
-@pytest.mark.parametrize('damage,msg', [
-    (lambda j: '{"arch": "cnn", "n_in"', 'model.json: not valid JSON'),
-    (lambda j: json.dumps({k: v for k, v in j.items() if k != 'arch'}), 'model.json: incomplete, missing arch'),
-    (lambda j: json.dumps({**j, 'format_version': 99}), 'model.json: model format 99 needs a newer defect_qc'),
-    (lambda j: json.dumps({**j, 'arch_kwargs': {**j['arch_kwargs'], 'widths': [8, 16, 32, 64]}}), 'model.pth: does not fit')])
-def test_damaged_model_files_get_one_line(env, tmp_path, damage, msg):
+# every damage is checked against `load_model` in the models notebook; here each command that loads a run, as the shell sees it
+@pytest.mark.parametrize('damage,msg,cmd', [
+    (lambda j: '{"arch": "cnn", "n_in"', 'model.json: not valid JSON', 'predict'),
+    (lambda j: json.dumps({k: v for k, v in j.items() if k != 'arch'}), 'model.json: incomplete, missing arch', 'export'),
+    (lambda j: json.dumps({**j, 'format_version': 99}), 'model.json: model format 99 needs a newer defect_qc', 'evaluate'),
+    (lambda j: json.dumps({**j, 'arch_kwargs': {**j['arch_kwargs'], 'widths': [8, 16, 32, 64]}}), 'model.pth: does not fit', 'predict')])
+def test_damaged_model_files_get_one_line(env, tmp_path, damage, msg, cmd):
     import shutil
     tmp, run, demo = env
     bad = Path(shutil.copytree(run, tmp_path/'run'))
     (bad/'model.json').write_text(damage(json.loads((run/'model.json').read_text())))
-    img = sorted((demo/'test'/'ok_front').glob('*.jpeg'))[0]
-    for r in (predict(bad, img), run_cli('defect_qc.export', bad, timeout=300), run_cli('defect_qc.evaluate', bad, demo, timeout=300)):
-        assert r.returncode == 1 and 'Traceback' not in r.stderr, r.stderr
-        last = r.stderr.strip().splitlines()[-1]
-        assert last.startswith('error: ') and msg in last, last
+    args = {'predict': (bad, sorted((demo/'test'/'ok_front').glob('*.jpeg'))[0]), 'export': (bad,), 'evaluate': (bad, demo)}[cmd]
+    r = run_cli(f'defect_qc.{cmd}', *args, timeout=300)
+    assert r.returncode == 1 and 'Traceback' not in r.stderr, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith('error: ') and msg in last, last
     assert (run/'model.json').is_file()   # nothing earlier was touched
 
 def test_links_and_loops_classify_each_file_once(env, tmp_path):

@@ -29,18 +29,11 @@ def test_flipped_labels_come_first(flipped_data, tmp_path):
     assert 'image(s) to review' in r.stdout and 'Traceback' not in r.stderr
     assert not (tmp_path/'mlruns').exists()
 
-@pytest.mark.parametrize('args, code, msg', [
-    (('{tmp}/nope',), 1, 'data folder not found'),
-    (('{data}', '--folds', '1'), 2, '--folds 1: must be >= 2'),
-    (('{one}',), 1, 'both classes are needed'),
-    (('{data}', '--out', '{tmp}/busy'), 1, 'already exists and is not empty'),
-    (('{data}', '--out', '{tmp}/busy/keep.txt'), 1, 'keep.txt: a file, not a folder')])
-def test_bad_input_is_one_line(flipped_data, tmp_path, args, code, msg):
+def test_bad_input_is_one_line(flipped_data, tmp_path):
+    "As the shell sees it (the review notebook checks each refused input in-process): one line, exit 1, earlier work kept."
     root, _ = flipped_data
-    one = tmp_path/'one'; (one/'ok_front').mkdir(parents=True); (one/'def_front').mkdir()
-    for f in sorted((root/'train'/'ok_front').glob('*.png'))[:10]: shutil.copy(f, one/'ok_front')
     (tmp_path/'busy').mkdir(); (tmp_path/'busy'/'keep.txt').write_text('earlier work')
-    r = review(*[a.format(tmp=tmp_path, data=root, one=one) for a in args], '--tracking-uri', '', cwd=tmp_path)
-    assert r.returncode == code and 'Traceback' not in r.stderr, r.stderr
-    assert r.stderr.strip().startswith('error: ') and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = review(root, '--out', tmp_path/'busy', '--tracking-uri', '', cwd=tmp_path)
+    assert r.returncode == 1 and 'Traceback' not in r.stderr, r.stderr
+    assert r.stderr.strip().splitlines() == [f"error: --out {tmp_path/'busy'}: already exists and is not empty"], r.stderr
     assert (tmp_path/'busy'/'keep.txt').read_text() == 'earlier work'
