@@ -195,7 +195,7 @@ def band_metrics(y_true, # labels, 0=ok, 1=def
 
 # %% ../nbs/11_evaluate.ipynb #d5631f49
 def _save(fig:Figure, path:Path) -> Path:
-    fig.savefig(path, dpi=90, bbox_inches='tight'); return Path(path)
+    fig.savefig(path, dpi=90); return Path(path)   # the constrained layout fits each figure: bbox_inches='tight' drew it twice
 
 # %% ../nbs/11_evaluate.ipynb #620c8044
 def plot_confusion(m:dict, # metrics from `binary_metrics`

@@ -1,22 +1,25 @@
 "A real MLflow tracking server and a real scoring server on loopback: train against one, serve the registered model with the other."
-import base64, json, signal, subprocess, sys, time, urllib.request
+import base64, contextlib, json, os, signal, sys, time, urllib.request
 from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 from conftest import run_cli, free_port, wait_http, start, stop, served, post
 
-@pytest.fixture
-def tracking_server(tmp_path):
-    port = free_port()
-    p = start([sys.executable, '-m', 'defect_qc.tracking', '--store', str(tmp_path/'store'), '--port', str(port)], log=tmp_path/'server.log')
-    p.stdout = open(tmp_path/'server.log')
+@pytest.fixture(scope='module')
+def tracking_server(tmp_path_factory):
+    "`python -m defect_qc.tracking` on a free port, started once for this file (it takes seconds): (URL, its process)."
+    tmp, port = tmp_path_factory.mktemp('server'), free_port()
+    p = start([sys.executable, '-m', 'defect_qc.tracking', '--store', str(tmp/'store'), '--port', str(port)], log=tmp/'server.log')
+    p.stdout = open(tmp/'server.log')
     try:
         wait_http(f'http://127.0.0.1:{port}/health', p)
-        yield f'http://127.0.0.1:{port}'
-    finally: stop(p)
+        yield f'http://127.0.0.1:{port}', p
+    finally:
+        stop(p)
+        with contextlib.suppress(ProcessLookupError): os.killpg(p.pid, signal.SIGKILL)   # whatever it left, if SIGTERM did not stop it all
 
 def test_train_register_and_serve(tmp_path, tracking_server, cache_dir):
-    uri = tracking_server
+    uri, _ = tracking_server
     r = run_cli('defect_qc.train', 'num_epochs=2', 'data.img_size=48', f'mlflow.tracking_uri={uri}', 'mlflow.experiment_name=central',
                 'mlflow.register_name=castings', 'mlflow.register_min_recall=0', 'mlflow.register_min_accuracy=0',
                 cwd=tmp_path, env={'DEFECT_QC_CACHE': str(cache_dir)})
@@ -53,17 +56,11 @@ def test_train_register_and_serve(tmp_path, tracking_server, cache_dir):
     local = Predictor(run_dir).predict_paths([img])
     assert abs(local.p_defect[0] - preds[0]['p_defect']) < 1e-5
 
-def test_sigterm_stops_the_tracking_server(tmp_path):
-    "SIGTERM to `python -m defect_qc.tracking` stops the `mlflow server` it started: nothing left listening."
-    port = free_port()
-    p = subprocess.Popen([sys.executable, '-m', 'defect_qc.tracking', '--store', str(tmp_path/'store'), '--port', str(port)],
-                         stdout=open(tmp_path/'server.log', 'w+'), stderr=subprocess.STDOUT)
-    p.stdout = open(tmp_path/'server.log')
-    try:
-        wait_http(f'http://127.0.0.1:{port}/health', p)
-        p.send_signal(signal.SIGTERM)                      # to the python process only, as `kill PID` does
-        assert p.wait(30) == 0
-        time.sleep(1)
-        with pytest.raises(OSError): urllib.request.urlopen(f'http://127.0.0.1:{port}/health', timeout=2)
-    finally:
-        if p.poll() is None: p.kill()
+def test_sigterm_stops_the_tracking_server(tracking_server):
+    "SIGTERM to `python -m defect_qc.tracking` stops the `mlflow server` it started: nothing left listening (this file's last test: it stops the server)."
+    url, p = tracking_server
+    assert p.poll() is None
+    p.send_signal(signal.SIGTERM)                          # to the python process only, as `kill PID` does
+    assert p.wait(30) == 0
+    time.sleep(1)
+    with pytest.raises(OSError): urllib.request.urlopen(f'{url}/health', timeout=2)
