@@ -86,6 +86,7 @@ def stop(proc, timeout=30):
         os.killpg(proc.pid, signal.SIGTERM)
         try: proc.wait(timeout)
         except subprocess.TimeoutExpired: os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+    with contextlib.suppress(ProcessLookupError): os.killpg(proc.pid, signal.SIGKILL)   # what it left behind, if it had exited already
     return proc.returncode
 
 @contextmanager
