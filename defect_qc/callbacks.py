@@ -47,8 +47,10 @@ class MLflowCallback(Callback):
 class PreciseBN(Callback):
     "Before each validation, recompute BatchNorm running statistics with the current weights on un-augmented training images."
     order = Recorder.order - 1
-    def __init__(self, n_batches:int=20 # training batches to average over
-                ): self.n_batches = n_batches
+    def __init__(self, n_batches:int=20, # training batches to average over, at most
+                 max_share:float=0.25, # and at most this share of an epoch's batches,
+                 min_images:int=256, # unless that holds fewer images than this (an epoch's at most)
+                ): self.n_batches, self.max_share, self.min_images = n_batches, max_share, min_images
 
     def before_fit(self):
         self.bns = [m for m in self.model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
@@ -57,7 +59,9 @@ class PreciseBN(Callback):
             from fastai.data.core import DataLoaders
             dls = DataLoaders(*[getattr(d, 'dl', d) for d in dls.loaders], device=dls.device)
         items, bs = list(dls.train.items), dls.train.bs
-        pick = np.random.default_rng(0).permutation(len(items))[:self.n_batches*bs]   # a fixed sample: runs stay reproducible
+        n_epoch = max(1, len(dls.train))
+        self.n = min(self.n_batches, n_epoch, max(round(n_epoch * self.max_share), math.ceil(self.min_images / bs)))   # small data: a few hundred images
+        pick = np.random.default_rng(0).permutation(len(items))[:self.n*bs]   # a fixed sample: runs stay reproducible
         self.dl = dls.test_dl([items[i] for i in pick], with_labels=False, bs=bs) if self.bns else None
 
     def before_validate(self):
@@ -69,7 +73,7 @@ class PreciseBN(Callback):
         self.model.train()
         with torch.no_grad():
             for i, b in enumerate(self.dl):
-                if i == self.n_batches: break
+                if i == self.n: break
                 model(b[0])
         for m, mo in zip(self.bns, moms): m.momentum = mo
         all_average([t for m in self.bns for t in (m.running_mean, m.running_var)])   # the same statistics on every process
