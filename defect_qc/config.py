@@ -170,9 +170,10 @@ class DriftConfig(_Section):
 
 @dataclass
 class CardConfig(_Section):
-    "`card`: the model card."
+    "`card`: the model card and the report's plots."
     _at: ClassVar[str] = 'card.'
     data_check: bool = _key(True, _flag)
+    plots: bool = _key(True, _flag)
 
 @dataclass
 class DistributedConfig(_Section):

@@ -383,6 +383,7 @@ def report(out_dir:str|Path, # folder for the plots and `metrics.json`
            meta:dict|None=None, # `model.json` content: preprocessing for loading images and Grad-CAM
            threshold_info:dict|None=None, # how the threshold was chosen (from `tune_threshold`)
            band:dict|None=None, # the review band (from `tune_band`): adds `band_*` decision metrics per split
+           plots:bool=True, # write the plots of every split (False: the metrics only)
           ) -> dict:
     "Metrics at `threshold` and at 0.5 for every split, plots per split, and `metrics.json`; returns the metrics."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
@@ -392,7 +393,7 @@ def report(out_dir:str|Path, # folder for the plots and `metrics.json`
         y, p = _arrays(y, p)
         res[split], at05[split] = binary_metrics(y, p, threshold), binary_metrics(y, p, 0.5)
         if band: res[split].update({f'band_{k}': v for k, v in band_metrics(y, p, band['t_accept'], band['t_reject']).items()})
-        _split_plots(out, split, y, p, paths, float(threshold), model, (images or {}).get(split), meta)
+        if plots: _split_plots(out, split, y, p, paths, float(threshold), model, (images or {}).get(split), meta)
     res['at_0.5'] = at05
     (out/'metrics.json').write_text(json.dumps(_jsonable(res), indent=2))
     return res

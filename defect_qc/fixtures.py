@@ -79,11 +79,11 @@ def make_tiny_run(dest:str|Path, # run folder to create
 def tiny_config(tmp:str|Path, # folder for the data, cache and MLflow store
                 overrides:list=(), # more overrides
                ) -> DictConfig:
-    "A config for a seconds-long run on a tiny demo set (for tests and examples)."
+    "A config for a seconds-long run on a tiny demo set, without plots (for tests and examples)."
     tmp = Path(tmp); data = tmp/'tiny_data'
     if not data.exists(): make_demo_data(data, n_train=80, n_test=20, size=64, seed=1)
     return load_config([f'data.path={data}', 'data.img_size=48', f'data.cache_dir={tmp/"cache"}', 'num_epochs=2',
-                        'batch_size=16', f'mlflow.tracking_uri=sqlite:///{tmp/"mlflow.db"}', 'mlflow.register_name=null',
+                        'batch_size=16', f'mlflow.tracking_uri=sqlite:///{tmp/"mlflow.db"}', 'mlflow.register_name=null', 'card.plots=false',
                         *overrides])
 
 # %% ../nbs/97_fixtures.ipynb #7d85ef7f

@@ -352,7 +352,7 @@ def _evaluate_run(learn, cfg, dls, run_dir, run, multi_process:bool, folds=None)
         splits['test'] = (yt, pt, dls.info['test_paths'])
     meta = _run_meta(cfg, dls, th, band, run)
     if cfg.drift.enabled: meta['drift'] = fit_drift(model, dls, cfg.drift.alpha, fv=fv)   # the alarm's reference, calibrated on validation
-    res = report(run_dir, splits, th['threshold'], model=model, meta=meta, threshold_info=th, band=band)
+    res = report(run_dir, splits, th['threshold'], model=model, meta=meta, threshold_info=th, band=band, plots=cfg.card.plots)
     if band: print(format_band(res))
     if folds is not None:   # the scores it was tuned on, and how they fare at the threshold
         tab.to_csv(run_dir/'oof.csv', index=False); res['oof'] = binary_metrics(tab.label, tab.p_defect, th['threshold'])

@@ -11,7 +11,7 @@ from defect_qc.fixtures import REAL_DATA_MISSING, real_data_root
 REAL_DATA = real_data_root()   # $DEFECT_QC_REAL_DATA, else ../shared/data/casting_data; None when absent
 ARTIFACTS = REPO/'tests'/'artifacts'
 
-# the test files, longest first (seconds on 2 cores under `pytest -n 2`: 200, 125, 85, 60, ... 7). `--dist loadfile` hands a
+# the test files, longest first (seconds on 2 cores under `pytest -n 2`: 190, 100, 55, 55, ... 5). `--dist loadfile` hands a
 # worker one file at a time in this order (pyproject's `--no-loadscope-reorder` keeps xdist from sorting them by their number
 # of tests instead): the long ones start at once, the short ones fill the end, and no core waits alone at the end
 LONGEST_FIRST = ('test_train_cli.py', 'test_train_real.py', 'test_mlflow_server.py', 'test_evaluate_cli.py', 'test_bad_inputs.py',

@@ -11,7 +11,7 @@ def env(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('adapt')
     data = make_demo_data(tmp/'demo', 80, 10, size=64, seed=1)
     r = run_cli('defect_qc.train', f'data.path={data}', 'data.img_size=48', 'num_epochs=2', 'batch_size=16', 'mlflow.log_model=false',
-                'card.data_check=false', f'data.cache_dir={tmp/"cache"}', f'mlflow.tracking_uri=sqlite:///{tmp}/mlflow.db',
+                'card.data_check=false', 'card.plots=false', f'data.cache_dir={tmp/"cache"}', f'mlflow.tracking_uri=sqlite:///{tmp}/mlflow.db',
                 f'hydra.run.dir={tmp/"run"}', cwd=tmp, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     return tmp, tmp/'run', make_camera_data(tmp/'cam2', n_labelled=20, n_unlabelled=30, n_test=40, size=64)

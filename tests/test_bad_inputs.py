@@ -48,7 +48,8 @@ def test_bomb_in_the_data_is_named_and_skippable(env, tmp_path, cache_dir):
     assert r.returncode == 1 and f"ERROR: {data/'train'/'ok_front'/'bomb.png'}: unreadable image (12000x12000 pixels, over the limit" in r.stdout
     assert 'Traceback' not in r.stderr
     common = [f'data.path={data}', 'data.img_size=32', 'num_epochs=1', 'batch_size=8', f'data.cache_dir={tmp_path/"cache"}',
-              f'mlflow.tracking_uri=sqlite:///{tmp_path}/mlflow.db', 'mlflow.register_name=null', f'hydra.run.dir={tmp_path/"run"}']
+              f'mlflow.tracking_uri=sqlite:///{tmp_path}/mlflow.db', 'mlflow.register_name=null', 'card.plots=false',
+              f'hydra.run.dir={tmp_path/"run"}']
     r = run_cli('defect_qc.train', *common, cwd=tmp_path)
     assert r.returncode == 1 and 'bomb.png' in r.stderr.strip().splitlines()[-1] and 'Traceback' not in r.stderr
     r = run_cli('defect_qc.train', *common, 'data.skip_bad_images=true', cwd=tmp_path)

@@ -4,7 +4,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from conftest import run_cli, free_port, start, stop
 
-TINY = ['data.img_size=48', 'mlflow.log_model=false', 'card.data_check=false']
+TINY = ['data.img_size=48', 'mlflow.log_model=false', 'card.data_check=false', 'card.plots=false']
 
 def _kill_9_during_training(tmp_path, cache_dir, uri):
     "Start a long training, wait until its MLflow run is RUNNING and an epoch is done, `kill -9` it; returns the run."

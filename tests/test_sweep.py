@@ -7,7 +7,7 @@ def test_tiny_sweep(tmp_path, cache_dir):
     from defect_qc.synth import make_demo_data
     data = make_demo_data(tmp_path/'data', n_train=80, n_test=20, size=64, seed=1)
     r = run_cli('defect_qc.train', '-m', 'lr=1e-3,3e-3', f'data.path={data}', 'data.img_size=48', 'num_epochs=1', 'batch_size=16',
-                'mlflow.log_model=false', 'mlflow.register_name=null', 'mlflow.experiment_name=sweep', cwd=tmp_path,
+                'mlflow.log_model=false', 'mlflow.register_name=null', 'mlflow.experiment_name=sweep', 'card.plots=false', cwd=tmp_path,
                 env={'DEFECT_QC_CACHE': str(cache_dir)})
     assert r.returncode == 0, r.stderr[-4000:]
     (sweep,) = [p for p in (tmp_path/'multirun').glob('*/*') if p.is_dir()]

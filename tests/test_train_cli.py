@@ -27,7 +27,7 @@ def test_no_args_trains_on_demo_data(tmp_path, cache_dir):
     assert len(c.get_metric_history(r0.info.run_id, 'valid_loss')) == m['epochs_run']
 
 def test_overrides_reach_the_run(tmp_path, cache_dir):
-    r = run_cli('defect_qc.train', 'num_epochs=2', 'data.img_size=64', 'mlflow.experiment_name=ovr', 'mlflow.log_model=false',
+    r = run_cli('defect_qc.train', 'num_epochs=2', 'data.img_size=64', 'mlflow.experiment_name=ovr', 'mlflow.log_model=false', 'card.plots=false',
                 'threshold.band=true', 'threshold.mode=bound', cwd=tmp_path, env={'DEFECT_QC_CACHE': str(cache_dir)})
     assert r.returncode == 0, r.stderr[-3000:]
     (run,) = run_dirs(tmp_path)
@@ -36,6 +36,7 @@ def test_overrides_reach_the_run(tmp_path, cache_dir):
     assert 'num_epochs=2' in (run/'.hydra/overrides.yaml').read_text()
     assert json.loads((run/'model.json').read_text())['img_size'] == 64
     assert json.loads((run/'metrics.json').read_text())['epochs_run'] == 2
+    assert not list(run.glob('*.png'))   # card.plots=false: the metrics without the plots
     # the review band and the bound-mode threshold reach the model, the metrics, the log and the model card
     meta, m = json.loads((run/'model.json').read_text()), json.loads((run/'metrics.json').read_text())
     assert meta['threshold_mode'] == 'bound' and meta['band']['t_accept'] == meta['threshold'] <= meta['band']['t_reject']
@@ -86,7 +87,7 @@ def test_unreadable_images_stop_before_training(tmp_path, cache_dir):
     assert 'Traceback' not in r.stderr
     assert not run_dirs(tmp_path) or not (run_dirs(tmp_path)[0]/'model.pth').exists()
     # opting in skips them
-    r = run_cli('defect_qc.train', f'data.path={root}', 'num_epochs=1', 'batch_size=8', 'data.skip_bad_images=true', 'mlflow.log_model=false',
+    r = run_cli('defect_qc.train', f'data.path={root}', 'num_epochs=1', 'batch_size=8', 'data.skip_bad_images=true', 'mlflow.log_model=false', 'card.plots=false',
                 cwd=tmp_path, env={'DEFECT_QC_CACHE': str(cache_dir)})
     assert r.returncode == 0, r.stderr[-2000:]
     assert 'skipping 1 unreadable image(s)' in r.stderr
@@ -112,7 +113,7 @@ def test_two_runs_at_once_in_a_fresh_folder(tmp_path, cache_dir):
     "Two trainings started together in a new folder: two run folders, two MLflow runs, each with its own model."
     import os, subprocess, sys
     env = {**os.environ, 'DEFECT_QC_CACHE': str(cache_dir)}; env.pop('IN_TEST', None)
-    cmd = [sys.executable, '-m', 'defect_qc.train', 'num_epochs=1', 'data.img_size=48', 'mlflow.register_name=null']
+    cmd = [sys.executable, '-m', 'defect_qc.train', 'num_epochs=1', 'data.img_size=48', 'mlflow.register_name=null', 'card.plots=false']
     ps = [subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=600)[0] for p in ps]
     assert [p.returncode for p in ps] == [0, 0], outs
