@@ -72,9 +72,7 @@ class PreciseBN(Callback):
         for m in self.bns: m.reset_running_stats(); m.momentum = None     # None: a plain average over the batches
         self.model.train()
         with torch.no_grad():
-            for i, b in enumerate(self.dl):
-                if i == self.n: break
-                model(b[0])
+            for b in self.dl: model(b[0])   # `self.n` batches: the sample holds no more
         for m, mo in zip(self.bns, moms): m.momentum = mo
         all_average([t for m in self.bns for t in (m.running_mean, m.running_var)])   # the same statistics on every process
         self.model.eval()
