@@ -3,8 +3,8 @@
     python benchmarks/fixed_cost.py [DATA_ROOT] [--out DIR] [-- extra overrides...]
 
 1. Whole processes, as a user runs them: `python -m defect_qc.train data.path=DATA_ROOT num_epochs=N
-   early_stopping.enabled=false` for N = 1 and 2, after a first run that fills the image cache, so that both are warm.
-   The marginal epoch is t(2) - t(1); the fixed cost is t(1) minus that epoch.
+   early_stopping.enabled=false` for N = 1 and 3, twice each (the faster counts), after a first run that fills the image
+   cache, so that all are warm. The marginal epoch is (t(3) - t(1)) / 2; the fixed cost is t(1) minus that epoch.
 2. Where it goes: `import defect_qc.train` timed in a fresh process, then two 1-epoch runs of `defect_qc.train.train`
    in this process with each step timed by wrapping it (the package is not changed); the second run is printed, so the
    steps' own imports are paid already, as they are in a process that imported them at start.
@@ -66,10 +66,11 @@ def main(argv=None):
     out = Path(a.out or tempfile.mkdtemp(prefix='fixed_cost_')); out.mkdir(parents=True, exist_ok=True)
     print(f"data: {data or 'demo data'}; runs in {out}")
     whole_run(data, out, 1, a.extra)                             # fills the image cache (and the demo data)
-    t1, t2 = whole_run(data, out, 1, a.extra), whole_run(data, out, 2, a.extra)
-    epoch = t2 - t1
-    print(f"whole processes: 1 epoch {t1:.1f} s, 2 epochs {t2:.1f} s -> one epoch {epoch:.1f} s, "
-          f"fixed cost {t1 - epoch:.1f} s (goal <= 15 s: {'met' if t1 - epoch <= 15 else 'not met'})")
+    ts = {n: [whole_run(data, out, n, a.extra) for _ in range(2)] for n in (1, 3)}   # two of each: the faster counts
+    t1, t3 = min(ts[1]), min(ts[3])
+    epoch = (t3 - t1) / 2
+    print(f"whole processes: 1 epoch {' / '.join(f'{t:.1f}' for t in ts[1])} s, 3 epochs {' / '.join(f'{t:.1f}' for t in ts[3])} s "
+          f"-> one epoch {epoch:.1f} s, fixed cost {t1 - epoch:.1f} s (goal <= 15 s: {'met' if t1 - epoch <= 15 else 'not met'})")
     imp = import_seconds()
     spent = {}; timed_steps(spent)
     in_process_run(data, out, a.extra, spent)                    # pays the steps' own first imports

@@ -18,12 +18,12 @@ from PIL import Image
 from .cli import UserError, error_summary, user_errors
 from fastcore.script import call_parse
 from .parts import match_scale, part_profile, part_reference
-from .images import (CLASS_DIRS, CLASSES, DECODE_ERRORS, IMG_EXTS, DataError, atomic_file, find_splits, is_hidden, is_image_file,
+from .images import (CLASS_DIRS, CLASSES, DECODE_ERRORS, IMG_EXTS, DataError, atomic_file, file_digest, find_splits, is_hidden, is_image_file,
                               remove_stale_temporaries, _check_pixels, _reduced)
 
 # %% auto #0
-__all__ = ['SHORTCUT_AUC', 'SHORTCUT_STATS', 'MODE_NOTES', 'INSPECT_CACHE', 'folded_auc', 'shortcut_audit', 'shortcut_advice',
-           'check_dataset', 'format_report', 'main']
+__all__ = ['SHORTCUT_AUC', 'SHORTCUT_STATS', 'MODE_NOTES', 'INSPECT_CACHE', 'CHECK_CACHE', 'MAX_CHECKS', 'folded_auc',
+           'shortcut_audit', 'shortcut_advice', 'check_dataset', 'format_report', 'main']
 
 # %% ../nbs/03_data.ipynb #ed73e2d9
 SHORTCUT_AUC = 0.7   # warn when a nuisance statistic alone separates the classes better than this
@@ -160,10 +160,43 @@ def _inspect_all(paths:list, # image files
     if f: _write_inspected(f, known, infos)
     return infos
 
+# %% ../nbs/03_data.ipynb #4cc8c5ce
+CHECK_CACHE = 'data-check-v1.json'   # whole reports of `check_dataset` by `_check_key`, in the cache folder (bump with the report)
+MAX_CHECKS = 8                       # reports kept: the data sets checked most recently
+
+def _check_key(root, files:list, problems:list) -> str:
+    "Hash of what a report depends on: the root, the layout's problems, and each listed file's split, class, path and content."
+    h = hashlib.sha256(json.dumps([CHECK_CACHE, INSPECT_CACHE, str(Path(root)), problems]).encode())
+    for split, cls, p in files:
+        try: d = file_digest(p)
+        except OSError as e: d = f"unreadable: {e.errno}".encode()
+        h.update(f"|{split}|{cls}|{p}|".encode() + d)
+    return h.hexdigest()
+
+# %% ../nbs/03_data.ipynb #ef2fb6c3
+def _read_checks(f:Path, # the cache file (`CHECK_CACHE`)
+                 warn:bool=True, # say so on stderr when it is damaged
+                ) -> dict:
+    "The reports kept in `f` by key; empty when there is none or the file is damaged."
+    if not f.exists(): return {}
+    try:
+        kept = json.loads(f.read_text())
+        if not (isinstance(kept, dict) and all(isinstance(r, dict) for r in kept.values())): raise ValueError("not an object of reports")
+        return kept
+    except Exception as e:
+        if warn: print(f"warning: data check cache {f}: unreadable ({error_summary(e)}): checking the data again", file=sys.stderr)
+        return {}
+
+def _write_check(f:Path, key:str, rep:dict):
+    "Keep `rep` under `key` in `f` with the `MAX_CHECKS - 1` latest others, atomically."
+    kept = {key: rep, **{k: v for k, v in _read_checks(f, warn=False).items() if k != key}}
+    f.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(f) as tmpf: tmpf.write_text(json.dumps(dict(list(kept.items())[:MAX_CHECKS]), default=float))
+
 # %% ../nbs/03_data.ipynb #823eb15f
 def check_dataset(root:str|Path, # data root (Kaggle layout or a flat labelled folder)
                   n_workers:int=None, # decoding threads (default: all cores)
-                  cache_dir:str|Path|None=None, # keep per-file results here, to skip unchanged files next time; None: no cache
+                  cache_dir:str|Path|None=None, # keep per-file results and reports here, to skip unchanged files next time; None: no cache
                  ) -> dict:
     "Check a data set: counts per split and class, sizes and modes, problems, and duplicated images."
     splits = find_splits(root)
@@ -172,6 +205,9 @@ def check_dataset(root:str|Path, # data root (Kaggle layout or a flat labelled f
     for split, sdir in splits.items():
         f, counts[split] = _class_files(split, sdir, problem)
         files += f
+    memo = Path(cache_dir)/CHECK_CACHE if cache_dir else None
+    key = _check_key(root, files, problems) if memo else None
+    if memo and (rep := _read_checks(memo).get(key)): return rep   # the same files as a report kept: read back
     infos = _inspect_all([p for *_, p in files], n_workers, cache_dir)
     sizes, modes, by_hash = Counter(), Counter(), defaultdict(list)
     for (split, cls, p), r in zip(files, infos):
@@ -189,9 +225,11 @@ def check_dataset(root:str|Path, # data root (Kaggle layout or a flat labelled f
     for stat, auc in shortcuts.items():
         if auc > SHORTCUT_AUC: problem(splits.get('train', splits.get('data')), shortcut_advice(stat, auc), 'warning')
     n_err = sum(p['level'] == 'error' for p in problems)
-    return dict(root=str(Path(root)), counts=counts, sizes=dict(sizes), modes=dict(modes), problems=problems,
-                duplicates=dups, leaks=[[p for _, p in g] for g in leaks], shortcuts=shortcuts,
-                n_errors=n_err, n_warnings=len(problems)-n_err)
+    rep = dict(root=str(Path(root)), counts=counts, sizes=dict(sizes), modes=dict(modes), problems=problems,
+               duplicates=dups, leaks=[[p for _, p in g] for g in leaks], shortcuts=shortcuts,
+               n_errors=n_err, n_warnings=len(problems)-n_err)
+    if memo: _write_check(memo, key, rep)
+    return rep
 
 # %% ../nbs/03_data.ipynb #d6e17215
 def format_report(rep:dict, # a report from `check_dataset`

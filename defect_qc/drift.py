@@ -232,7 +232,7 @@ def features_proba(model:nn.Module, # a trained model ending in an `nn.Linear`
 def fit_drift(model:nn.Module, # the trained model (float32, eval mode)
               dls, # its `casting_dls` (cache, split, part statistics and `paths`)
               alpha:float=0.01, # share of validation images flagged
-              max_train:int=3000, # training images used for the feature reference at most (a seeded sample)
+              max_train:int=2000, # training images used for the feature reference at most (a seeded sample)
               fv:np.ndarray|None=None, # the validation images' features, when the caller computed them already (`features_proba`)
              ) -> dict:
     "The drift reference of a training run (for `model.json`)."

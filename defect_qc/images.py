@@ -17,10 +17,11 @@ from .cli import error_summary
 from .parts import canonical_crop, check_aspect, find_part, part_profile, part_reference
 
 # %% auto #0
-__all__ = ['CLASSES', 'CLASS_DIRS', 'DIR_OF', 'IMG_EXTS', 'DECODE_ERRORS', 'SPLITS', 'MAX_SIDE', 'PART_STATS', 'CACHE_VERSION',
-           'DataError', 'is_hidden', 'is_image_file', 'find_splits', 'list_split', 'file_sha256', 'atomic_file',
-           'process_start', 'process_alive', 'remove_stale_temporaries', 'load_part_image', 'load_image', 'image_args',
-           'load_images', 'default_cache_dir', 'cache_folder', 'cache_key', 'cached_images', 'reference_profile']
+__all__ = ['CLASSES', 'CLASS_DIRS', 'DIR_OF', 'IMG_EXTS', 'DECODE_ERRORS', 'SPLITS', 'MAX_SIDE', 'MAX_DIGESTS', 'PART_STATS',
+           'CACHE_VERSION', 'DataError', 'is_hidden', 'is_image_file', 'find_splits', 'list_split', 'file_sha256',
+           'file_digest', 'atomic_file', 'process_start', 'process_alive', 'remove_stale_temporaries',
+           'load_part_image', 'load_image', 'image_args', 'load_images', 'default_cache_dir', 'cache_folder',
+           'cache_key', 'cached_images', 'reference_profile']
 
 # %% ../nbs/02_images.ipynb #dd48e30a
 CLASSES = ['ok', 'def']                              # label = index: ok=0, def=1 (defect is the positive class)
@@ -101,6 +102,19 @@ def _reduced(im:Image.Image, # a decoded (or just opened) image
 def file_sha256(p:Path) -> str:
     "SHA-256 of a file's bytes."
     return hashlib.sha256(Path(p).read_bytes()).hexdigest()
+
+# %% ../nbs/02_images.ipynb #6e7b6c56
+_DIGESTS = {}          # (absolute path, size, mtime_ns, inode) -> SHA-256 digest, for this process
+MAX_DIGESTS = 200_000  # remembered at most (about 40 MB); then forgotten all at once
+
+def file_digest(p:str|Path) -> bytes:
+    "SHA-256 digest of a file's bytes, hashed once per process while its size, modification time and inode are unchanged."
+    st = os.stat(p)
+    k = (os.path.abspath(p), st.st_size, st.st_mtime_ns, st.st_ino)
+    if (d := _DIGESTS.get(k)) is None:
+        if len(_DIGESTS) >= MAX_DIGESTS: _DIGESTS.clear()
+        d = _DIGESTS[k] = hashlib.sha256(Path(p).read_bytes()).digest()
+    return d
 
 # %% ../nbs/02_images.ipynb #63a917c5
 @contextlib.contextmanager
@@ -262,7 +276,7 @@ def cache_key(paths:list, size:int, mode:str, prep:dict=None) -> str:
     "Key of a cached array: hash of every file's content (in order), the size, the mode and the preprocessing."
     h = hashlib.sha256(f"v{CACHE_VERSION}|{size}|{mode}|{json.dumps(prep, sort_keys=True, default=float)}|".encode())
     for p in paths:
-        try: h.update(hashlib.sha256(Path(p).read_bytes()).digest())
+        try: h.update(file_digest(p))
         except OSError: h.update(str(p).encode())
     return h.hexdigest()[:32]
 
