@@ -188,10 +188,12 @@ def _read_checks(f:Path, # the cache file (`CHECK_CACHE`)
         return {}
 
 def _write_check(f:Path, key:str, rep:dict):
-    "Keep `rep` under `key` in `f` with the `MAX_CHECKS - 1` latest others, atomically."
+    "Keep `rep` under `key` in `f` with the `MAX_CHECKS - 1` latest others, atomically; a folder it cannot write in only warns."
     kept = {key: rep, **{k: v for k, v in _read_checks(f, warn=False).items() if k != key}}
-    f.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(f) as tmpf: tmpf.write_text(json.dumps(dict(list(kept.items())[:MAX_CHECKS]), default=float))
+    try:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(f) as tmpf: tmpf.write_text(json.dumps(dict(list(kept.items())[:MAX_CHECKS]), default=float))
+    except OSError as e: print(f"warning: data check cache {f}: not written ({error_summary(e)})", file=sys.stderr)
 
 # %% ../nbs/03_data.ipynb #823eb15f
 def check_dataset(root:str|Path, # data root (Kaggle layout or a flat labelled folder)
