@@ -76,11 +76,13 @@ def _inspect(p:Path, # an image file
             ) -> dict:
     "Hash, size, mode and part of one image file, or the reason it cannot be read."
     p = Path(p)
-    try: data = p.read_bytes()
+    try:
+        sha = file_digest(p).hex()   # a training run hashed it for its image cache already: a known file is not read again
+        if known and sha in known: return {**known[sha], 'path': p}
+        data = p.read_bytes()
     except OSError as e: return dict(path=p, error=f"cannot read file ({e.strerror})")
     if not data: return dict(path=p, error="empty file (0 bytes)")
-    r = dict(path=p, sha256=hashlib.sha256(data).hexdigest(), file_size=len(data))
-    if known and r['sha256'] in known: return {**known[r['sha256']], 'path': p}
+    r = dict(path=p, sha256=sha, file_size=len(data))
     try:
         with Image.open(p) as im:
             r.update(size=im.size, mode=im.mode)
@@ -126,27 +128,38 @@ def _entry_ok(sha:str, r) -> bool:
     return (isinstance(r.get('size'), list) and len(r['size']) == 2 and isinstance(r.get('mode'), str) and 'jpeg_quant' in r
             and isinstance(p, dict) and all(k in p for k in _PART_KEYS) and isinstance(p['profile'], list))
 
-def _read_inspected(f:Path|None) -> dict:
-    "The cached results in `f` (sha256 -> result, the part's profile as a float32 array); empty when missing, or damaged (with a warning)."
+def _read_cache(f:Path|None, # a JSON cache file of the data check
+                entry_ok, # `(key, value) -> bool`: could the check have written this entry?
+                warn:bool=True, # say so on stderr when the file is damaged
+               ) -> dict:
+    "The JSON object in `f`; empty when missing, or damaged (with a warning): not an object, or an entry `entry_ok` refuses."
     if f is None or not Path(f).exists(): return {}
     try:
-        known = json.loads(Path(f).read_text())
-        if not isinstance(known, dict): raise ValueError(f"a JSON {type(known).__name__}, not an object")
-        if (bad := next((k for k, r in known.items() if not _entry_ok(k, r)), None)): raise ValueError(f"the entry {bad[:16]!r} has the wrong shape")
-        for r in known.values():
-            if 'part' in r: r['part']['profile'] = np.asarray(r['part']['profile'], np.float32)
-        return known
+        kept = json.loads(Path(f).read_text())
+        if not isinstance(kept, dict): raise ValueError(f"a JSON {type(kept).__name__}, not an object")
+        if (bad := next((k for k, r in kept.items() if not entry_ok(k, r)), None)) is not None: raise ValueError(f"the entry {bad[:16]!r} has the wrong shape")
+        return kept
     except Exception as e:
-        print(f"warning: data check cache {f}: unreadable ({error_summary(e)}): checking every file again", file=sys.stderr)
+        if warn: print(f"warning: data check cache {f}: unreadable ({error_summary(e)}): not used", file=sys.stderr)
         return {}
+
+def _read_inspected(f:Path|None) -> dict:
+    "The cached results in `f` (sha256 -> result, the part's profile as a float32 array); empty when missing, or damaged (with a warning)."
+    known = _read_cache(f, _entry_ok)
+    for r in known.values():
+        if 'part' in r: r['part']['profile'] = np.asarray(r['part']['profile'], np.float32)
+    return known
 
 # %% ../nbs/03_data.ipynb #8f736e01
 def _write_inspected(f:Path, known:dict, infos:list):
     "Add the results of files not in `known` to the cache file `f`, atomically."
     new = {r['sha256']: {k: v for k, v in r.items() if k != 'path'} for r in infos if 'sha256' in r and r['sha256'] not in known}
-    if not new: return
+    if new: _write_cache(f, {**known, **new})
+
+def _write_cache(f:Path, obj:dict):
+    "Write `obj` as JSON to the cache file `f`, atomically (NumPy arrays and scalars as lists and numbers)."
     f.parent.mkdir(parents=True, exist_ok=True); remove_stale_temporaries(f.parent)
-    with atomic_file(f) as tmpf: tmpf.write_text(json.dumps({**known, **new}, default=lambda o: o.tolist()))   # arrays and numpy scalars
+    with atomic_file(f) as tmpf: tmpf.write_text(json.dumps(obj, default=lambda o: o.tolist()))
 
 # %% ../nbs/03_data.ipynb #6207f042
 def _inspect_all(paths:list, # image files
@@ -178,21 +191,12 @@ def _read_checks(f:Path, # the cache file (`CHECK_CACHE`)
                  warn:bool=True, # say so on stderr when it is damaged
                 ) -> dict:
     "The reports kept in `f` by key; empty when there is none or the file is damaged."
-    if not f.exists(): return {}
-    try:
-        kept = json.loads(f.read_text())
-        if not (isinstance(kept, dict) and all(isinstance(r, dict) for r in kept.values())): raise ValueError("not an object of reports")
-        return kept
-    except Exception as e:
-        if warn: print(f"warning: data check cache {f}: unreadable ({error_summary(e)}): checking the data again", file=sys.stderr)
-        return {}
+    return _read_cache(f, lambda key, rep: isinstance(rep, dict), warn)
 
 def _write_check(f:Path, key:str, rep:dict):
     "Keep `rep` under `key` in `f` with the `MAX_CHECKS - 1` latest others, atomically; a folder it cannot write in only warns."
     kept = {key: rep, **{k: v for k, v in _read_checks(f, warn=False).items() if k != key}}
-    try:
-        f.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_file(f) as tmpf: tmpf.write_text(json.dumps(dict(list(kept.items())[:MAX_CHECKS]), default=float))
+    try: _write_cache(f, dict(list(kept.items())[:MAX_CHECKS]))
     except OSError as e: print(f"warning: data check cache {f}: not written ({error_summary(e)})", file=sys.stderr)
 
 # %% ../nbs/03_data.ipynb #823eb15f
