@@ -19,7 +19,7 @@ from .cli import UserError, error_summary, user_errors
 from fastcore.script import call_parse
 from .parts import match_scale, part_profile, part_reference
 from .images import (CLASS_DIRS, CLASSES, DECODE_ERRORS, IMG_EXTS, DataError, atomic_file, file_digest, find_splits, is_hidden, is_image_file,
-                              remove_stale_temporaries, _check_pixels, _reduced)
+                              write_cache, _check_pixels, _reduced)
 
 # %% auto #0
 __all__ = ['SHORTCUT_AUC', 'SHORTCUT_STATS', 'MODE_NOTES', 'INSPECT_CACHE', 'CHECK_CACHE', 'MAX_CHECKS', 'folded_auc',
@@ -157,9 +157,8 @@ def _write_inspected(f:Path, known:dict, infos:list):
     if new: _write_cache(f, {**known, **new})
 
 def _write_cache(f:Path, obj:dict):
-    "Write `obj` as JSON to the cache file `f`, atomically (NumPy arrays and scalars as lists and numbers)."
-    f.parent.mkdir(parents=True, exist_ok=True); remove_stale_temporaries(f.parent)
-    with atomic_file(f) as tmpf: tmpf.write_text(json.dumps(obj, default=lambda o: o.tolist()))
+    "Write `obj` as JSON to the cache file `f` (`write_cache`: atomically; a folder it cannot write in only warns)."
+    write_cache(f, lambda tmpf: tmpf.write_text(json.dumps(obj, default=lambda o: o.tolist())), 'data check cache')
 
 # %% ../nbs/03_data.ipynb #6207f042
 def _inspect_all(paths:list, # image files
@@ -194,10 +193,9 @@ def _read_checks(f:Path, # the cache file (`CHECK_CACHE`)
     return _read_cache(f, lambda key, rep: isinstance(rep, dict), warn)
 
 def _write_check(f:Path, key:str, rep:dict):
-    "Keep `rep` under `key` in `f` with the `MAX_CHECKS - 1` latest others, atomically; a folder it cannot write in only warns."
+    "Keep `rep` under `key` in `f` with the `MAX_CHECKS - 1` latest others (`_write_cache`)."
     kept = {key: rep, **{k: v for k, v in _read_checks(f, warn=False).items() if k != key}}
-    try: _write_cache(f, dict(list(kept.items())[:MAX_CHECKS]))
-    except OSError as e: print(f"warning: data check cache {f}: not written ({error_summary(e)})", file=sys.stderr)
+    _write_cache(f, dict(list(kept.items())[:MAX_CHECKS]))
 
 # %% ../nbs/03_data.ipynb #823eb15f
 def check_dataset(root:str|Path, # data root (Kaggle layout or a flat labelled folder)

@@ -19,7 +19,7 @@ from .parts import canonical_crop, check_aspect, find_part, part_profile, part_r
 # %% auto #0
 __all__ = ['CLASSES', 'CLASS_DIRS', 'DIR_OF', 'IMG_EXTS', 'DECODE_ERRORS', 'SPLITS', 'MAX_SIDE', 'MAX_DIGESTS', 'PART_STATS',
            'CACHE_VERSION', 'DataError', 'is_hidden', 'is_image_file', 'find_splits', 'list_split', 'file_sha256',
-           'file_digest', 'atomic_file', 'process_start', 'process_alive', 'remove_stale_temporaries',
+           'file_digest', 'atomic_file', 'process_start', 'process_alive', 'remove_stale_temporaries', 'write_cache',
            'load_part_image', 'load_image', 'image_args', 'load_images', 'default_cache_dir', 'cache_folder',
            'cache_key', 'cached_images', 'reference_profile']
 
@@ -175,6 +175,19 @@ def remove_stale_temporaries(folder:str|Path # a folder `atomic_file` or `make_d
             gone.append(p)
     return gone
 
+# %% ../nbs/02_images.ipynb #d9c2c97f
+def write_cache(fn:Path, # the cache file
+                write, # `temporary path -> None`: writes the content
+                what:str='cache', # what it is, for the warning
+               ) -> bool:
+    "Write a cache file atomically (its folder made, stale temporaries removed); a folder it cannot write in only warns (False)."
+    try:
+        fn.parent.mkdir(parents=True, exist_ok=True); remove_stale_temporaries(fn.parent)
+        with atomic_file(fn) as tmpf: write(tmpf)
+        return True
+    except OSError as e:
+        print(f"warning: {what} {fn}: not written ({error_summary(e)})", file=sys.stderr); return False
+
 # %% ../nbs/02_images.ipynb #ce3c80b3
 PART_STATS = ('cx', 'cy', 'scale', 'match', 'border', 'mean', 'contrast', 'part_mean', 'part_contrast')   # what `find_part` measures
 
@@ -300,8 +313,7 @@ def cached_images(paths:list, # image files
             if (~ok).any() and not skip_bad: load_images([p for p, k in zip(paths, ok) if not k], size, mode)  # raises the same error
             return x, ok, parts
     x, ok, parts = load_images(paths, size, mode, skip_bad, prep=prep, with_parts=True)
-    cdir.mkdir(parents=True, exist_ok=True); remove_stale_temporaries(cdir)
-    with atomic_file(fn) as tmpf: np.savez(tmpf, x=x, ok=ok, parts=parts)   # the temporary name keeps `.npz`: savez adds none
+    write_cache(fn, lambda tmpf: np.savez(tmpf, x=x, ok=ok, parts=parts), 'image cache')   # the temporary name keeps `.npz`: savez adds none
     return x, ok, parts
 
 # %% ../nbs/02_images.ipynb #7bd08419
@@ -329,7 +341,5 @@ def reference_profile(paths:list, # training image files
         profs = [p for p in ex.map(_profile, [(paths[i], size, mode) for i in idx]) if p is not None]
     if not profs: raise DataError(f"no readable image to measure the parts on ({len(paths)} file(s))")
     ref = [round(float(v), 4) for v in part_reference(profs)]
-    if fn:
-        cdir.mkdir(parents=True, exist_ok=True)
-        with atomic_file(fn) as tmpf: tmpf.write_text(json.dumps(ref))
+    if fn: write_cache(fn, lambda tmpf: tmpf.write_text(json.dumps(ref)), 'image cache')
     return ref

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .images import DIR_OF, default_cache_dir, remove_stale_temporaries
+from .cli import error_summary
+from .images import DIR_OF, DataError, default_cache_dir, remove_stale_temporaries
 
 # %% auto #0
 __all__ = ['DEFECTS', 'SYNTH_VERSION', 'synth_casting', 'make_demo_data', 'demo_data', 'make_camera_data']
@@ -160,6 +161,7 @@ def demo_data(n_train:int=400, # training images
         print(f"Making synthetic DEMO data (not real castings): {n_train} train + {n_test} test images in {d}")
         try: make_demo_data(d, n_train, n_test, size, seed=seed)
         except FileExistsError: pass   # another process made it meanwhile
+        except OSError as e: raise DataError(f"demo data: cannot be made in {d.parent} ({error_summary(e)}); name a folder you can write in (data.cache_dir or DEFECT_QC_CACHE)") from None
     return d
 
 # %% ../nbs/06_synth.ipynb #382caa2c

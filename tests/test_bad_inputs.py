@@ -56,6 +56,21 @@ def test_bomb_in_the_data_is_named_and_skippable(env, tmp_path, cache_dir):
     assert r.returncode == 0, r.stderr[-2000:]
     assert 'warning: skipping 1 unreadable image(s)' in r.stderr and 'bomb.png' in r.stderr
 
+def test_cache_folder_that_cannot_be_written_costs_a_warning_not_the_run(env, tmp_path):
+    tmp, _, demo = env
+    (tmp_path/'a_file').write_text('')                      # where the cache folder should be: a file (read-only, a full disk: the same)
+    cache = tmp_path/'a_file'/'cache'
+    common = ['data.img_size=32', 'num_epochs=1', 'batch_size=8', f'data.cache_dir={cache}',
+              f'mlflow.tracking_uri=sqlite:///{tmp_path}/mlflow.db', 'mlflow.register_name=null', 'card.plots=false']
+    r = run_cli('defect_qc.train', f'data.path={demo}', *common, f'hydra.run.dir={tmp_path/"run"}', cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path/'run'/'model.pth').exists() and 'Traceback' not in r.stderr
+    warned = sorted({l.split(' not written')[0].split(' /')[0] for l in r.stderr.splitlines() if 'not written' in l})
+    assert warned == ['warning: data check cache', 'warning: image cache'], r.stderr[-2000:]
+    r = run_cli('defect_qc.train', *common, f'hydra.run.dir={tmp_path/"run2"}', cwd=tmp_path)   # the demo data has nowhere to go
+    assert r.returncode == 1 and 'Traceback' not in r.stderr, r.stderr[-2000:]
+    assert r.stderr.strip().splitlines()[-1].startswith(f'error: demo data: cannot be made in {cache} (NotADirectoryError'), r.stderr[-2000:]
+
 # every damage is checked against `load_model` in the models notebook; here each command that loads a run, as the shell sees it
 @pytest.mark.parametrize('damage,msg,cmd', [
     (lambda j: '{"arch": "cnn", "n_in"', 'model.json: not valid JSON', 'predict'),
