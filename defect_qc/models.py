@@ -40,9 +40,7 @@ class ConcatPool(nn.Module):
 # %% ../nbs/07_models.ipynb #cb72ebd0
 class ImageStandardize(nn.Module):
     "Each image minus its own mean, divided by its own standard deviation: blind to the overall brightness and contrast."
-    def forward(self, x):   # the deviations squared and summed: 3x faster on a CPU than `x.std` (its one-pass kernel), the same to 1e-6
-        d = x - x.mean((1, 2, 3), keepdim=True)
-        return d / ((d*d).sum((1, 2, 3), keepdim=True).div_(x[0].numel() - 1).sqrt_() + 1e-5)
+    def forward(self, x): return (x - x.mean((1, 2, 3), keepdim=True)) / (x.std((1, 2, 3), keepdim=True) + 1e-5)
 
 # %% ../nbs/07_models.ipynb #97664245
 class DefectCNN(nn.Sequential):
