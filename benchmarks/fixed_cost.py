@@ -1,6 +1,6 @@
 """The fixed cost of a training run: what a warm run spends outside its epochs, whole and by phase, against the goal (15 s).
 
-    python benchmarks/fixed_cost.py [DATA_ROOT] [--out DIR] [-- extra overrides...]
+    python benchmarks/fixed_cost.py [DATA_ROOT] [--out DIR] [--naive-batches 16] [-- extra overrides...]
 
 1. Whole processes, as a user runs them: `python -m defect_qc.train data.path=DATA_ROOT num_epochs=N
    early_stopping.enabled=false` for N = 1 and 3, twice each (the faster counts), after a first run that fills the image
@@ -8,6 +8,10 @@
 2. Where it goes: `import defect_qc.train` timed in a fresh process, then two 1-epoch runs of `defect_qc.train.train`
    in this process with each step timed by wrapping it (the package is not changed); the second run is printed, so the
    steps' own imports are paid already, as they are in a process that imported them at start.
+3. Issue 23's goal 2 by its own method: the marginal epoch's images/s (training photos over the epoch's seconds,
+   validation included) against the naive PyTorch pipeline of `train_speed.py` (per-item PIL decoding, torchvision
+   transforms, a plain CNN; its images/s over `--naive-batches` training batches at the run's size, no validation, so
+   the ratio is on its side), with and without bf16 as the run trained (`precision=fp32` in the overrides for without).
 DATA_ROOT defaults to ../shared/data/casting_data (the real train split) when it is there, else the demo data.
 Prints numbers only. Measure on an idle machine: another process on the cores changes every figure.
 """
@@ -29,6 +33,7 @@ def whole_run(data, out, epochs, extra):
     t0 = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=out)
     if r.returncode: sys.exit(f"error: training failed (exit {r.returncode}):\n" + '\n'.join((r.stdout + r.stderr).splitlines()[-15:]))
+    whole_run.log = r.stdout + r.stderr
     return time.perf_counter() - t0
 
 def import_seconds():
@@ -58,9 +63,25 @@ def in_process_run(data, out, extra, spent):
     train(cfg, Path(out)/f'inproc_{time.monotonic_ns()}')
     return time.perf_counter() - t0
 
+def speed_up(log, epoch, n_batches, extra):
+    "Print the marginal epoch's images/s against the naive pipeline's at the run's size (issue 23, goal 2: 20x)."
+    import re
+    sys.path.insert(0, str(Path(__file__).parent)); from train_speed import bench_naive
+    from defect_qc.images import find_splits, list_split
+    from defect_qc.train import resolve_precision
+    m = re.search(r'from (.+) at (\d+)px \((\w+)\).*: train (\d+), valid (\d+)', log)
+    prec = resolve_precision(next((e.split('=', 1)[1] for e in extra if e.startswith('precision=')), 'auto'), 'cpu')
+    size, n_train, n_valid = int(m[2]), int(m[4]), int(m[5])
+    paths, labels = list_split(find_splits(m[1])['train'])
+    ours, naive = n_train/epoch, bench_naive(paths, labels, size, n_batches)
+    print(f"goal 2: marginal epoch {n_train} training + {n_valid} validation photos in {epoch:.1f} s = {ours:.0f} training images/s "
+          f"({size} px, {prec}); naive pipeline {naive:.1f} images/s ({n_batches} batches of 64, training only): "
+          f"{ours/naive:.1f}x (goal >= 20x: {'met' if ours/naive >= 20 else 'not met'})")
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('data', nargs='?', default=None); ap.add_argument('--out'); ap.add_argument('extra', nargs='*')
+    ap.add_argument('--naive-batches', type=int, default=16, help="batches of 64 for the naive pipeline's images/s (0: skip goal 2)")
     a = ap.parse_args(argv)
     data = a.data or (str(REPO.parent/'shared'/'data'/'casting_data') if (REPO.parent/'shared'/'data'/'casting_data').is_dir() else None)
     out = Path(a.out or tempfile.mkdtemp(prefix='fixed_cost_')); out.mkdir(parents=True, exist_ok=True)
@@ -71,6 +92,7 @@ def main(argv=None):
     epoch = (t3 - t1) / 2
     print(f"whole processes: 1 epoch {' / '.join(f'{t:.1f}' for t in ts[1])} s, 3 epochs {' / '.join(f'{t:.1f}' for t in ts[3])} s "
           f"-> one epoch {epoch:.1f} s, fixed cost {t1 - epoch:.1f} s (goal <= 15 s: {'met' if t1 - epoch <= 15 else 'not met'})")
+    if a.naive_batches: speed_up(whole_run.log, epoch, a.naive_batches, a.extra)
     imp = import_seconds()
     spent = {}; timed_steps(spent)
     in_process_run(data, out, a.extra, spent)                    # pays the steps' own first imports
