@@ -19,7 +19,7 @@ from .cli import UserError, error_summary, user_errors
 from fastcore.script import call_parse
 from .parts import match_scale, part_profile, part_reference
 from .images import (CLASS_DIRS, CLASSES, DECODE_ERRORS, IMG_EXTS, DataError, atomic_file, file_digest, find_splits, is_hidden, is_image_file,
-                              write_cache, _check_pixels, _reduced)
+                              BAD_NAME, text_name, write_cache, _check_pixels, _reduced)
 
 # %% auto #0
 __all__ = ['SHORTCUT_AUC', 'SHORTCUT_STATS', 'MODE_NOTES', 'INSPECT_CACHE', 'CHECK_CACHE', 'MAX_CHECKS', 'folded_auc',
@@ -107,6 +107,9 @@ def _class_files(split, sdir, problem):
         cdir = sdir/d
         entries = sorted(cdir.iterdir()) if cdir.is_dir() else []
         imgs = [p for p in entries if p.is_file() and is_image_file(p)]
+        for p in imgs:
+            if text_name(p) != str(p): problem(p, BAD_NAME)   # a name no table can hold: training refuses it (`check_name`)
+        imgs = [p for p in imgs if text_name(p) == str(p)]
         for p in entries:
             if p.is_symlink() and not p.exists(): problem(p, "broken symbolic link (its target is missing, or a loop): skipped", 'warning')
             elif p.is_dir(): problem(p, "unexpected sub-folder in a class folder", 'warning')
@@ -182,7 +185,7 @@ def _check_key(root, files:list, problems:list) -> str:
     for split, cls, p in files:
         try: d = file_digest(p)
         except OSError as e: d = f"unreadable: {e.errno}".encode()
-        h.update(f"|{split}|{cls}|{p}|".encode() + d)
+        h.update(os.fsencode(f"|{split}|{cls}|{p}|") + d)   # fsencode: a name that is not UTF-8 keeps its bytes
     return h.hexdigest()
 
 # %% ../nbs/03_data.ipynb #ef2fb6c3
@@ -205,7 +208,7 @@ def check_dataset(root:str|Path, # data root (Kaggle layout or a flat labelled f
     "Check a data set: counts per split and class, sizes and modes, problems, and duplicated images."
     splits = find_splits(root)
     counts, problems, files = {}, [], []
-    def problem(path, reason, level='error'): problems.append(dict(path=str(path), reason=reason, level=level))
+    def problem(path, reason, level='error'): problems.append(dict(path=text_name(path), reason=reason, level=level))
     for split, sdir in splits.items():
         f, counts[split] = _class_files(split, sdir, problem)
         files += f

@@ -17,11 +17,11 @@ from .cli import error_summary
 from .parts import canonical_crop, check_aspect, find_part, part_profile, part_reference
 
 # %% auto #0
-__all__ = ['CLASSES', 'CLASS_DIRS', 'DIR_OF', 'IMG_EXTS', 'DECODE_ERRORS', 'SPLITS', 'MAX_SIDE', 'MAX_DIGESTS', 'PART_STATS',
-           'CACHE_VERSION', 'DataError', 'is_hidden', 'is_image_file', 'find_splits', 'list_split', 'file_sha256',
-           'file_digest', 'atomic_file', 'process_start', 'process_alive', 'remove_stale_temporaries', 'write_cache',
-           'load_part_image', 'load_image', 'image_args', 'load_images', 'default_cache_dir', 'cache_folder',
-           'cache_key', 'cached_images', 'reference_profile']
+__all__ = ['CLASSES', 'CLASS_DIRS', 'DIR_OF', 'IMG_EXTS', 'DECODE_ERRORS', 'SPLITS', 'BAD_NAME', 'MAX_SIDE', 'MAX_DIGESTS',
+           'PART_STATS', 'CACHE_VERSION', 'DataError', 'is_hidden', 'is_image_file', 'text_name', 'check_name',
+           'find_splits', 'list_split', 'file_sha256', 'file_digest', 'atomic_file', 'process_start', 'process_alive',
+           'remove_stale_temporaries', 'write_cache', 'load_part_image', 'load_image', 'image_args', 'load_images',
+           'default_cache_dir', 'cache_folder', 'cache_key', 'cached_images', 'reference_profile']
 
 # %% ../nbs/02_images.ipynb #dd48e30a
 CLASSES = ['ok', 'def']                              # label = index: ok=0, def=1 (defect is the positive class)
@@ -45,6 +45,19 @@ def is_image_file(p:Path) -> bool:
     "Is `p` a photo by its name: an extension in `IMG_EXTS`, and not hidden (a Mac's copy leaves `._x.jpeg` metadata beside `x.jpeg`)?"
     return Path(p).suffix.lower() in IMG_EXTS and not is_hidden(p)
 
+# %% ../nbs/02_images.ipynb #c712705e
+def text_name(p:str|Path # a path
+             ) -> str:
+    "`p` as text that any table, file or database takes: bytes of the name that are not UTF-8 written as `\\xNN`."
+    return os.fsencode(str(p)).decode('utf-8', 'backslashreplace')
+
+BAD_NAME = "the file name is not valid UTF-8 (another system's encoding?); rename the file"
+
+def check_name(p:str|Path # a path
+              ):
+    "Raise `DataError` naming `p` (`text_name`) when its name is not valid UTF-8."
+    if text_name(p) != str(p): raise DataError(f"{text_name(p)}: {BAD_NAME}")
+
 # %% ../nbs/02_images.ipynb #65b6eb11
 def find_splits(root:str|Path, # data root: Kaggle layout or a flat `{ok_front,def_front}` folder
                ) -> dict:
@@ -64,6 +77,7 @@ def list_split(folder:str|Path, # a split folder holding `ok_front/` and `def_fr
     for d, cls in CLASS_DIRS.items():
         if (Path(folder)/d).exists() and not (Path(folder)/d).is_dir(): raise DataError(f"{Path(folder)/d}: a file where the folder of {cls} photos should be")
         fs = sorted(p for p in (Path(folder)/d).glob('*') if p.is_file() and is_image_file(p))
+        for p in fs: check_name(p)   # before any work: a name no table can hold would fail the run at its end
         paths += fs; labels += [CLASSES.index(cls)]*len(fs)
     return paths, np.array(labels, dtype=np.int64)
 
@@ -290,7 +304,7 @@ def cache_key(paths:list, size:int, mode:str, prep:dict=None) -> str:
     h = hashlib.sha256(f"v{CACHE_VERSION}|{size}|{mode}|{json.dumps(prep, sort_keys=True, default=float)}|".encode())
     for p in paths:
         try: h.update(file_digest(p))
-        except OSError: h.update(str(p).encode())
+        except OSError: h.update(os.fsencode(str(p)))
     return h.hexdigest()[:32]
 
 # %% ../nbs/02_images.ipynb #764314ea

@@ -22,7 +22,7 @@ from typing import Annotated
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
 from .cli import UserError, error_summary, user_errors
 from fastcore.script import call_parse
-from .images import CLASSES, PART_STATS, load_part_image, DataError, IMG_EXTS, atomic_file, file_sha256, is_hidden, is_image_file
+from .images import CLASSES, PART_STATS, load_part_image, DataError, IMG_EXTS, atomic_file, file_sha256, is_hidden, is_image_file, text_name
 from .models import REQUIRED_META, decide, fold_batchnorm, load_exported, load_model, read_model_json
 from .explain import cam_overlay, gradcam
 from .drift import ScoredModel, drift_scores, frame_contrast, no_part, part_pixels, source_side
@@ -357,7 +357,8 @@ def predict_paths(self:Predictor, paths:list, # image files
                  ) -> pd.DataFrame:
     "One row per path: `path`, `p_defect` (NaN if unreadable), `label` (`ok`/`def`/`error`), `error` (None or the reason)."
     paths = [str(p) for p in paths]
-    return self._frame({'path': paths}, *self._run(paths, paths, progress, warn))
+    names = [text_name(p) for p in paths]   # a name that is not UTF-8 in `\xNN` form, which a CSV or JSON file can hold
+    return self._frame({'path': names}, *self._run(paths, names, progress, warn))
 
 # %% ../nbs/10_predict.ipynb #655b7afa
 @patch

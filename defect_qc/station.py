@@ -17,7 +17,7 @@ from typing import Annotated
 
 from .cli import UserError, user_errors
 from fastcore.basics import patch_to
-from .images import file_sha256, is_hidden, is_image_file
+from .images import BAD_NAME, file_sha256, is_hidden, is_image_file, text_name
 from .ledger import DriftWindow, export_labels, now_iso, open_db, raise_alarm, record, recorded, restore_window
 from .review_page import StationMetrics, model_version, review_app
 from .predict import BACKENDS, Predictor, _predictor, auto_backend
@@ -68,19 +68,23 @@ class Station:
         self.win = restore_window(self.con, DriftWindow(window, drift_limit))
         self.metrics = StationMetrics(self.version)
         self.metrics.alarm.set(self.win.alarm is not None); self.metrics.drift_rate.set(self.win.rate)
-        self.pending, self.lock, self.n_new = {}, threading.Lock(), 0
+        self.pending, self.lock, self.n_new, self.bad_names = {}, threading.Lock(), 0, set()
         self.hook = Webhook(webhook, self.log) if webhook else None
 
 # %% ../nbs/25_station.ipynb #9c591af6
 @patch_to(Station)
 def wanted(self, p:Path # a file path
           ) -> bool:
-    "Is `p` a photo for the station: an image name under the watched folder, not hidden, not in the sort folders?"
+    "Is `p` a photo for the station: an image name under the watched folder, not hidden, not in the sort folders, valid UTF-8?"
     p = Path(p).absolute()
     if not is_image_file(p) or self.sort and p.is_relative_to(self.sort): return False
     try: rel = p.relative_to(self.watch)
     except ValueError: return False
-    return not any(map(is_hidden, rel.parts))
+    if any(map(is_hidden, rel.parts)): return False
+    if text_name(p) != str(p):   # no row can hold its name: said once, left where it is
+        if str(p) not in self.bad_names: self.bad_names.add(str(p)); self.log(f"warning: {text_name(p)}: {BAD_NAME} (not classified)")
+        return False
+    return True
 
 # %% ../nbs/25_station.ipynb #f97646e6
 @patch_to(Station)

@@ -71,6 +71,24 @@ def test_cache_folder_that_cannot_be_written_costs_a_warning_not_the_run(env, tm
     assert r.returncode == 1 and 'Traceback' not in r.stderr, r.stderr[-2000:]
     assert r.stderr.strip().splitlines()[-1].startswith(f'error: demo data: cannot be made in {cache} (NotADirectoryError'), r.stderr[-2000:]
 
+def test_file_name_not_utf8_is_named_not_a_crash(env, tmp_path):
+    import os, shutil
+    tmp, run, demo = env
+    data = tmp_path/'data'; shutil.copytree(demo, data)
+    odd = os.fsencode(data/'train'/'ok_front') + b'/pi\xe8ce.jpeg'      # a Latin-1 name from another system
+    try: shutil.copy(next((data/'train'/'ok_front').glob('*.jpeg')), odd)
+    except OSError: pytest.skip('this file system refuses names that are not UTF-8')
+    shown = f"{data/'train'/'ok_front'}/pi\\xe8ce.jpeg"
+    r = predict(run, data/'train'/'ok_front')                            # classified; the CSV on stdout names it as \xNN
+    assert r.returncode == 0 and 'Traceback' not in r.stderr, r.stderr[-2000:]
+    df = pd.read_csv(io.StringIO(r.stdout))
+    assert shown in df.path.tolist() and df.error.isna().all()
+    r = run_cli('defect_qc.train', f'data.path={data}', 'data.img_size=32', 'num_epochs=1', 'batch_size=8', f'data.cache_dir={tmp_path/"cache"}',
+                f'mlflow.tracking_uri=sqlite:///{tmp_path}/mlflow.db', f'hydra.run.dir={tmp_path/"run"}', cwd=tmp_path)
+    assert r.returncode == 1 and 'Traceback' not in r.stderr, r.stderr[-2000:]   # refused before training, not at its end
+    assert r.stderr.strip().splitlines()[-1] == f"error: {shown}: the file name is not valid UTF-8 (another system's encoding?); rename the file"
+    assert not (tmp_path/'run'/'model.pth').exists()
+
 # every damage is checked against `load_model` in the models notebook; here each command that loads a run, as the shell sees it
 @pytest.mark.parametrize('damage,msg,cmd', [
     (lambda j: '{"arch": "cnn", "n_in"', 'model.json: not valid JSON', 'predict'),
