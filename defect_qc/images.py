@@ -45,7 +45,7 @@ def is_image_file(p:Path) -> bool:
     "Is `p` a photo by its name: an extension in `IMG_EXTS`, and not hidden (a Mac's copy leaves `._x.jpeg` metadata beside `x.jpeg`)?"
     return Path(p).suffix.lower() in IMG_EXTS and not is_hidden(p)
 
-# %% ../nbs/02_images.ipynb #c712705e
+# %% ../nbs/02_images.ipynb #49f6c8db
 def text_name(p:str|Path # a path
              ) -> str:
     "`p` as text that any table, file or database takes: bytes of the name that are not UTF-8 written as `\\xNN`."

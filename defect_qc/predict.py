@@ -444,7 +444,7 @@ def write_heatmaps(pred:Predictor, # a torch-backend predictor
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     res, w = [], len(str(len(paths)))
     for i, h in enumerate(pred.explain(paths)):
-        f = out/f"{i:0{w}d}_{Path(paths[i]).stem}.png"
+        f = out/f"{i:0{w}d}_{text_name(Path(paths[i]).stem)}.png"   # a name that is not UTF-8 in `\xNN` form, as in the table
         if h is not None: Image.fromarray(h).save(f)
         res.append(str(f) if h is not None else '')
     return res
@@ -518,7 +518,7 @@ def main(run_dir:str, # run folder with model.pth + model.json (e.g. outputs/DAT
     _warn_rows(df)
     s, failed = pred.stats, None
     if explain:
-        try: df['heatmap'] = write_heatmaps(pred, df['path'].tolist(), explain)
+        try: df['heatmap'] = write_heatmaps(pred, [str(p) for p in paths], explain)
         except OSError as e: df['heatmap'], failed = '', f"--explain {explain}: cannot write the heat maps ({e})"
     keep = bool(out) and not s['n_ok'] and Path(out).exists()   # nothing classified: earlier results in --out are not replaced by error rows
     if not keep:

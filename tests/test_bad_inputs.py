@@ -79,10 +79,12 @@ def test_file_name_not_utf8_is_named_not_a_crash(env, tmp_path):
     try: shutil.copy(next((data/'train'/'ok_front').glob('*.jpeg')), odd)
     except OSError: pytest.skip('this file system refuses names that are not UTF-8')
     shown = f"{data/'train'/'ok_front'}/pi\\xe8ce.jpeg"
-    r = predict(run, data/'train'/'ok_front')                            # classified; the CSV on stdout names it as \xNN
+    r = predict(run, data/'train'/'ok_front', '--explain', tmp_path/'heat')   # classified; the CSV on stdout names it as \xNN
     assert r.returncode == 0 and 'Traceback' not in r.stderr, r.stderr[-2000:]
     df = pd.read_csv(io.StringIO(r.stdout))
     assert shown in df.path.tolist() and df.error.isna().all()
+    heat = df.heatmap[df.path == shown].iloc[0]
+    assert heat.endswith('_pi\\xe8ce.png') and Path(heat).is_file(), heat   # its heat map too, under the name the table gives
     r = run_cli('defect_qc.train', f'data.path={data}', 'data.img_size=32', 'num_epochs=1', 'batch_size=8', f'data.cache_dir={tmp_path/"cache"}',
                 f'mlflow.tracking_uri=sqlite:///{tmp_path}/mlflow.db', f'hydra.run.dir={tmp_path/"run"}', cwd=tmp_path)
     assert r.returncode == 1 and 'Traceback' not in r.stderr, r.stderr[-2000:]   # refused before training, not at its end
