@@ -255,13 +255,21 @@ def _handler(station:Station):
     return _H()
 
 # %% ../nbs/25_station.ipynb #23ceba51
+def _folder_id(p) -> tuple|None:
+    "`(device, inode)` of folder `p`; None when it is gone."
+    try: st = os.stat(p)
+    except OSError: return None
+    return (st.st_dev, st.st_ino)
+
 @patch_to(Station)
 def run(self, stop:threading.Event, # set it to stop
         poll:float=0.01, # seconds between looks at the pending list when idle
        ):
     "Watch until `stop` is set: start the watcher, catch up on the folder, then classify what is ready in batches."
     from watchdog.observers import Observer
-    obs = Observer(); obs.schedule(_handler(self), str(self.watch), recursive=True); obs.start()
+    def watcher():
+        o = Observer(); o.schedule(_handler(self), str(self.watch), recursive=True); o.start(); return o
+    obs, fid = watcher(), _folder_id(self.watch)
     try:
         w = self.pred.warm_up()   # before the first photo: its first run would make every photo behind it wait
         gc.collect(); gc.freeze()   # the imports' 340,000 objects stay: no full collection (0.14 s) walks them again
@@ -269,7 +277,13 @@ def run(self, stop:threading.Event, # set it to stop
         self.log(f"station: watching {self.watch} ({n} photo(s) already there), model {self.version}, database {self.db}, warmed up in {w:.1f} s")
         while not stop.is_set():
             if not self.step(): stop.wait(poll)
-            if time.time() - last > 1: self.check(); last = time.time()
+            if time.time() - last < 1: continue
+            self.check(); last = time.time()
+            if (now := _folder_id(self.watch)) == fid: continue
+            fid = now   # the folder went away, or another took its place (a share mounted again): its events would never come
+            if now is None: self.log(f"warning: the watched folder {self.watch} is gone; waiting for it to come back"); continue
+            obs.stop(); obs.join(10); obs = watcher()
+            self.log(f"station: {self.watch} is there again: watching it ({self.catch_up()} photo(s) in it)")
     finally: obs.stop(); obs.join(10)
 
 # %% ../nbs/25_station.ipynb #c201a306
