@@ -6,13 +6,13 @@ Docs: https://defect-qc.github.io/defect_qc/dataloaders.html.md"""
 
 # %% ../nbs/05_dataloaders.ipynb #947bcf25
 from __future__ import annotations
-import functools, time
+import functools, sys, time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .images import CLASSES, DIR_OF, DataError, cached_images, find_splits, list_split, reference_profile
+from .images import CLASSES, DIR_OF, DataError, cached_images, file_digest, find_splits, list_split, reference_profile, text_name
 from .augment import batch_augs
 
 # %% auto #0
@@ -117,6 +117,23 @@ def _extra_train(roots) -> tuple[list, np.ndarray]:
         p, y = list_split(folder); paths += p; ys.append(y)
     return paths, (np.concatenate(ys) if ys else np.zeros(0, np.int64))
 
+def _unseen(paths:list, y:np.ndarray, # the extra photos and their labels
+            main:list, main_y:np.ndarray, # the data set's own photos (train/ and test/) and their labels
+           ) -> tuple[list, np.ndarray]:
+    "The extra photos that are not copies of the data set's own: a copy would put a validation or test photo into training."
+    if not paths: return paths, y
+    def digest(p):
+        try: return file_digest(p)
+        except OSError: return None   # unreadable: decoding names it
+    own = {d: l for p, l in zip(main, main_y) if (d := digest(p)) is not None}
+    copy = np.array([digest(p) in own for p in paths])
+    if copy.any():
+        other = sum(own[digest(p)] != l for p, l, c in zip(paths, y, copy) if c)
+        first = next(p for p, c in zip(paths, copy) if c)
+        print(f"warning: data.extra: {copy.sum()} photo(s) are copies of photos of the data set itself (first: {text_name(first)}): left out, so that "
+              f"validation and test stay unseen" + (f"; {other} of them with another label: correct the label in the data set" if other else ''), file=sys.stderr)
+    return [p for p, c in zip(paths, copy) if not c], y[~copy]
+
 # %% ../nbs/05_dataloaders.ipynb #340beba5
 def _casting_arrays(root, img_size, image_mode, cache_dir, skip_bad, prep_args, extra=()):
     "Decoded (cached) images of train/, the `extra` roots' train/ and test/: `(x, y, paths, split, parts, prep)`, split 0 train, 1 extra, 2 test."
@@ -126,7 +143,7 @@ def _casting_arrays(root, img_size, image_mode, cache_dir, skip_bad, prep_args, 
     te_paths, te_y = list_split(splits['test']) if 'test' in splits else ([], np.zeros(0, np.int64))
     for cls in CLASSES:
         if not (tr_y == CLASSES.index(cls)).any(): raise DataError(f"{splits['train']/DIR_OF[cls]}: no images of class '{cls}' in train/")
-    ex_paths, ex_y = _extra_train(extra)
+    ex_paths, ex_y = _unseen(*_extra_train(extra), tr_paths + te_paths, np.concatenate([tr_y, te_y]))
     prep = dict(reference=reference_profile(tr_paths, img_size, image_mode, cache_dir=cache_dir), **prep_args) if prep_args is not None else None
     x, ok, parts = cached_images(tr_paths + ex_paths + te_paths, img_size, image_mode, cache_dir, skip_bad, prep)
     paths = [p for p, k in zip(tr_paths + ex_paths + te_paths, ok) if k]
