@@ -7,6 +7,7 @@ Docs: https://defect-qc.github.io/defect_qc/evaluate.html.md"""
 # %% ../nbs/11_evaluate.ipynb #cf317186
 from __future__ import annotations
 import json, math, sys, time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +23,13 @@ from fastcore.script import call_parse
 from .images import CLASSES, DataError, find_splits, image_args, list_split, load_images
 from .explain import gradcam
 from .models import ModelFileError, decide, load_model, predict_proba
+from .predict import Predictor
 
 # %% auto #0
 __all__ = ['METRIC_KEYS', 'THRESHOLD_MODES', 'NO_REJECT', 'upper_bound', 'binary_metrics', 'max_misses', 'tune_threshold',
            'tune_band', 'band_metrics', 'plot_confusion', 'plot_curves', 'plot_hist', 'worst_errors', 'plot_gallery',
-           'plot_gradcam', 'report', 'format_metrics_table', 'reject_text', 'format_band', 'new_eval_dir',
-           'evaluate_folder', 'main']
+           'plot_gradcam', 'report', 'format_metrics_table', 'reject_text', 'format_band', 'drift_counts',
+           'format_drift', 'new_eval_dir', 'evaluate_folder', 'main']
 
 # %% ../nbs/11_evaluate.ipynb #f63594ca
 def upper_bound(k:int, # events seen (e.g. missed defects)
@@ -440,6 +442,31 @@ def format_band(metrics:dict # `report`'s result / `metrics.json` (with a `band`
                          f"escapes {g('escapes')} (<= {g('escape_rate_ub95'):.2%} at 95%), false rejects {g('false_rejects')} (<= {g('false_reject_rate_ub95'):.2%})")
     return '\n'.join(lines)
 
+# %% ../nbs/11_evaluate.ipynb #3c4d607f
+def drift_counts(y:np.ndarray, # true labels, 0=ok, 1=def
+                 p:np.ndarray, # P(defect)
+                 threshold:float, # the decision threshold
+                 drift:np.ndarray, # the drift flag of each photo (`Predictor`)
+                 reasons:list, # its drift reasons (comma-separated, '' when none)
+                 band:dict|None=None, # the review band (`t_accept`, `t_reject`), if the run has one
+                ) -> dict:
+    "Photos flagged by the drift alarm, its reasons, and the photos decided automatically (no flag, not in the band) and wrong."
+    y, drift = np.asarray(y), np.asarray(drift, bool)
+    d = decide(p, *((band['t_accept'], band['t_reject']) if band else (threshold, threshold)))
+    wrong = ~drift & (((d == 'reject') & (y == 0)) | ((d == 'accept') & (y == 1)))
+    why = Counter(r for rs in reasons for r in (rs or '').split(', ') if r)
+    return dict(n=len(y), n_flagged=int(drift.sum()), flagged_rate=float(drift.mean()) if len(y) else 0., reasons=dict(why.most_common()),
+                wrong_unflagged=int(wrong.sum()), wrong_unflagged_rate=float(wrong.mean()) if len(y) else 0.)
+
+def format_drift(metrics:dict # `report`'s result with a `drift` entry per split
+                ) -> str|None:
+    "One line per split: photos the drift alarm flags (and why), and those decided automatically and wrong; None without drift entries."
+    lines = [f"drift: {s}: {d['n_flagged']} of {d['n']} photos ({d['flagged_rate']:.1%}) do not look like the training photos"
+             + (f" ({', '.join(d['reasons'])}): they would go to review" if d['n_flagged'] else '')
+             + f"; decided automatically and wrong: {d['wrong_unflagged']} ({d['wrong_unflagged_rate']:.1%})"
+             for s, m in metrics.items() if isinstance(m, dict) and isinstance(d := m.get('drift'), dict)]
+    return '\n'.join(lines) or None
+
 # %% ../nbs/11_evaluate.ipynb #807006c8
 def new_eval_dir(run_dir:str|Path, # the run folder
                  name:str|None=None, # sub-folder name (default `eval-YYYYmmdd-HHMMSS`)
@@ -461,8 +488,10 @@ def evaluate_folder(run_dir:str|Path, # run folder with `model.pth` + `model.jso
                    ) -> tuple[dict, Path]:
     "Evaluate a trained run on a labelled folder at the run's saved threshold; returns the metrics and the output folder."
     model, meta = load_model(run_dir)
+    if 'threshold' not in meta: raise KeyError(f"{Path(run_dir)/'model.json'}: no 'threshold' key")
+    pred = Predictor(run_dir, bs=bs)   # `predict`'s path: which photos its drift alarm keeps from an automatic decision
     splits = find_splits(data_dir)
-    data, images, n_bad = {}, {}, 0
+    data, images, flags, n_bad = {}, {}, {}, 0
     for split, folder in splits.items():
         paths, y = list_split(folder)
         if not paths: print(f"warning: {folder}: no labelled image, split '{split}' skipped", file=sys.stderr); continue
@@ -471,12 +500,13 @@ def evaluate_folder(run_dir:str|Path, # run folder with `model.pth` + `model.jso
         paths, y = [q for q, k in zip(paths, ok) if k], y[ok]
         if not paths: continue
         data[split], images[split] = (y, predict_proba(model, x, meta['mean'], meta['std'], bs=bs), paths), x
+        flags[split] = pred.predict_paths(paths, warn=False)[['drift', 'drift_reason']]
     if not data: raise DataError(f"{data_dir}: no readable labelled image in {', '.join(f'{s}/' for s in splits)}")
-    if 'threshold' not in meta: raise KeyError(f"{Path(run_dir)/'model.json'}: no 'threshold' key")
     th = float(meta['threshold'])
     dest = new_eval_dir(run_dir, out)
     info = dict(source='model.json (saved run threshold; not re-tuned on this data)', target_recall=meta.get('target_recall'))
     res = report(dest, data, th, model=model, images=images, meta=meta, threshold_info=info, band=meta.get('band'))
+    for s, f in flags.items(): res[s]['drift'] = drift_counts(data[s][0], data[s][1], th, f.drift.to_numpy(bool), f.drift_reason.fillna('').tolist(), meta.get('band'))
     res.update(run_dir=str(Path(run_dir).resolve()), data_dir=str(Path(data_dir).resolve()), n_unreadable=n_bad,
                evaluated_at=time.strftime('%Y-%m-%dT%H:%M:%S'))
     (dest/'metrics.json').write_text(json.dumps(_jsonable(res), indent=2))
@@ -502,6 +532,7 @@ def main(run_dir:str, # run folder with model.pth + model.json (e.g. outputs/DAT
     except Exception as e: raise UserError(f"{run_dir}: evaluation failed ({error_summary(e)})")
     print(format_metrics_table(res))
     if (b := format_band(res)): print(b)
+    if (d := format_drift(res)): print(d)
     if 'train' in res: print("note: train/ holds the images this model was trained and validated on: its numbers are optimistic")
     print(f"threshold {res['threshold']:.4g} from {Path(run_dir)/'model.json'}; "
           f"{res['n_unreadable']} unreadable image(s) skipped; {time.perf_counter()-t0:.1f} s; wrote {dest}")
