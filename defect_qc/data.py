@@ -79,10 +79,10 @@ def _inspect(p:Path, # an image file
     try:
         sha = file_digest(p).hex()   # a training run hashed it for its image cache already: a known file is not read again
         if known and sha in known: return {**known[sha], 'path': p}
-        data = p.read_bytes()
+        size = p.stat().st_size   # its bytes were read for the hash: not read again here
     except OSError as e: return dict(path=p, error=f"cannot read file ({e.strerror})")
-    if not data: return dict(path=p, error="empty file (0 bytes)")
-    r = dict(path=p, sha256=sha, file_size=len(data))
+    if not size: return dict(path=p, error="empty file (0 bytes)")
+    r = dict(path=p, sha256=sha, file_size=size)
     try:
         with Image.open(p) as im:
             r.update(size=im.size, mode=im.mode)
