@@ -19,7 +19,7 @@ from .cli import UserError, error_summary, user_errors
 from fastcore.script import call_parse
 from .parts import match_scale, part_profile, part_reference
 from .images import (CLASS_DIRS, CLASSES, DECODE_ERRORS, IMG_EXTS, DataError, atomic_file, file_digest, find_splits, is_hidden, is_image_file,
-                              BAD_NAME, text_name, write_cache, _check_pixels, _reduced)
+                              BAD_NAME, has_text_name, text_name, write_cache, _check_pixels, _reduced)
 
 # %% auto #0
 __all__ = ['SHORTCUT_AUC', 'SHORTCUT_STATS', 'MODE_NOTES', 'INSPECT_CACHE', 'CHECK_CACHE', 'MAX_CHECKS', 'folded_auc',
@@ -108,8 +108,8 @@ def _class_files(split, sdir, problem):
         entries = sorted(cdir.iterdir()) if cdir.is_dir() else []
         imgs = [p for p in entries if p.is_file() and is_image_file(p)]
         for p in imgs:
-            if text_name(p) != str(p): problem(p, BAD_NAME)   # a name no table can hold: training refuses it (`check_name`)
-        imgs = [p for p in imgs if text_name(p) == str(p)]
+            if not has_text_name(p): problem(p, BAD_NAME)   # a name no table can hold: training refuses it (`check_name`)
+        imgs = [p for p in imgs if has_text_name(p)]
         for p in entries:
             if p.is_symlink() and not p.exists(): problem(p, "broken symbolic link (its target is missing, or a loop): skipped", 'warning')
             elif p.is_dir(): problem(p, "unexpected sub-folder in a class folder", 'warning')

@@ -18,10 +18,10 @@ from .parts import canonical_crop, check_aspect, find_part, part_profile, part_r
 
 # %% auto #0
 __all__ = ['CLASSES', 'CLASS_DIRS', 'DIR_OF', 'IMG_EXTS', 'DECODE_ERRORS', 'SPLITS', 'BAD_NAME', 'MAX_SIDE', 'MAX_DIGESTS',
-           'PART_STATS', 'CACHE_VERSION', 'DataError', 'is_hidden', 'is_image_file', 'text_name', 'check_name',
-           'find_splits', 'list_split', 'file_sha256', 'file_digest', 'atomic_file', 'process_start', 'process_alive',
-           'remove_stale_temporaries', 'write_cache', 'load_part_image', 'load_image', 'image_args', 'load_images',
-           'default_cache_dir', 'cache_folder', 'cache_key', 'cached_images', 'reference_profile']
+           'PART_STATS', 'CACHE_VERSION', 'DataError', 'is_hidden', 'is_image_file', 'text_name', 'has_text_name',
+           'check_name', 'find_splits', 'list_split', 'file_sha256', 'file_digest', 'atomic_file', 'process_start',
+           'process_alive', 'remove_stale_temporaries', 'write_cache', 'load_part_image', 'load_image', 'image_args',
+           'load_images', 'default_cache_dir', 'cache_folder', 'cache_key', 'cached_images', 'reference_profile']
 
 # %% ../nbs/02_images.ipynb #dd48e30a
 CLASSES = ['ok', 'def']                              # label = index: ok=0, def=1 (defect is the positive class)
@@ -53,10 +53,15 @@ def text_name(p:str|Path # a path
 
 BAD_NAME = "the file name is not valid UTF-8 (another system's encoding?); rename the file"
 
+def has_text_name(p:str|Path # a path
+                 ) -> bool:
+    "Is `p`'s name valid UTF-8, so that `text_name` leaves it as it is?"
+    return text_name(p) == str(p)
+
 def check_name(p:str|Path # a path
               ):
     "Raise `DataError` naming `p` (`text_name`) when its name is not valid UTF-8."
-    if text_name(p) != str(p): raise DataError(f"{text_name(p)}: {BAD_NAME}")
+    if not has_text_name(p): raise DataError(f"{text_name(p)}: {BAD_NAME}")
 
 # %% ../nbs/02_images.ipynb #65b6eb11
 def find_splits(root:str|Path, # data root: Kaggle layout or a flat `{ok_front,def_front}` folder

@@ -17,7 +17,7 @@ from typing import Annotated
 
 from .cli import UserError, user_errors
 from fastcore.basics import patch_to
-from .images import BAD_NAME, file_sha256, is_hidden, is_image_file, text_name
+from .images import BAD_NAME, file_sha256, has_text_name, is_hidden, is_image_file, text_name
 from .ledger import DriftWindow, export_labels, now_iso, open_db, raise_alarm, record, recorded, restore_window
 from .review_page import StationMetrics, model_version, review_app
 from .predict import BACKENDS, Predictor, _predictor, auto_backend
@@ -81,7 +81,7 @@ def wanted(self, p:Path # a file path
     try: rel = p.relative_to(self.watch)
     except ValueError: return False
     if any(map(is_hidden, rel.parts)): return False
-    if text_name(p) != str(p):   # no row can hold its name: said once, left where it is
+    if not has_text_name(p):   # no row can hold its name: said once, left where it is
         if str(p) not in self.bad_names: self.bad_names.add(str(p)); self.log(f"warning: {text_name(p)}: {BAD_NAME} (not classified)")
         return False
     return True
