@@ -444,16 +444,13 @@ def format_band(metrics:dict # `report`'s result / `metrics.json` (with a `band`
 
 # %% ../nbs/11_evaluate.ipynb #3c4d607f
 def drift_counts(y:np.ndarray, # true labels, 0=ok, 1=def
-                 p:np.ndarray, # P(defect)
-                 threshold:float, # the decision threshold
-                 drift:np.ndarray, # the drift flag of each photo (`Predictor`)
+                 decision:np.ndarray, # `Predictor`'s decision of each photo: accept, review or reject
+                 drift:np.ndarray, # its drift flag
                  reasons:list, # its drift reasons (comma-separated, '' when none)
-                 band:dict|None=None, # the review band (`t_accept`, `t_reject`), if the run has one
                 ) -> dict:
-    "Photos flagged by the drift alarm, its reasons, and the photos decided automatically (no flag, not in the band) and wrong."
-    y, drift = np.asarray(y), np.asarray(drift, bool)
-    d = decide(p, *((band['t_accept'], band['t_reject']) if band else (threshold, threshold)))
-    wrong = ~drift & (((d == 'reject') & (y == 0)) | ((d == 'accept') & (y == 1)))
+    "Photos flagged by the drift alarm, its reasons, and the photos decided automatically (accepted or rejected) and wrong."
+    y, d, drift = np.asarray(y), np.asarray(decision), np.asarray(drift, bool)
+    wrong = ((d == 'reject') & (y == 0)) | ((d == 'accept') & (y == 1))
     why = Counter(r for rs in reasons for r in (rs or '').split(', ') if r)
     return dict(n=len(y), n_flagged=int(drift.sum()), flagged_rate=float(drift.mean()) if len(y) else 0., reasons=dict(why.most_common()),
                 wrong_unflagged=int(wrong.sum()), wrong_unflagged_rate=float(wrong.mean()) if len(y) else 0.)
@@ -500,13 +497,13 @@ def evaluate_folder(run_dir:str|Path, # run folder with `model.pth` + `model.jso
         paths, y = [q for q, k in zip(paths, ok) if k], y[ok]
         if not paths: continue
         data[split], images[split] = (y, predict_proba(model, x, meta['mean'], meta['std'], bs=bs), paths), x
-        flags[split] = pred.predict_paths(paths, warn=False)[['drift', 'drift_reason']]
+        flags[split] = pred.predict_paths(paths, warn=False)[['decision', 'drift', 'drift_reason']]
     if not data: raise DataError(f"{data_dir}: no readable labelled image in {', '.join(f'{s}/' for s in splits)}")
     th = float(meta['threshold'])
     dest = new_eval_dir(run_dir, out)
     info = dict(source='model.json (saved run threshold; not re-tuned on this data)', target_recall=meta.get('target_recall'))
     res = report(dest, data, th, model=model, images=images, meta=meta, threshold_info=info, band=meta.get('band'))
-    for s, f in flags.items(): res[s]['drift'] = drift_counts(data[s][0], data[s][1], th, f.drift.to_numpy(bool), f.drift_reason.fillna('').tolist(), meta.get('band'))
+    for s, f in flags.items(): res[s]['drift'] = drift_counts(data[s][0], f.decision.to_numpy(), f.drift.to_numpy(bool), f.drift_reason.fillna('').tolist())
     res.update(run_dir=str(Path(run_dir).resolve()), data_dir=str(Path(data_dir).resolve()), n_unreadable=n_bad,
                evaluated_at=time.strftime('%Y-%m-%dT%H:%M:%S'))
     (dest/'metrics.json').write_text(json.dumps(_jsonable(res), indent=2))
