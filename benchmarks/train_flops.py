@@ -67,18 +67,10 @@ def model_step(model, x, y, loss_func, precision, n):
 
 def training_epoch(root, cfg, tmp):
     "One epoch as training runs it (`make_learner` and `fit_callbacks`): (training images/s, the epoch's wall time in s, dls)."
-    from fastai.callback.core import Callback
     from defect_qc.train import dls_from_config, fit_callbacks, make_learner
-    class Timer(Callback):   # the training phase, from the second batch (the first one warms up)
-        order = 99
-        def before_train(self): self.n, self.t = 0, None
-        def after_batch(self):
-            if not self.training: return
-            if self.iter == 0: self.t = time.perf_counter()
-            else: self.n += len(self.xb[0])
-        def after_train(self): self.ips = self.n/(time.perf_counter() - self.t)
+    from train_speed import train_timer   # this folder is on the path when the script runs
     dls = dls_from_config(cfg, root, device='cpu', verbose=False)
-    learn, timer = make_learner(dls, cfg, tmp), Timer()
+    learn, timer = make_learner(dls, cfg, tmp), train_timer()
     with learn.no_bar(), learn.no_logging():
         t = time.perf_counter(); learn.fit(1, cfg.lr, cbs=[timer, *fit_callbacks(cfg)]); wall = time.perf_counter() - t
     return timer.ips, wall, dls

@@ -40,22 +40,26 @@ def bench_naive(paths, labels, size, n_batches, bs=64):
         loss = F.cross_entropy(m(x), y); opt.zero_grad(); loss.backward(); opt.step(); n += len(x)
     return n/(time.perf_counter()-t)
 
-def bench_ours(root, size, cache_dir):
+def train_timer():
+    "A fastai callback: training images/s of an epoch (`.ips`), from the end of its first (warm-up) batch to the end of its last."
     from fastai.callback.core import Callback
+    class Timer(Callback):
+        order = 99   # after the other callbacks' per-batch work (EMA, ...), which the time includes
+        def before_train(self): self.n, self.t = 0, None
+        def after_batch(self):
+            if not self.training: return
+            if self.iter == 0: self.t = time.perf_counter()
+            else: self.n += len(self.xb[0])
+        def after_train(self): self.ips = self.n/(time.perf_counter() - self.t)
+    return Timer()
+
+def bench_ours(root, size, cache_dir):
     from defect_qc.config import load_config
     from defect_qc.train import dls_from_config, make_learner
-    class Timer(Callback):
-        def before_train(self): self.n, self.t = 0, None
-        def before_batch(self):
-            if self.training and self.t is None: self.t = time.perf_counter()
-        def after_batch(self):
-            if self.training and self.iter > 0: self.n += len(self.xb[0])
-            if self.training and self.iter == 0: self.t = time.perf_counter()   # skip the first (warm-up) batch
-        def after_train(self): self.ips = self.n/(time.perf_counter()-self.t)
     cfg = load_config([f'data.img_size={size}', *([f'data.cache_dir={cache_dir}'] if cache_dir else [])])
     dls = dls_from_config(cfg, root, device='cpu', verbose=False)   # exactly the loaders training builds
     learn = make_learner(dls, cfg, '/tmp')
-    timer = Timer()
+    timer = train_timer()
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=timer)
     return timer.ips, dls, cfg
 
