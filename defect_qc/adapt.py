@@ -19,7 +19,7 @@ from .cli import UserError, error_summary, user_errors
 from fastcore.script import call_parse
 from .images import DECODE_ERRORS, DataError, cached_images, find_splits, list_split, _open
 from .augment import augment_batch
-from .dataloaders import stratified_kfold, stratified_split
+from .dataloaders import copy_groups, stratified_kfold, stratified_split
 from .parts import RADII, match_scale, part_profile
 from .models import ModelFileError, load_model, normalize_uint8, predict_proba, save_model
 from .drift import FeatureDistance, drift_reference, model_features, part_pixels, source_side
@@ -118,7 +118,7 @@ def original_sample(cfg, # the run's training config
     te = list_split(splits['test'])[0] if 'test' in splits else []
     x, ok, _ = cached_images(tr + te, int(meta['img_size']), meta['image_mode'], cfg.data.cache_dir, True, meta.get('prep'))   # the training's cache
     x, y = x[:int(ok[:len(tr)].sum())], y[ok[:len(tr)]]
-    t_idx, _ = stratified_split(y, cfg.data.valid_pct, cfg.seed)
+    t_idx, _ = stratified_split(y, cfg.data.valid_pct, cfg.seed, copy_groups([p for p, k in zip(tr, ok) if k]))   # training's split
     pick = np.sort(np.random.default_rng(seed).permutation(t_idx)[:n])
     return x[pick], y[pick]
 
@@ -236,6 +236,7 @@ def cross_validate(model:nn.Module, meta:dict, # the original run
                    levers:tuple=DEFAULT_LEVERS, # as `adapt_model`
                    k:int=5, # folds (stratified): adapt on k-1, score the one left out
                    seed:int=0, # folds and training
+                   groups:np.ndarray|None=None, # copies among the labelled photos (`copy_groups`): kept in one fold
                    **kwargs, # passed to `adapt_model`
                   ) -> dict:
     "Out-of-fold decisions of the adaptation recipe on the labelled photos (`decision_summary`), with each photo's score and threshold."
@@ -244,7 +245,7 @@ def cross_validate(model:nn.Module, meta:dict, # the original run
         m, info = adapt_model(model, meta, x_lab, y, x_unl, x_old, y_old, levers, seed=seed, **kwargs)
         p[:], th[:] = predict_proba(m, x_lab, info['mean'], info['std']), info['threshold']
         return {**decision_summary(y, p, th), 'folds': 0, 'levers': list(levers), 'p_oof': p.round(6).tolist(), 'threshold_oof': th.round(6).tolist()}
-    fold = stratified_kfold(y, k, seed)
+    fold = stratified_kfold(y, k, seed, groups)
     for f in range(k):
         tr, te = fold != f, fold == f
         m, info = adapt_model(model, meta, x_lab[tr], y[tr], x_unl, x_old, y_old, levers, seed=seed + f, **kwargs)
@@ -415,7 +416,7 @@ def adapt(run_dir:str|Path, # the original run folder (not changed)
     lp, y_lab = [p for p, k in zip(lp, ok_l) if k], ly[ok_l]
     old = original_sample(cfg, meta, n_original, seed) if 'finetune' in levers and n_original else (None, None)
     kw = dict(epochs=epochs, lr=lr)
-    cv = cross_validate(model, meta, x_lab, y_lab, x_unl, *old, levers, folds, seed, **kw) if folds else None
+    cv = cross_validate(model, meta, x_lab, y_lab, x_unl, *old, levers, folds, seed, copy_groups(lp), **kw) if folds else None
     if cv: print(f"after ({cv['folds']}-fold cross-validation within the labelled photos): " + estimate_table({'after': cv}).splitlines()[-1], file=sys.stderr)
     m, info = adapt_model(model, meta, x_lab, y_lab, x_unl, *old, levers, seed=seed, **kw)
     a = dict(run_dir=str(Path(run_dir).resolve()), mlflow_run_id=meta.get('mlflow_run_id'), labelled=str(Path(labelled).resolve()),

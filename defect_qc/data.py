@@ -256,7 +256,7 @@ def format_report(rep:dict, # a report from `check_dataset`
         lines.append(f"WARNING: DATA LEAKAGE: {len(rep['leaks'])} image(s) appear in more than one split:")
         lines += ['  ' + ' == '.join(g) for g in rep['leaks'][:max_rows]]
     n_dup = len(rep['duplicates']) - len(rep['leaks'])
-    if n_dup: lines.append(f"WARNING: {n_dup} group(s) of identical images within a split (see --json)")
+    if n_dup: lines.append(f"WARNING: {n_dup} group(s) of identical images within a split (see --json); training keeps each group on one side of its validation split")
     lines.append(f"{rep['n_errors']} error(s), {rep['n_warnings']} warning(s), {len(rep['duplicates'])} duplicate group(s)")
     return '\n'.join(lines)
 

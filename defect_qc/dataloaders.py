@@ -16,12 +16,13 @@ from .images import CLASSES, DIR_OF, DataError, cached_images, file_digest, find
 from .augment import batch_augs
 
 # %% auto #0
-__all__ = ['stratified_split', 'stratified_kfold', 'stratified_folds', 'image_stats', 'casting_dls']
+__all__ = ['stratified_split', 'stratified_kfold', 'stratified_folds', 'copy_groups', 'image_stats', 'casting_dls']
 
 # %% ../nbs/05_dataloaders.ipynb #ddd40a9c
 def stratified_split(labels:np.ndarray, # label of each training item
                      valid_pct:float=0.2, # share of each class held out for validation
                      seed:int=42, # random seed
+                     groups:np.ndarray|None=None, # with copies: each item's group (`copy_groups`), kept on one side
                     ) -> tuple[np.ndarray, np.ndarray]:
     "Sorted train and valid indices, with `valid_pct` of each class in valid."
     rng, valid = np.random.default_rng(seed), []
@@ -31,38 +32,52 @@ def stratified_split(labels:np.ndarray, # label of each training item
         n = int(round(len(idx)*valid_pct))
         valid.append(rng.permutation(idx)[:n])
     valid = np.sort(np.concatenate(valid)) if valid else np.array([], dtype=np.int64)
+    if groups is not None:   # every copy goes where the first of its group went
+        side = np.zeros(len(labels), bool); side[valid] = True; valid = np.flatnonzero(side[np.asarray(groups)])
     return np.setdiff1d(np.arange(len(labels)), valid), valid
 
 # %% ../nbs/05_dataloaders.ipynb #f9a48bdf
 def stratified_kfold(labels:np.ndarray, # label of each item
                      k:int, # folds
                      seed:int|list=0, # random seed (or seed sequence)
+                     groups:np.ndarray|None=None, # with copies: each item's group (`copy_groups`), kept in one fold
                     ) -> np.ndarray:
     "Fold of each item, 0 to `k-1`: each class shuffled and dealt out over the folds in turn, seeded."
     labels, rng = np.asarray(labels), np.random.default_rng(seed)
     fold = np.zeros(len(labels), np.int64)
     for c in np.unique(labels):
         idx = rng.permutation(np.flatnonzero(labels == c)); fold[idx] = np.arange(len(idx)) % k
-    return fold
+    return fold if groups is None else fold[np.asarray(groups)]
 
 # %% ../nbs/05_dataloaders.ipynb #ff87f5ae
 def stratified_folds(labels:np.ndarray, # label of each training item
                      k:int, # folds (>= 2)
                      valid_pct:float=0.2, # share of each class in fold 0
                      seed:int=42, # random seed
+                     groups:np.ndarray|None=None, # with copies: each item's group (`copy_groups`), kept in one fold
                     ) -> np.ndarray:
     "Fold of each item: fold 0 is `stratified_split`'s validation split, folds 1 to `k-1` share the rest evenly, class by class."
     labels = np.asarray(labels)
-    rest, fold = stratified_split(labels, valid_pct, seed)[0], np.zeros(len(labels), np.int64)
+    rest, fold = stratified_split(labels, valid_pct, seed, groups)[0], np.zeros(len(labels), np.int64)
     fold[rest] = 1 + stratified_kfold(labels[rest], k - 1, [seed, k])
-    return fold
+    return fold if groups is None else fold[np.asarray(groups)]
 
-def _split(y, valid_pct, seed, fold=0, k=0):
+def _split(y, valid_pct, seed, fold=0, k=0, groups=None):
     "Train and valid indices: `stratified_split`'s, or with `k` folds, those of `stratified_folds` with fold `fold` held out."
-    if not k: return stratified_split(y, valid_pct, seed)
+    if not k: return stratified_split(y, valid_pct, seed, groups)
     if not (k >= 2 and 0 <= fold < k): raise ValueError(f"fold {fold} of {k}: expected k >= 2 folds and 0 <= fold < k")
-    f = stratified_folds(y, k, valid_pct, seed)
+    f = stratified_folds(y, k, valid_pct, seed, groups)
     return np.flatnonzero(f != fold), np.flatnonzero(f == fold)
+
+# %% ../nbs/05_dataloaders.ipynb #d474160f
+def copy_groups(paths:list, # files
+               ) -> np.ndarray:
+    "For each file, the index of the first file with the same bytes (its own index when it has no copy or cannot be read)."
+    first, groups = {}, np.arange(len(paths))
+    for i, p in enumerate(paths):
+        try: groups[i] = first.setdefault(file_digest(p), i)
+        except OSError: pass   # decoding names an unreadable file
+    return groups
 
 # %% ../nbs/05_dataloaders.ipynb #29fbfd44
 class _FromCache:
@@ -187,7 +202,7 @@ def casting_dls(root:str|Path, # data root in the Kaggle layout
     x, y, paths, split, parts, prep = _casting_arrays(root, img_size, image_mode, cache_dir, skip_bad,
                                                       dict(mask_radius=mask_radius) if canonical else None, extra)
     tr_all, te_all, n_own = np.flatnonzero(split < 2), np.flatnonzero(split == 2), int((split == 0).sum())   # train/, then the extra roots
-    t_idx, v_idx = _split(y[tr_all[:n_own]], valid_pct, seed, *fold)
+    t_idx, v_idx = _split(y[tr_all[:n_own]], valid_pct, seed, *fold, groups=(groups := copy_groups([paths[i] for i in tr_all[:n_own]])))
     t_idx = np.r_[t_idx, np.arange(n_own, len(tr_all))]                       # extra images: training only
     mean, std = image_stats(x[tr_all[t_idx]])
     tfms = [IntToFloatTensor()] + (batch_augs(**{'mask_radius': prep and mask_radius, **(aug or {})}) if augment else []) + [Normalize.from_stats(mean, std, cuda=False)]
@@ -201,5 +216,6 @@ def casting_dls(root:str|Path, # data root in the Kaggle layout
     dls.parts, dls.split_idx = parts, (tr_all[t_idx], tr_all[v_idx])   # `PART_STATS` per cached image (NaN without `canonical`)
     dls.paths = paths   # the file of each cached image (the drift alarm reads their size in pixels)
     if verbose: print(f"Loaded {len(y)} images from {root} at {img_size}px ({image_mode}) in {time.perf_counter()-t0:.1f}s: "
-                      f"train {len(t_idx)}, valid {len(v_idx)}, test {len(te_all)}")
+                      f"train {len(t_idx)}, valid {len(v_idx)}, test {len(te_all)}"
+                      + (f"; {n_copies} copies of other train/ photos kept on their side of the split" if (n_copies := int((groups != np.arange(len(groups))).sum())) else ''))
     return dls

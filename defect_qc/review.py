@@ -18,7 +18,7 @@ warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', ca
 from .cli import UserError, user_errors
 from fastcore.script import call_parse
 from .images import CLASSES, DataError, cached_images, find_splits, list_split, reference_profile
-from .dataloaders import stratified_kfold
+from .dataloaders import copy_groups, stratified_kfold
 from .train import fit_arrays
 from .models import predict_proba
 
@@ -33,9 +33,10 @@ def fold_probs(x:np.ndarray, # `(N, C, H, W)` uint8 images
                bs:int=64, # batch size
                lr:float=3e-3, # peak learning rate
                seed:int=0, # random seed (folds and training)
+               groups:np.ndarray|None=None, # copies of one photo (`copy_groups`): kept in one fold, so none is scored by a model that saw its twin
               ) -> tuple[np.ndarray, np.ndarray, list]:
     "Out-of-fold `(N, 2)` probabilities, the fold of each image, and the `(model, mean, std)` of each fold."
-    fold, probs, models = stratified_kfold(y, k, seed), np.zeros((len(y), 2), np.float32), []
+    fold, probs, models = stratified_kfold(y, k, seed, groups), np.zeros((len(y), 2), np.float32), []
     for f in range(k):
         tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
         m, mean, std, _ = fit_arrays(x[tr], y[tr], epochs, bs, lr, seed + f)
@@ -155,7 +156,7 @@ def review(data_dir:str|Path, # data root (Kaggle layout: `train/` is reviewed) 
     x, ok, parts = cached_images(paths, img_size, 'L', cache_dir, skip_bad=True, prep=prep)
     if (~ok).any(): print(f"warning: skipping {int((~ok).sum())} unreadable image(s)", file=sys.stderr)
     paths, y = [str(p) for p, o in zip(paths, ok) if o], y[ok]
-    probs, fold, models = fold_probs(x, y, k, epochs, bs=min(64, max(8, len(y)//10)), seed=seed)   # small sets: smaller batches, more steps
+    probs, fold, models = fold_probs(x, y, k, epochs, bs=min(64, max(8, len(y)//10)), seed=seed, groups=copy_groups(paths))   # small sets: smaller batches, more steps
     q = review_queue(paths, y, probs, near_duplicates(x), outlier_scores(parts))
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     q.to_csv(out/'label_issues.csv', index=False)
