@@ -213,8 +213,7 @@ def casting_dls(root:str|Path, # data root in the Kaggle layout
                     train_counts=np.bincount(y[tr_all[t_idx]], minlength=2).tolist(),
                     valid_paths=[str(paths[i]) for i in tr_all[v_idx]], test_paths=[str(paths[i]) for i in te_all],
                     n_extra=len(tr_all) - n_own, extra=[str(r) for r in extra or ()])
-    dls.parts, dls.split_idx = parts, (tr_all[t_idx], tr_all[v_idx])   # `PART_STATS` per cached image (NaN without `canonical`)
-    dls.paths = paths   # the file of each cached image (the drift alarm reads their size in pixels)
+    dls.parts, dls.split_idx, dls.paths = parts, (tr_all[t_idx], tr_all[v_idx]), paths   # `PART_STATS` per cached image (NaN without `canonical`), the file of each (the drift alarm reads its size)
     if verbose: print(f"Loaded {len(y)} images from {root} at {img_size}px ({image_mode}) in {time.perf_counter()-t0:.1f}s: "
                       f"train {len(t_idx)}, valid {len(v_idx)}, test {len(te_all)}"
                       + (f"; {n_copies} copies of other train/ photos kept on their side of the split" if (n_copies := int((groups != np.arange(len(groups))).sum())) else ''))
