@@ -195,6 +195,8 @@ def remove_stale_temporaries(folder:str|Path # a folder `atomic_file` or `make_d
     return gone
 
 # %% ../nbs/02_images.ipynb #d9c2c97f
+_UNWRITABLE = set()   # cache folders already reported, once per process
+
 def write_cache(fn:Path, # the cache file
                 write, # `temporary path -> None`: writes the content
                 what:str='cache', # what it is, for the warning
@@ -205,7 +207,10 @@ def write_cache(fn:Path, # the cache file
         with atomic_file(fn) as tmpf: write(tmpf)
         return True
     except OSError as e:
-        print(f"warning: {what} {fn}: not written ({error_summary(e)})", file=sys.stderr); return False
+        if fn.parent not in _UNWRITABLE:
+            _UNWRITABLE.add(fn.parent)
+            print(f"warning: {what} {fn}: not written ({error_summary(e)}); other cache files there are not reported", file=sys.stderr)
+        return False
 
 # %% ../nbs/02_images.ipynb #ce3c80b3
 PART_STATS = ('cx', 'cy', 'scale', 'match', 'border', 'mean', 'contrast', 'part_mean', 'part_contrast')   # what `find_part` measures
