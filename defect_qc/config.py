@@ -80,7 +80,7 @@ class DataConfig(_Section):
     "`data`: where the images are and how they are prepared."
     _at: ClassVar[str] = 'data.'
     path: Optional[str] = _key(None, 'null or a folder', lambda v: v is None or v.strip() != '')
-    img_size: int = _key(192, 'an integer from 16 to 2048', lambda v: 16 <= v <= 2048)
+    img_size: int = _key(128, 'an integer from 16 to 2048', lambda v: 16 <= v <= 2048)
     image_mode: str = _key('L', "'L' or 'RGB'", lambda v: v in ('L', 'RGB'))
     canonical: bool = _key(True, _flag)
     mask_radius: Optional[float] = _key(0.5, 'null or a number from 0.3 to 0.75', lambda v: v is None or 0.3 <= v <= 0.75)
@@ -127,7 +127,7 @@ class PlateauConfig(_Section):
 class EarlyStoppingConfig(_Section):
     "`early_stopping`"
     _at: ClassVar[str] = 'early_stopping.'
-    enabled: bool = _key(True, _flag)
+    enabled: bool = _key(False, _flag)
     monitor: str = _key('valid_loss', *_monitor)
     patience: int = _key(6, 'an integer >= 0', lambda v: v >= 0)
 
@@ -206,7 +206,7 @@ class TrainConfig(_Section):
     weight_decay: float = _key(0.01, 'a number >= 0', lambda v: 0 <= v < math.inf)
     seed: int = _key(42, 'an integer from 0 to 4294967295', lambda v: 0 <= v < 2**32)
     loss: LossConfig = field(default_factory=LossConfig)
-    schedule: str = _key('plateau', "'plateau' or 'one_cycle'", lambda v: v in ('plateau', 'one_cycle'))
+    schedule: str = _key('one_cycle', "'plateau' or 'one_cycle'", lambda v: v in ('plateau', 'one_cycle'))
     plateau: PlateauConfig = field(default_factory=PlateauConfig)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)

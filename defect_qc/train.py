@@ -1,4 +1,4 @@
-"""`python -m defect_qc.train`: a fastai `Learner` with a class-weighted loss, AdamW and a plateau schedule, configured by Hydra and tracked in MLflow.
+"""`python -m defect_qc.train`: a fastai `Learner` with a class-weighted loss, AdamW and a one-cycle schedule, configured by Hydra and tracked in MLflow.
 
 Docs: https://defect-qc.github.io/defect_qc/training.html.md"""
 
