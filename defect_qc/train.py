@@ -388,11 +388,11 @@ def train(cfg:DictConfig, # training config (see `load_config`)
     if len(dls.train) == 0:                         # skipped unreadable images left less than one batch
         check_split(np.bincount(dls.train.cache[1][np.concatenate(dls.split_idx)], minlength=len(CLASSES)).tolist(), cfg, data_path)
     set_seed(cfg.seed, reproducible=True)
-    learn = make_learner(dls, cfg, run_dir)
+    learn, precision = make_learner(dls, cfg, run_dir), resolve_precision(cfg.precision, dls.device)   # what `auto` chose on this machine
     with mlflow_run(cfg, run_dir, main) as run:
         if main:
             mlflow.log_params(flatten_config(cfg))
-            mlflow.set_tags({'data.path': str(data_path), 'demo_data': str(not cfg.data.path), 'world_size': str(ws)})
+            mlflow.set_tags({'data.path': str(data_path), 'demo_data': str(not cfg.data.path), 'world_size': str(ws), 'precision': precision})
         fit_s, epochs_run = _fit(learn, cfg, state, main)
         if not main:                              # the other ranks are done: rank 0 evaluates on the full sets
             distributed.shutdown_distributed()
@@ -400,7 +400,7 @@ def train(cfg:DictConfig, # training config (see `load_config`)
         with distributed.local_only():
             oof, fold_info = fold_scores(cfg, data_path, run_dir/'folds') if cfg.threshold.folds else (None, {})
             res, splits, meta = _evaluate_run(learn, cfg, dls, run_dir, run, state is not None, oof)
-            res.update(fit_seconds=fit_s, epochs_run=epochs_run, **({'world_size': ws} if state is not None else {}),
+            res.update(fit_seconds=fit_s, epochs_run=epochs_run, precision=precision, **({'world_size': ws} if state is not None else {}),
                        **({'folds': fold_info} if fold_info else {}))
             _save_outputs(run_dir, res, meta, cfg, data_path, dls, splits)
     distributed.shutdown_distributed()

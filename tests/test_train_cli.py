@@ -25,6 +25,9 @@ def test_no_args_trains_on_demo_data(tmp_path, cache_dir):
     (r0,) = c.search_runs([c.get_experiment_by_name('defect_qc').experiment_id])
     assert r0.info.status == 'FINISHED'
     assert len(c.get_metric_history(r0.info.run_id, 'valid_loss')) == m['epochs_run']
+    # the precision `auto` chose on this CPU is recorded, so runs from two machines can be told apart
+    from defect_qc.train import resolve_precision
+    assert m['precision'] == r0.data.tags['precision'] == resolve_precision('auto') in ('bf16', 'fp32'), (m.get('precision'), r0.data.tags)
 
 def test_overrides_reach_the_run(tmp_path, cache_dir):
     r = run_cli('defect_qc.train', 'num_epochs=2', 'data.img_size=64', 'mlflow.experiment_name=ovr', 'mlflow.log_model=false', 'card.plots=false',
