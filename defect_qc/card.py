@@ -120,7 +120,7 @@ def model_card(res:dict, # the run's metrics (`metrics.json`)
             "Intended use: sorting photos of the same kind of castings, taken with the same set-up as the training photos, "
             "into good and defective, with a person checking what the review band or the drift alarm flags.", '']
     cmd = ' '.join(['python -m defect_qc.train'] + list(overrides or []))
-    prec = ([f"Trained in {res['precision']} (what `precision: auto` chose on that CPU): on a CPU that "
+    prec = ([f"Trained in {res['precision']} (what `precision: auto` chose on that machine): on a CPU that "
              f"{'lacks native bf16 it trains in float32' if res['precision'] == 'bf16' else 'computes bf16 natively it trains in bf16'}, "
              "and the figures differ a little.", ''] if res.get('precision') in ('bf16', 'fp32') and cfg.precision == 'auto' else [])
     repro = ['## How to reproduce', '', '```sh', cmd, '```', '', *prec, 'The full config:', '', '```yaml',

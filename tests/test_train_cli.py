@@ -47,7 +47,7 @@ def test_overrides_reach_the_run(tmp_path, cache_dir):
     assert 'review band: accept below' in r.stdout and 'escape rate <=' in r.stdout
     card = (run/'model_card.md').read_text()
     assert 'Review band: accept below' in card and 'threshold.band=true' in card and '## Known limitations' in card
-    assert f"Trained in {m['precision']} (what `precision: auto` chose on that CPU)" in card   # how to reproduce it elsewhere
+    assert f"Trained in {m['precision']} (what `precision: auto` chose on that machine)" in card   # how to reproduce it elsewhere
 
 def test_wrong_key_is_refused(tmp_path):
     r = run_cli('defect_qc.train', 'num_epoch=3', cwd=tmp_path)
