@@ -98,7 +98,7 @@ def make_learner(dls, # DataLoaders from `casting_dls`
                  cfg:DictConfig, # training config
                  path:str|Path='.', # where fastai saves checkpoints
                 ) -> Learner:
-    "A fastai `Learner`: registered architecture, class-weighted cross entropy, AdamW, defect metrics."
+    "A fastai `Learner`: registered architecture, class-weighted cross entropy, AdamW, defect metrics; `.precision` is what it trains in."
     model = create_model(cfg.model.arch, dls.info['n_channels'], len(CLASSES), cfg.model.weights, **arch_kwargs(cfg))
     w = class_weights(cfg.loss.class_weights, dls.info['train_counts'], cfg.loss.defect_cost)
     loss = CrossEntropyLossFlat(weight=None if w is None else w.to(dls.device))
@@ -112,6 +112,7 @@ def make_learner(dls, # DataLoaders from `casting_dls`
         if not on_gpu: raise ValueError("precision=fp16 needs a GPU; on a CPU use precision=bf16")
         learn = learn.to_fp16()
     elif precision != 'fp32': raise ValueError(f"precision: expected auto, fp32, bf16 or fp16, got {cfg.precision!r}")
+    learn.precision = precision   # what `auto` chose on this machine, for the run's record
     return learn
 
 # %% ../nbs/19_training.ipynb #c51c4a87
@@ -388,11 +389,11 @@ def train(cfg:DictConfig, # training config (see `load_config`)
     if len(dls.train) == 0:                         # skipped unreadable images left less than one batch
         check_split(np.bincount(dls.train.cache[1][np.concatenate(dls.split_idx)], minlength=len(CLASSES)).tolist(), cfg, data_path)
     set_seed(cfg.seed, reproducible=True)
-    learn, precision = make_learner(dls, cfg, run_dir), resolve_precision(cfg.precision, dls.device)   # what `auto` chose on this machine
+    learn = make_learner(dls, cfg, run_dir)
     with mlflow_run(cfg, run_dir, main) as run:
         if main:
             mlflow.log_params(flatten_config(cfg))
-            mlflow.set_tags({'data.path': str(data_path), 'demo_data': str(not cfg.data.path), 'world_size': str(ws), 'precision': precision})
+            mlflow.set_tags({'data.path': str(data_path), 'demo_data': str(not cfg.data.path), 'world_size': str(ws), 'precision': learn.precision})
         fit_s, epochs_run = _fit(learn, cfg, state, main)
         if not main:                              # the other ranks are done: rank 0 evaluates on the full sets
             distributed.shutdown_distributed()
@@ -400,7 +401,7 @@ def train(cfg:DictConfig, # training config (see `load_config`)
         with distributed.local_only():
             oof, fold_info = fold_scores(cfg, data_path, run_dir/'folds') if cfg.threshold.folds else (None, {})
             res, splits, meta = _evaluate_run(learn, cfg, dls, run_dir, run, state is not None, oof)
-            res.update(fit_seconds=fit_s, epochs_run=epochs_run, precision=precision, **({'world_size': ws} if state is not None else {}),
+            res.update(fit_seconds=fit_s, epochs_run=epochs_run, precision=learn.precision, **({'world_size': ws} if state is not None else {}),
                        **({'folds': fold_info} if fold_info else {}))
             _save_outputs(run_dir, res, meta, cfg, data_path, dls, splits)
     distributed.shutdown_distributed()
