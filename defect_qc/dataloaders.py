@@ -16,7 +16,8 @@ from .images import CLASSES, DIR_OF, DataError, cached_images, file_digest, find
 from .augment import batch_augs
 
 # %% auto #0
-__all__ = ['stratified_split', 'stratified_kfold', 'stratified_folds', 'copy_groups', 'image_stats', 'casting_dls']
+__all__ = ['stratified_split', 'stratified_kfold', 'stratified_folds', 'copy_groups', 'check_copy_split', 'image_stats',
+           'casting_dls']
 
 # %% ../nbs/05_dataloaders.ipynb #ddd40a9c
 def stratified_split(labels:np.ndarray, # label of each training item
@@ -78,6 +79,27 @@ def copy_groups(paths:list, # files
         try: groups[i] = first.setdefault(file_digest(p), i)
         except OSError: pass   # decoding names an unreadable file
     return groups
+
+# %% ../nbs/05_dataloaders.ipynb #102ea146
+def check_copy_split(y:np.ndarray, # label of each photo
+                     t_idx:np.ndarray, # training indices
+                     v_idx:np.ndarray, # validation indices
+                     groups:np.ndarray, # `copy_groups` of the photos
+                     paths:list, # the photos, to name their folder
+                    ):
+    "Refuse a split in which copies kept together left one side without a class, naming the class's folder."
+    for c in np.unique(y):
+        k, n = len(np.unique(groups[y == c])), int((y == c).sum())
+        for side, idx in (('validation', v_idx), ('training', t_idx)):
+            if k < n and not (y[idx] == c).any():
+                raise DataError(f"{Path(paths[np.flatnonzero(y == c)[0]]).parent}: its {n} photos are copies of {k} distinct photo(s), "
+                                f"kept together on one side of the split, so the {side} split has no '{CLASSES[c]}' photo; add distinct photos")
+
+def _grouped_split(y, paths, valid_pct, seed, fold=()):
+    "`_split` with the copies among `paths` kept together (`copy_groups`), checked by `check_copy_split`; returns train, valid, groups."
+    t_idx, v_idx = _split(y, valid_pct, seed, *fold, groups=(groups := copy_groups(paths)))
+    check_copy_split(y, t_idx, v_idx, groups, paths)
+    return t_idx, v_idx, groups
 
 # %% ../nbs/05_dataloaders.ipynb #29fbfd44
 class _FromCache:
@@ -202,7 +224,7 @@ def casting_dls(root:str|Path, # data root in the Kaggle layout
     x, y, paths, split, parts, prep = _casting_arrays(root, img_size, image_mode, cache_dir, skip_bad,
                                                       dict(mask_radius=mask_radius) if canonical else None, extra)
     tr_all, te_all, n_own = np.flatnonzero(split < 2), np.flatnonzero(split == 2), int((split == 0).sum())   # train/, then the extra roots
-    t_idx, v_idx = _split(y[tr_all[:n_own]], valid_pct, seed, *fold, groups=(groups := copy_groups([paths[i] for i in tr_all[:n_own]])))
+    t_idx, v_idx, groups = _grouped_split(y[tr_all[:n_own]], [paths[i] for i in tr_all[:n_own]], valid_pct, seed, fold)
     t_idx = np.r_[t_idx, np.arange(n_own, len(tr_all))]                       # extra images: training only
     mean, std = image_stats(x[tr_all[t_idx]])
     tfms = [IntToFloatTensor()] + (batch_augs(**{'mask_radius': prep and mask_radius, **(aug or {})}) if augment else []) + [Normalize.from_stats(mean, std, cuda=False)]

@@ -56,6 +56,20 @@ def test_bomb_in_the_data_is_named_and_skippable(env, tmp_path, cache_dir):
     assert r.returncode == 0, r.stderr[-2000:]
     assert 'warning: skipping 1 unreadable image(s)' in r.stderr and 'bomb.png' in r.stderr
 
+def test_defects_that_are_all_copies_of_one_photo_are_named(env, tmp_path, cache_dir):
+    import shutil
+    _, _, demo = env
+    data = tmp_path/'data'; shutil.copytree(demo/'train'/'ok_front', data/'train'/'ok_front')
+    one = sorted((demo/'train'/'def_front').glob('*.jpeg'))[0]
+    (data/'train'/'def_front').mkdir()
+    for i in range(5): shutil.copy(one, data/'train'/'def_front'/f'copy_{i}.jpeg')   # five defects, one photo
+    r = run_cli('defect_qc.train', f'data.path={data}', 'data.img_size=32', 'num_epochs=1', 'batch_size=4', f'data.cache_dir={cache_dir}',
+                f'mlflow.tracking_uri=sqlite:///{tmp_path}/mlflow.db', f'hydra.run.dir={tmp_path/"run"}', cwd=tmp_path)
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert r.stderr.strip().splitlines()[-1] == (f"error: {data/'train'/'def_front'}: its 5 photos are copies of 1 distinct photo(s), kept together "
+                                                 "on one side of the split, so the validation split has no 'def' photo; add distinct photos")
+    assert not (tmp_path/'run'/'model.pth').exists() and 'Traceback' not in r.stderr
+
 def test_cache_folder_that_cannot_be_written_costs_a_warning_not_the_run(env, tmp_path):
     tmp, _, demo = env
     (tmp_path/'a_file').write_text('')                      # where the cache folder should be: a file (read-only, a full disk: the same)
