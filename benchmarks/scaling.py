@@ -1,6 +1,6 @@
 """Training time vs data size and vs processes.
 
-    python benchmarks/scaling.py [--sizes 1000 3000 6633] [--procs 1 2] [--epochs 2] [--img-size 192]
+    python benchmarks/scaling.py [--sizes 1000 3000 6633] [--procs 1 2] [--epochs 2] [--img-size 128]
 
 Trains `python -m defect_qc.train` (1 process) or `accelerate launch --multi_gpu --num_processes N -m defect_qc.train`
 (N CPU processes on gloo when there is no GPU) on stratified subsets of the real training split
@@ -47,7 +47,7 @@ def main():
     ap.add_argument('--sizes', type=int, nargs='+', default=[1000, 3000, 6633], help='images taken from train/ (80%% train, 20%% valid)')
     ap.add_argument('--procs', type=int, nargs='+', default=[1, 2])
     ap.add_argument('--epochs', type=int, default=2)
-    ap.add_argument('--img-size', type=int, default=192)
+    ap.add_argument('--img-size', type=int, default=128, help='image side (default 128, the default config)')
     ap.add_argument('--data', default=None, help='data root (default: the real data if found, else the demo data)')
     a = ap.parse_args()
     from defect_qc.fixtures import real_data_root
