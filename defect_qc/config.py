@@ -60,7 +60,7 @@ class AugConfig(_Section):
     _at: ClassVar[str] = 'data.aug.'
     max_rotate: float = _key(0.0, 'a number of degrees from 0 to 180', lambda v: 0 <= v <= 180)
     max_zoom: float = _key(1.0, 'a number from 1 to 4', lambda v: 1 <= v <= 4)
-    max_tilt: float = _key(15.0, 'a number of degrees from 0 to 60', lambda v: 0 <= v <= 60)
+    max_tilt: float = _key(20.0, 'a number of degrees from 0 to 60', lambda v: 0 <= v <= 60)
     max_lighting: float = _key(0.1, 'a number from 0 to 0.9', lambda v: 0 <= v <= 0.9)
     max_gamma: float = _key(1.6, 'a number from 1 to 10', lambda v: 1 <= v <= 10)
     max_blur: float = _key(1.0, 'a number of pixels from 0 to 10', lambda v: 0 <= v <= 10)
