@@ -23,7 +23,7 @@ from .dataloaders import copy_groups, stratified_kfold, stratified_split
 from .parts import RADII, match_scale, part_profile
 from .models import ModelFileError, load_model, normalize_uint8, predict_proba, save_model
 from .drift import FeatureDistance, drift_reference, model_features, part_pixels, source_side
-from .evaluate import NO_REJECT, binary_metrics, reject_text, report, tune_band, tune_threshold, upper_bound
+from .evaluate import NO_REJECT, binary_metrics, reject_text, report, score_text, tune_band, tune_threshold, upper_bound
 from .predict import expand_inputs
 
 # %% auto #0
@@ -373,7 +373,7 @@ def _band(cv, m, info, x_lab, y_lab, levers) -> dict:
     b = adapted_band(y_lab, p, info['threshold'], src)
     if src == 'in-sample': b['t_reject'] = NO_REJECT
     print(f"review band: accept below {b['t_accept']:.4g}, {reject_text(b['t_reject'])}" + ('' if src == 'in-sample' else
-          f" (the highest {src} score of a good labelled photo: {np.max(p[y_lab == 0], initial=0):.4g})") + "; a person reviews the rest", file=sys.stderr)
+          f" (the highest {src} score of a good labelled photo: {score_text(np.max(p[y_lab == 0], initial=0))})") + "; a person reviews the rest", file=sys.stderr)
     return b
 
 @contextlib.contextmanager

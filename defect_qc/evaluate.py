@@ -28,7 +28,7 @@ from .predict import Predictor
 # %% auto #0
 __all__ = ['METRIC_KEYS', 'THRESHOLD_MODES', 'NO_REJECT', 'upper_bound', 'binary_metrics', 'max_misses', 'tune_threshold',
            'tune_band', 'band_metrics', 'plot_confusion', 'plot_curves', 'plot_hist', 'worst_errors', 'plot_gallery',
-           'plot_gradcam', 'report', 'format_metrics_table', 'reject_text', 'format_band', 'drift_counts',
+           'plot_gradcam', 'report', 'format_metrics_table', 'score_text', 'reject_text', 'format_band', 'drift_counts',
            'format_drift', 'new_eval_dir', 'evaluate_folder', 'main']
 
 # %% ../nbs/11_evaluate.ipynb #f63594ca
@@ -423,10 +423,16 @@ def format_metrics_table(metrics:dict # `report`'s result / `metrics.json`, or o
     return '\n'.join(lines)
 
 # %% ../nbs/11_evaluate.ipynb #cb406ef8
+def score_text(p:float # a score or threshold, 0 to 1
+              ) -> str:
+    "`p` with 4 significant digits, or as many as it takes not to print a score under 1 as `1`."
+    for d in (4, 7, 12, 17):   # 17 digits tell every float64 under 1 from 1
+        if (s := f"{p:.{d}g}") != '1' or p >= 1: return s
+
 def reject_text(t_reject:float # a review band's reject threshold
                ) -> str:
     "How a band's reject threshold reads: `reject from 0.9`, or that nothing is rejected when it lies above every score."
-    return f"reject from {t_reject:.4g}" if t_reject <= 1 else "reject nothing automatically"
+    return f"reject from {score_text(t_reject)}" if t_reject <= 1 else "reject nothing automatically"
 
 # %% ../nbs/11_evaluate.ipynb #e76322e2
 def format_band(metrics:dict # `report`'s result / `metrics.json` (with a `band`)
