@@ -89,10 +89,11 @@ def check_copy_split(y:np.ndarray, # label of each photo
                     ):
     "Refuse a split in which copies kept together left one side without a class, naming the class's folder."
     for c in np.unique(y):
-        k, n = len(np.unique(groups[y == c])), int((y == c).sum())
+        mine = np.flatnonzero(y == c)
+        if (k := len(np.unique(groups[mine]))) == len(mine): continue   # no copies in this class: the split is the usual one
         for side, idx in (('validation', v_idx), ('training', t_idx)):
-            if k < n and not (y[idx] == c).any():
-                raise DataError(f"{Path(paths[np.flatnonzero(y == c)[0]]).parent}: its {n} photos are copies of {k} distinct photo(s), "
+            if not (y[idx] == c).any():
+                raise DataError(f"{Path(paths[mine[0]]).parent}: its {len(mine)} photos are copies of {k} distinct photo(s), "
                                 f"kept together on one side of the split, so the {side} split has no '{CLASSES[c]}' photo; add distinct photos")
 
 def _grouped_split(y, paths, valid_pct, seed, fold=()):

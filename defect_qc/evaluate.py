@@ -440,7 +440,7 @@ def format_band(metrics:dict # `report`'s result / `metrics.json` (with a `band`
     "The review band in a few lines: the share of parts per decision, escapes and false rejects with 95% upper bounds; None without a band."
     b = metrics.get('band')
     if not b: return None
-    lines = [f"review band: accept below {b['t_accept']:.4g}, {reject_text(b['t_reject'])}, a person reviews in between"]
+    lines = [f"review band: accept below {score_text(b['t_accept'])}, {reject_text(b['t_reject'])}, a person reviews in between"]
     for s, m in metrics.items():
         if isinstance(m, dict) and 'band_review_rate' in m:
             g = lambda k: m[f'band_{k}']
