@@ -4,8 +4,9 @@ usage: python benchmarks/predict_speed.py [RUN_DIR] [--n 512] [--img-size 128]
 
 Without RUN_DIR a tiny DefectCNN run is created (weights don't matter for speed). The ONNX model is exported into a
 temporary folder, so RUN_DIR is not modified. JPEGs: the real casting photos when ../shared/data/casting_data is there,
-else synthetic 300x300 demo JPEGs. Prints a markdown table of images/s (higher is better); with RUN_DIR and the real photos,
-then the per-stage table of `predict_stages.py` (decode, find part, crop, model, drift, CSV, and Pillow's decoding floor).
+else synthetic 300x300 demo JPEGs. Prints a markdown table of images/s (higher is better), the cost of heat maps, and
+the time of one photo per call with the predictor's decoding threads kept against a new pool per call; with RUN_DIR
+and the real photos, then the per-stage table of `predict_stages.py` (decode, find part, crop, model, drift, CSV, and Pillow's decoding floor).
 """
 import argparse, os, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -73,6 +74,17 @@ def main(argv=None):
         expl = rate(lambda: (p.predict_paths(files, warn=False), p.explain(files)), len(files), warmup=0)
         print(f"\nwith Grad-CAM heat maps (torch, batch 64, end-to-end): {expl:,.0f} img/s, against {plain:,.0f} img/s without "
               f"({plain/expl:.1f}x the time)")
+        one = [f.read_bytes() for f in files[:64]]   # photos one at a time, as the station and the server get them on a line
+        def calls(fresh):
+            def go():
+                for b in one:
+                    if fresh: p._pool = None   # as before: a new pool of decoding threads for each call, joined at its end
+                    p.predict_bytes([b], warn=False)
+                    if fresh: p._pool.shutdown()
+            return go
+        kept, fresh = (max(rate(calls(f), len(one)) for _ in range(3)) for f in (False, True))
+        print(f"one photo per call (torch, from bytes, best of 3): {1e3/kept:.2f} ms a photo with the predictor's decoding threads "
+              f"kept, {1e3/fresh:.2f} ms with a new pool for each call")
     if a.run_dir and real_data_root():   # where the time goes from file to decision, against Pillow's decoding of the same files
         print(); stages_main([a.run_dir])
     return 0

@@ -282,6 +282,16 @@ def _model_threads(self:Predictor, n:int, # photos in the `_run`
     if threading.current_thread() is not threading.main_thread(): return None   # a server's or the station's worker: see the note above
     return max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) - self.n_workers))
 
+# %% ../nbs/10_predict.ipynb #4da688ed
+_POOL_LOCK = threading.Lock()
+
+@patch
+def _decoders(self:Predictor) -> ThreadPoolExecutor:
+    "The predictor's decoding threads, started by its first call and kept: a call for a few photos starts no threads."
+    with _POOL_LOCK:
+        if self.__dict__.get('_pool') is None: self._pool = ThreadPoolExecutor(self.n_workers, thread_name_prefix='defect_qc-decode')
+        return self._pool
+
 # %% ../nbs/10_predict.ipynb #5526d082
 @patch
 def _run(self:Predictor, srcs, names, progress=False, warn=True):
@@ -291,7 +301,8 @@ def _run(self:Predictor, srcs, names, progress=False, warn=True):
     parts = np.full((n, len(PART_STATS)), np.nan, np.float32)
     sides, contrast = np.full(n, np.nan), np.full(n, np.nan)   # source short side, model input contrast
     bar = _progress(n, progress)
-    with torch_threads(self._model_threads(n)), ThreadPoolExecutor(self.n_workers) as ex:
+    ex = self._decoders()
+    with torch_threads(self._model_threads(n)):
         sub = lambda i: (i, [ex.submit(_decode, srcs[j], names[j], self.img_size, self.image_mode, self.meta.get('prep')) for j in range(i, min(i+bs, n))])
         starts = iter(range(0, n, bs)); q = deque(sub(i) for _, i in zip(range(2), starts))
         while q:
