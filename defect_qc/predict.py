@@ -288,8 +288,9 @@ _POOL_LOCK = threading.Lock()
 @patch
 def _decoders(self:Predictor) -> ThreadPoolExecutor:
     "The predictor's decoding threads, started by its first call and kept: a call for a few photos starts no threads."
-    with _POOL_LOCK:
-        if self.__dict__.get('_pool') is None: self._pool = ThreadPoolExecutor(self.n_workers, thread_name_prefix='defect_qc-decode')
+    with _POOL_LOCK:   # a process forked after a call inherits a pool whose threads it does not have: it starts its own
+        if self.__dict__.get('_pool') is None or self._pool_pid != os.getpid():
+            self._pool, self._pool_pid = ThreadPoolExecutor(self.n_workers, thread_name_prefix='defect_qc-decode'), os.getpid()
         return self._pool
 
 # %% ../nbs/10_predict.ipynb #5526d082
