@@ -72,7 +72,8 @@ def training_epoch(root, cfg, tmp):
     dls = dls_from_config(cfg, root, device='cpu', verbose=False)
     learn, timer = make_learner(dls, cfg, tmp), train_timer()
     with learn.no_bar(), learn.no_logging():
-        t = time.perf_counter(); learn.fit(1, cfg.lr, cbs=[timer, *fit_callbacks(cfg)]); wall = time.perf_counter() - t
+        cbs = [c for c in fit_callbacks(cfg) if type(c).__name__ != 'ValidateFrom']   # the epoch validated, as the run's second half is
+        t = time.perf_counter(); learn.fit(1, cfg.lr, cbs=[timer, *cbs]); wall = time.perf_counter() - t
     return timer.ips, wall, dls
 
 def main():
@@ -135,14 +136,18 @@ def main():
     print(f"the convolutions (and the linear head) take {conv_us/tot:.0%} of the step and run at {2*flops/(conv_us*1e-6)/1e9:,.0f} GFLOP/s "
           f"({2*flops/(conv_us*1e-6)/1e9/peak:.0%} of the {prec} matrix multiply); BatchNorm and ReLU, with no FLOPs counted, take {bn_us/tot:.0%}")
 
+    from defect_qc.train import fit_callbacks
     n_ep = a.epochs or cfg.num_epochs
-    n_tr, n_va = dls.info['n_train'], dls.info['n_valid']
+    start = next((c.start for c in fit_callbacks(load_config([f'num_epochs={n_ep}'])) if type(c).__name__ == 'ValidateFrom'), 0)
+    n_tr, n_va, train_s = dls.info['n_train'], dls.info['n_valid'], dls.info['n_train']/ips_train
+    run_s = n_ep*train_s + (n_ep - start)*(epoch_s - train_s)   # the epochs before `start` train without validating
     print(f"\nwhole epoch as training runs it ({n_tr} training + {n_va} validation photos, PreciseBN, EMA): {epoch_s:.1f} s; "
-          f"training phase {n_tr/ips_train:.1f} s, the rest {epoch_s - n_tr/ips_train:.1f} s")
-    print(f"default run: {n_ep} epochs x {epoch_s:.1f} s = {n_ep*epoch_s/60:.1f} min of epochs, plus the fixed cost "
-          f"(benchmarks/fixed_cost.py, about 14 s); goal 5 min: {'met' if n_ep*epoch_s + 14 <= 300 else 'not met'}. "
-          f"At the model step's own speed the epochs would take {n_ep*(n_tr + n_va/3)/ips_model/60:.1f} min "
+          f"training phase {train_s:.1f} s, the rest {epoch_s - train_s:.1f} s")
+    print(f"default run: {n_ep} epochs x {train_s:.1f} s of training + {n_ep - start} validated x {epoch_s - train_s:.1f} s "
+          f"(checkpoint.validate_from) = {run_s/60:.1f} min of epochs, plus the fixed cost "
+          f"(benchmarks/fixed_cost.py, about 14 s); goal 5 min: {'met' if run_s + 14 <= 300 else 'not met'}. "
+          f"At the model step's own speed the epochs would take {(n_ep*n_tr + (n_ep - start)*n_va/3)/ips_model/60:.1f} min "
           f"(validation counted as a third of a training image); at the whole {prec} matrix-multiply peak "
-          f"{n_ep*(n_tr + n_va/3)*per_img/(peak*1e9)/60:.1f} min")
+          f"{(n_ep*n_tr + (n_ep - start)*n_va/3)*per_img/(peak*1e9)/60:.1f} min")
 
 if __name__ == '__main__': main()

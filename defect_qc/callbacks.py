@@ -1,4 +1,4 @@
-"""What training adds to fastai's loop: MLflow curves, precise BatchNorm statistics, an average of the weights, plain progress lines, bfloat16 on CPUs.
+"""What training adds to fastai's loop: MLflow curves, precise BatchNorm statistics, an average of the weights, validation of the annealed epochs only, plain progress lines, bfloat16 on CPUs.
 
 Docs: https://defect-qc.github.io/defect_qc/callbacks.html.md"""
 
@@ -20,8 +20,8 @@ from fastai.torch_core import to_float
 from .distributed import all_average
 
 # %% auto #0
-__all__ = ['MLflowCallback', 'PreciseBN', 'WeightEMA', 'TrainingDiverged', 'DivergenceGuard', 'LineProgress', 'interactive',
-           'CPUAutocast']
+__all__ = ['MLflowCallback', 'PreciseBN', 'WeightEMA', 'ValidateFrom', 'TrainingDiverged', 'DivergenceGuard', 'LineProgress',
+           'interactive', 'CPUAutocast']
 
 # %% ../nbs/18_callbacks.ipynb #6dcde560
 def _mlflow_key(name:str) -> str:
@@ -77,6 +77,21 @@ class PreciseBN(Callback):
         all_average([t for m in self.bns for t in (m.running_mean, m.running_var)])   # the same statistics on every process
         self.model.eval()
 
+    def replay_validate(self):
+        "The random draws of `before_validate` without its forward passes: its batches, and the noise of every dropout layer."
+        if not self.bns: return
+        model = getattr(self.model, 'module', self.model)
+        drops, calls = [m for m in model.modules() if isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0], []
+        with torch.no_grad():
+            for b in self.dl:
+                if drops and not calls:   # each dropout call's input shape, from one image in eval mode (which draws nothing)
+                    hooks = [m.register_forward_hook(lambda m, a, o: calls.append((m, a[0].shape[1:], a[0].dtype))) for m in drops]
+                    try: model.eval(); model(b[0][:1])
+                    finally:
+                        for h in hooks: h.remove()
+                for m, shape, dtype in calls: m.train(); m(torch.zeros(len(b[0]), *shape, dtype=dtype, device=b[0].device))
+        self.model.eval()
+
 # %% ../nbs/18_callbacks.ipynb #833b52d7
 class WeightEMA(Callback):
     "Exponential moving average of the weights: train the raw weights, validate, checkpoint and keep the average."
@@ -105,6 +120,27 @@ class WeightEMA(Callback):
         with torch.no_grad():
             for r, t in zip(self.raw, self.live): t.copy_(r)
         self.raw = None
+
+# %% ../nbs/18_callbacks.ipynb #d243c461
+class ValidateFrom(Callback):
+    "Validate only from epoch `start` on; before it, make validation's random draws without its work, so training takes the same path."
+    order = WeightEMA.order - 1
+    def __init__(self, start:int # the first epoch validated (from 0)
+                ): self.start = start
+
+    def before_fit(self):
+        self.full = self.learn._do_epoch_validate   # fastai's validation (or the distributed one)
+        self.learn._do_epoch_validate = self._validate
+
+    def after_fit(self): self.learn.__dict__.pop('_do_epoch_validate', None)
+
+    def _validate(self, ds_idx=1, dl=None):
+        if dl is not None or ds_idx != 1 or self.epoch >= self.start or self not in self.learn.cbs: return self.full(ds_idx, dl)
+        for cb in self.learn.cbs.sorted('order'):   # the callbacks' own draws before validation (PreciseBN's pass)
+            if (f := getattr(type(cb), 'replay_validate', None)) is not None: f(cb)
+        with torch.no_grad():
+            for _ in self.dls.valid: pass           # the validation batches' draws
+        self.recorder.log += [math.nan] * len(self.recorder._valid_mets)
 
 # %% ../nbs/18_callbacks.ipynb #4bc4bca6
 class TrainingDiverged(RuntimeError):

@@ -136,6 +136,7 @@ class CheckpointConfig(_Section):
     "`checkpoint`: the epoch kept."
     _at: ClassVar[str] = 'checkpoint.'
     monitor: str = _key('valid_loss', *_monitor)
+    validate_from: float = _key(0.5, 'a number in [0, 1)', lambda v: 0 <= v < 1)
 
 @dataclass
 class EmaConfig(_Section):

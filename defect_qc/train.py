@@ -31,7 +31,7 @@ from .tracking import check_tracking, log_model, mlflow_run, tracking_uri
 from .card import write_card
 from . import distributed
 from .distributed import is_main_process, worker_argv
-from .callbacks import CPUAutocast, DivergenceGuard, LineProgress, MLflowCallback, PreciseBN, TrainingDiverged, WeightEMA, interactive
+from .callbacks import CPUAutocast, DivergenceGuard, LineProgress, MLflowCallback, PreciseBN, TrainingDiverged, ValidateFrom, WeightEMA, interactive
 
 # %% auto #0
 __all__ = ['NO_BF16_ENV', 'class_weights', 'defect_metrics', 'cpu_has_bf16', 'resolve_precision', 'make_learner', 'fit_callbacks',
@@ -118,7 +118,7 @@ def make_learner(dls, # DataLoaders from `casting_dls`
 # %% ../nbs/19_training.ipynb #c51c4a87
 def fit_callbacks(cfg:DictConfig # training config
                  ) -> list:
-    "Schedule, early-stopping, checkpoint and weight-averaging callbacks from the config."
+    "Schedule, early-stopping, checkpoint, validation and weight-averaging callbacks from the config."
     cbs = [SaveModelCallback(monitor=cfg.checkpoint.monitor, fname='best', with_opt=False, reset_on_fit=True)]
     if cfg.ema.decay: cbs.append(WeightEMA(cfg.ema.decay))
     if cfg.precise_bn.enabled: cbs.append(PreciseBN(cfg.precise_bn.n_batches))
@@ -128,6 +128,8 @@ def fit_callbacks(cfg:DictConfig # training config
     elif cfg.schedule != 'one_cycle': raise ValueError(f"schedule: expected plateau or one_cycle, got {cfg.schedule!r}")
     if cfg.early_stopping.enabled:
         cbs.append(EarlyStoppingCallback(monitor=cfg.early_stopping.monitor, patience=cfg.early_stopping.patience))
+    elif cfg.schedule == 'one_cycle' and (share := cfg.checkpoint.get('validate_from', 0)):   # the warm-up's epochs: trained, not validated
+        cbs.append(ValidateFrom(min(int(share * cfg.num_epochs), cfg.num_epochs - 1)))
     return cbs
 
 # %% ../nbs/19_training.ipynb #8f00598d

@@ -27,7 +27,8 @@ def test_train_register_and_serve(tmp_path, tracking_server, cache_dir):
     exp = c.get_experiment_by_name('central')
     (run,) = c.search_runs([exp.experiment_id])
     assert run.info.status == 'FINISHED'
-    assert [m.step for m in c.get_metric_history(run.info.run_id, 'valid_loss')] == [0, 1]
+    assert [m.step for m in c.get_metric_history(run.info.run_id, 'valid_loss')] == [1]   # 2 epochs: the second validated
+    assert [m.step for m in c.get_metric_history(run.info.run_id, 'train_loss')] == [0, 1]
     arts = {a.path for a in c.list_artifacts(run.info.run_id, 'results')}
     assert {'results/metrics.json', 'results/confusion_matrix_val.png'} <= arts, arts
     (mv,) = c.search_model_versions("name='castings'")

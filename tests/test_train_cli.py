@@ -19,12 +19,15 @@ def test_no_args_trains_on_demo_data(tmp_path, cache_dir):
     # validation images here (0.95 before the part finder); from-scratch training on so few images swings with the seed and
     # the CPU's precision, so the bound is loose on purpose.
     assert m['val']['roc_auc'] >= 0.7, m['val']
-    # tracked in ./mlflow.db by default, with per-epoch history
+    # tracked in ./mlflow.db by default, with per-epoch history: training losses of every epoch, validation of the second half
     assert (tmp_path/'mlflow.db').is_file()
     c = MlflowClient(f"sqlite:///{tmp_path/'mlflow.db'}")
     (r0,) = c.search_runs([c.get_experiment_by_name('defect_qc').experiment_id])
     assert r0.info.status == 'FINISHED'
-    assert len(c.get_metric_history(r0.info.run_id, 'valid_loss')) == m['epochs_run']
+    n = m['epochs_run']
+    assert [h.step for h in c.get_metric_history(r0.info.run_id, 'train_loss')] == list(range(n))
+    assert [h.step for h in c.get_metric_history(r0.info.run_id, 'valid_loss')] == list(range(n // 2, n))   # checkpoint.validate_from=0.5
+    assert f'Better model found at epoch {n // 2} ' in r.stdout and 'Better model found at epoch 0 ' not in r.stdout
     # the precision `auto` chose on this CPU is recorded, so runs from two machines can be told apart
     from defect_qc.train import resolve_precision
     assert m['precision'] == r0.data.tags['precision'] == resolve_precision('auto') in ('bf16', 'fp32'), (m.get('precision'), r0.data.tags)
