@@ -11,6 +11,7 @@ import math, sys
 import numpy as np
 import torch
 import mlflow
+from fastcore.basics import patch
 from fastcore.imports import IN_NOTEBOOK
 from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback
@@ -77,21 +78,6 @@ class PreciseBN(Callback):
         all_average([t for m in self.bns for t in (m.running_mean, m.running_var)])   # the same statistics on every process
         self.model.eval()
 
-    def replay_validate(self):
-        "The random draws of `before_validate` without its forward passes: its batches, and the noise of every dropout layer."
-        if not self.bns: return
-        model = getattr(self.model, 'module', self.model)
-        drops, calls = [m for m in model.modules() if isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0], []
-        with torch.no_grad():
-            for b in self.dl:
-                if drops and not calls:   # each dropout call's input shape, from one image in eval mode (which draws nothing)
-                    hooks = [m.register_forward_hook(lambda m, a, o: calls.append((m, a[0].shape[1:], a[0].dtype))) for m in drops]
-                    try: model.eval(); model(b[0][:1])
-                    finally:
-                        for h in hooks: h.remove()
-                for m, shape, dtype in calls: m.train(); m(torch.zeros(len(b[0]), *shape, dtype=dtype, device=b[0].device))
-        self.model.eval()
-
 # %% ../nbs/18_callbacks.ipynb #833b52d7
 class WeightEMA(Callback):
     "Exponential moving average of the weights: train the raw weights, validate, checkpoint and keep the average."
@@ -120,6 +106,23 @@ class WeightEMA(Callback):
         with torch.no_grad():
             for r, t in zip(self.raw, self.live): t.copy_(r)
         self.raw = None
+
+# %% ../nbs/18_callbacks.ipynb #9326d876
+@patch
+def replay_validate(self:PreciseBN):
+    "The random draws of `before_validate` without its forward passes: its batches, and the noise of every dropout layer."
+    if not self.bns: return
+    model = getattr(self.model, 'module', self.model)
+    drops, calls = [m for m in model.modules() if isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0], []
+    with torch.no_grad():
+        for b in self.dl:
+            if drops and not calls:   # each dropout call's input shape, from one image in eval mode (which draws nothing)
+                hooks = [m.register_forward_hook(lambda m, a, o: calls.append((m, a[0].shape[1:], a[0].dtype))) for m in drops]
+                try: model.eval(); model(b[0][:1])
+                finally:
+                    for h in hooks: h.remove()
+            for m, shape, dtype in calls: m.train(); m(torch.zeros(len(b[0]), *shape, dtype=dtype, device=b[0].device))
+    self.model.eval()
 
 # %% ../nbs/18_callbacks.ipynb #d243c461
 class ValidateFrom(Callback):
