@@ -4,7 +4,8 @@
 
 1. Whole processes, as a user runs them: `python -m defect_qc.train data.path=DATA_ROOT num_epochs=N
    early_stopping.enabled=false checkpoint.validate_from=0` (every epoch validated, as goal 2 counts it) for N = 1 and 3,
-   twice each (the faster counts), after a first run that fills the image cache, so that all are warm. The marginal epoch is (t(3) - t(1)) / 2; the fixed cost is t(1) minus that epoch.
+   twice each (the faster counts), after a first run that fills the image cache, so that all are warm. The marginal
+   epoch is (t(3) - t(1)) / 2; the fixed cost is t(1) minus that epoch.
 2. Where it goes: `import defect_qc.train` timed in a fresh process, then two 1-epoch runs of `defect_qc.train.train`
    in this process with each step timed by wrapping it (the package is not changed); the second run is printed, so the
    steps' own imports are paid already, as they are in a process that imported them at start.

@@ -67,12 +67,13 @@ def model_step(model, x, y, loss_func, precision, n):
 
 def training_epoch(root, cfg, tmp):
     "One epoch as training runs it (`make_learner` and `fit_callbacks`): (training images/s, the epoch's wall time in s, dls)."
+    from defect_qc.callbacks import ValidateFrom
     from defect_qc.train import dls_from_config, fit_callbacks, make_learner
     from train_speed import train_timer   # this folder is on the path when the script runs
     dls = dls_from_config(cfg, root, device='cpu', verbose=False)
     learn, timer = make_learner(dls, cfg, tmp), train_timer()
     with learn.no_bar(), learn.no_logging():
-        cbs = [c for c in fit_callbacks(cfg) if type(c).__name__ != 'ValidateFrom']   # the epoch validated, as the run's second half is
+        cbs = [c for c in fit_callbacks(cfg) if not isinstance(c, ValidateFrom)]   # the epoch validated, as the run's second half is
         t = time.perf_counter(); learn.fit(1, cfg.lr, cbs=[timer, *cbs]); wall = time.perf_counter() - t
     return timer.ips, wall, dls
 
@@ -138,9 +139,9 @@ def main():
     print(f"the convolutions (and the linear head) take {conv_us/tot:.0%} of the step and run at {2*flops/(conv_us*1e-6)/1e9:,.0f} GFLOP/s "
           f"({2*flops/(conv_us*1e-6)/1e9/peak:.0%} of the {prec} matrix multiply); BatchNorm and ReLU, with no FLOPs counted, take {bn_us/tot:.0%}")
 
-    from defect_qc.train import fit_callbacks
+    from defect_qc.train import validation_start
     n_ep = a.epochs or cfg.num_epochs
-    start = next((c.start for c in fit_callbacks(load_config([f'num_epochs={n_ep}'])) if type(c).__name__ == 'ValidateFrom'), 0)
+    start = validation_start(load_config([f'num_epochs={n_ep}']))
     n_tr, n_va, train_s = dls.info['n_train'], dls.info['n_valid'], dls.info['n_train']/ips_train
     run_s = n_ep*train_s + (n_ep - start)*(epoch_s - train_s)   # the epochs before `start` train without validating
     print(f"\nwhole epoch as training runs it ({n_tr} training + {n_va} validation photos, PreciseBN, EMA): {epoch_s:.1f} s; "

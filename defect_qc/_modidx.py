@@ -600,4 +600,5 @@ d = { 'settings': { 'branch': 'main',
                                  'defect_qc.train.make_learner': ('training.html#make_learner', 'defect_qc/train.py'),
                                  'defect_qc.train.resolve_data_path': ('training.html#resolve_data_path', 'defect_qc/train.py'),
                                  'defect_qc.train.resolve_precision': ('training.html#resolve_precision', 'defect_qc/train.py'),
-                                 'defect_qc.train.train': ('training.html#train', 'defect_qc/train.py')}}}
+                                 'defect_qc.train.train': ('training.html#train', 'defect_qc/train.py'),
+                                 'defect_qc.train.validation_start': ('training.html#validation_start', 'defect_qc/train.py')}}}

@@ -34,9 +34,9 @@ from .distributed import is_main_process, worker_argv
 from .callbacks import CPUAutocast, DivergenceGuard, LineProgress, MLflowCallback, PreciseBN, TrainingDiverged, ValidateFrom, WeightEMA, interactive
 
 # %% auto #0
-__all__ = ['NO_BF16_ENV', 'class_weights', 'defect_metrics', 'cpu_has_bf16', 'resolve_precision', 'make_learner', 'fit_callbacks',
-           'fit_arrays', 'resolve_data_path', 'dls_from_config', 'check_split', 'check_data', 'fold_scores', 'train',
-           'main']
+__all__ = ['NO_BF16_ENV', 'class_weights', 'defect_metrics', 'cpu_has_bf16', 'resolve_precision', 'make_learner',
+           'validation_start', 'fit_callbacks', 'fit_arrays', 'resolve_data_path', 'dls_from_config', 'check_split',
+           'check_data', 'fold_scores', 'train', 'main']
 
 # %% ../nbs/19_training.ipynb #b983619b
 from fastai.callback.progress import ProgressCallback
@@ -116,6 +116,12 @@ def make_learner(dls, # DataLoaders from `casting_dls`
     return learn
 
 # %% ../nbs/19_training.ipynb #c51c4a87
+def validation_start(cfg:DictConfig # training config
+                    ) -> int:
+    "The first epoch validated: `checkpoint.validate_from` of a one-cycle run without early stopping (the last at most), else 0."
+    if cfg.schedule != 'one_cycle' or cfg.early_stopping.enabled: return 0
+    return min(int(cfg.checkpoint.get('validate_from', 0) * cfg.num_epochs), cfg.num_epochs - 1)
+
 def fit_callbacks(cfg:DictConfig # training config
                  ) -> list:
     "Schedule, early-stopping, checkpoint, validation and weight-averaging callbacks from the config."
@@ -128,8 +134,7 @@ def fit_callbacks(cfg:DictConfig # training config
     elif cfg.schedule != 'one_cycle': raise ValueError(f"schedule: expected plateau or one_cycle, got {cfg.schedule!r}")
     if cfg.early_stopping.enabled:
         cbs.append(EarlyStoppingCallback(monitor=cfg.early_stopping.monitor, patience=cfg.early_stopping.patience))
-    elif cfg.schedule == 'one_cycle' and (share := cfg.checkpoint.get('validate_from', 0)):   # the warm-up's epochs: trained, not validated
-        cbs.append(ValidateFrom(min(int(share * cfg.num_epochs), cfg.num_epochs - 1)))
+    elif start := validation_start(cfg): cbs.append(ValidateFrom(start))   # the warm-up's epochs: trained, not validated
     return cbs
 
 # %% ../nbs/19_training.ipynb #8f00598d
