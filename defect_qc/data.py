@@ -18,7 +18,7 @@ from PIL import Image
 from .cli import UserError, error_summary, user_errors
 from fastcore.script import call_parse
 from .parts import match_scale, part_profile, part_reference
-from .images import (CLASS_DIRS, CLASSES, DECODE_ERRORS, IMG_EXTS, DataError, atomic_file, file_digest, find_splits, is_hidden, is_image_file,
+from .images import (CLASS_DIRS, CLASSES, DECODE_ERRORS, IMG_EXTS, DataError, atomic_file, file_digest, find_splits, is_hidden, is_image_file, scan_dir,
                               BAD_NAME, has_text_name, text_name, write_cache, _check_pixels, _reduced)
 
 # %% auto #0
@@ -99,21 +99,21 @@ def _inspect(p:Path, # an image file
 def _class_files(split, sdir, problem):
     "Image files of one split as `(split, class, path)` and their counts per class, reporting layout problems to `problem`."
     counts, files = {}, []
-    for e in sorted(sdir.iterdir()):
-        if is_hidden(e): continue   # hidden: `.DS_Store`, `.ipynb_checkpoints`, a Mac's `._ok_front`
-        elif e.is_dir() and e.name not in CLASS_DIRS: problem(e, f"unknown class folder '{e.name}' (expected {' or '.join(CLASS_DIRS)})")
-        elif e.is_file(): problem(e, "stray file outside the class folders", 'warning')
+    for e, kind in scan_dir(sdir):
+        if is_hidden(e.name): continue   # hidden: `.DS_Store`, `.ipynb_checkpoints`, a Mac's `._ok_front`
+        elif kind == 'dir' and e.name not in CLASS_DIRS: problem(e.path, f"unknown class folder '{e.name}' (expected {' or '.join(CLASS_DIRS)})")
+        elif kind == 'file': problem(e.path, "stray file outside the class folders", 'warning')
     for d, cls in CLASS_DIRS.items():
         cdir = sdir/d
-        entries = sorted(cdir.iterdir()) if cdir.is_dir() else []
-        imgs = [p for p in entries if p.is_file() and is_image_file(p)]
+        entries = scan_dir(cdir) if cdir.is_dir() else []
+        imgs = [Path(e.path) for e, kind in entries if kind == 'file' and is_image_file(e.name)]
         for p in imgs:
             if not has_text_name(p): problem(p, BAD_NAME)   # a name no table can hold: training refuses it (`check_name`)
         imgs = [p for p in imgs if has_text_name(p)]
-        for p in entries:
-            if p.is_symlink() and not p.exists(): problem(p, "broken symbolic link (its target is missing, or a loop): skipped", 'warning')
-            elif p.is_dir(): problem(p, "unexpected sub-folder in a class folder", 'warning')
-            elif not is_image_file(p) and not is_hidden(p): problem(p, f"not an image file (extensions: {', '.join(IMG_EXTS)})", 'warning')
+        for e, kind in entries:
+            if e.is_symlink() and not os.path.exists(e.path): problem(e.path, "broken symbolic link (its target is missing, or a loop): skipped", 'warning')
+            elif kind == 'dir': problem(e.path, "unexpected sub-folder in a class folder", 'warning')
+            elif not is_image_file(e.name) and not is_hidden(e.name): problem(e.path, f"not an image file (extensions: {', '.join(IMG_EXTS)})", 'warning')
         files += [(split, cls, p) for p in imgs]
         counts[cls] = len(imgs)
         if not imgs: problem(cdir, f"empty class: no images of class '{cls}' in {split}" + ('' if cdir.is_dir() else ' (folder missing)'))

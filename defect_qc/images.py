@@ -19,9 +19,10 @@ from .parts import canonical_crop, check_aspect, find_part, part_profile, part_r
 # %% auto #0
 __all__ = ['CLASSES', 'CLASS_DIRS', 'DIR_OF', 'IMG_EXTS', 'DECODE_ERRORS', 'SPLITS', 'BAD_NAME', 'MAX_SIDE', 'MAX_DIGESTS',
            'PART_STATS', 'CACHE_VERSION', 'DataError', 'is_hidden', 'is_image_file', 'text_name', 'has_text_name',
-           'check_name', 'find_splits', 'list_split', 'file_sha256', 'file_digest', 'atomic_file', 'process_start',
-           'process_alive', 'remove_stale_temporaries', 'write_cache', 'load_part_image', 'load_image', 'image_args',
-           'load_images', 'default_cache_dir', 'cache_folder', 'cache_key', 'cached_images', 'reference_profile']
+           'check_name', 'find_splits', 'scan_dir', 'list_split', 'file_sha256', 'file_digest', 'atomic_file',
+           'process_start', 'process_alive', 'remove_stale_temporaries', 'write_cache', 'load_part_image', 'load_image',
+           'image_args', 'load_images', 'default_cache_dir', 'cache_folder', 'cache_key', 'cached_images',
+           'reference_profile']
 
 # %% ../nbs/02_images.ipynb #dd48e30a
 CLASSES = ['ok', 'def']                              # label = index: ok=0, def=1 (defect is the positive class)
@@ -38,12 +39,12 @@ class DataError(ValueError):
 # %% ../nbs/02_images.ipynb #b928d343
 def is_hidden(p:str|Path) -> bool:
     "Is `p` hidden by its name (`.DS_Store`, `.ipynb_checkpoints`, a Mac's `._x.jpeg` metadata)? Every listing skips it."
-    return Path(p).name.startswith('.')
+    return os.path.basename(os.path.normpath(p)).startswith('.')   # os.path: a listing asks for every file, and pathlib takes 4x as long
 
 # %% ../nbs/02_images.ipynb #4d1ea5cd
 def is_image_file(p:Path) -> bool:
     "Is `p` a photo by its name: an extension in `IMG_EXTS`, and not hidden (a Mac's copy leaves `._x.jpeg` metadata beside `x.jpeg`)?"
-    return Path(p).suffix.lower() in IMG_EXTS and not is_hidden(p)
+    return os.path.splitext(p)[1].lower() in IMG_EXTS and not is_hidden(p)
 
 # %% ../nbs/02_images.ipynb #49f6c8db
 def text_name(p:str|Path # a path
@@ -74,6 +75,16 @@ def find_splits(root:str|Path, # data root: Kaggle layout or a flat `{ok_front,d
     if any((root/d).is_dir() for d in CLASS_DIRS): return {'data': root}
     raise DataError(f"{root}: not a labelled data set (expected train/ and test/, or {'/ and '.join(CLASS_DIRS)}/ inside)")
 
+# %% ../nbs/02_images.ipynb #2b36f515
+def _kind(e:os.DirEntry) -> str:
+    try: return 'dir' if e.is_dir() else 'file' if e.is_file() else ''
+    except OSError: return ''   # a symbolic link in a loop: neither, as pathlib's `is_file` and `is_dir` say
+
+def scan_dir(folder:str|Path # a folder
+            ) -> list:
+    "The entries of `folder` (`os.DirEntry`), sorted by name, each with its kind: 'file', 'dir' or '' (a broken link, a loop, a device)."
+    with os.scandir(folder) as it: return [(e, _kind(e)) for e in sorted(it, key=lambda e: e.name)]
+
 # %% ../nbs/02_images.ipynb #074cdcaa
 def list_split(folder:str|Path, # a split folder holding `ok_front/` and `def_front/`
               ) -> tuple[list, np.ndarray]:
@@ -81,7 +92,7 @@ def list_split(folder:str|Path, # a split folder holding `ok_front/` and `def_fr
     paths, labels = [], []
     for d, cls in CLASS_DIRS.items():
         if (Path(folder)/d).exists() and not (Path(folder)/d).is_dir(): raise DataError(f"{Path(folder)/d}: a file where the folder of {cls} photos should be")
-        fs = sorted(p for p in (Path(folder)/d).glob('*') if p.is_file() and is_image_file(p))
+        fs = [Path(e.path) for e, kind in scan_dir(Path(folder)/d) if kind == 'file' and is_image_file(e.name)] if (Path(folder)/d).is_dir() else []
         for p in fs: check_name(p)   # before any work: a name no table can hold would fail the run at its end
         paths += fs; labels += [CLASSES.index(cls)]*len(fs)
     return paths, np.array(labels, dtype=np.int64)
