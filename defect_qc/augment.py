@@ -118,12 +118,12 @@ def batch_augs(max_rotate:float=10., # degrees
               ) -> list:
     "Training-only batch transform (fastai) running `augment_batch`, then `camera_batch`, on image batches."
     from fastai.torch_core import TensorImage
-    from fastai.vision.augment import RandTransform
+    from fastai.data.core import DisplayedTransform
     camera = max_gamma > 1 or max_blur or max_background or mask_radius
-    class BatchAug(RandTransform):
+    class BatchAug(DisplayedTransform):
         split_idx, order = 0, 40   # training batches only; after IntToFloatTensor, before Normalize
         def encodes(self, x):   # plain tensors inside: fastai's tensor subclass dispatch costs time on every op
             if not isinstance(x, TensorImage): return x
             x = augment_batch(x.as_subclass(torch.Tensor), max_rotate, max_zoom, max_tilt, max_lighting, flip_vert)
             return TensorImage(camera_batch(x, max_gamma, max_blur, max_background, mask_radius, p=p_camera, p_background=p_background) if camera else x)
-    return [BatchAug(p=1.)]
+    return [BatchAug()]

@@ -6,7 +6,8 @@ Docs: https://defect-qc.github.io/defect_qc/config.html.md"""
 
 # %% ../nbs/14_config.ipynb #4e7b560d
 from __future__ import annotations
-import difflib, json, math, os, re
+import difflib, hashlib, inspect, json, math, os, re
+from pathlib import Path
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, ClassVar, List, Optional
 
@@ -16,7 +17,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 from hydra.core.config_store import ConfigStore
 
 from .cli import error_summary
-from .images import CLASSES
+from .images import CLASSES, atomic_file, cache_folder
 from .models import ARCHS, create_model
 
 # %% auto #0
@@ -24,7 +25,7 @@ __all__ = ['MONITORS', 'MEMORY_SHARE', 'ConfigError', 'AugConfig', 'DemoConfig',
            'PlateauConfig', 'EarlyStoppingConfig', 'CheckpointConfig', 'EmaConfig', 'PreciseBNConfig',
            'ThresholdConfig', 'DriftConfig', 'CardConfig', 'DistributedConfig', 'MlflowConfig', 'TrainConfig',
            'schema_keys', 'config_error', 'load_config', 'check_config', 'arch_kwargs', 'model_estimate',
-           'memory_limit', 'check_model', 'flatten_config']
+           'estimate_file', 'cached_estimate', 'memory_limit', 'check_model', 'flatten_config']
 
 # %% ../nbs/14_config.ipynb #63f99a8a
 class ConfigError(ValueError):
@@ -291,6 +292,33 @@ def model_estimate(cfg:DictConfig # training config: `model.*`, `data.img_size`,
     # float32 weights, gradients, Adam's two moments and the weight average; every layer's output kept for the backward pass
     return dict(params=params, weight_bytes=5*4*params, activation_bytes=4*sum(sizes))
 
+# %% ../nbs/14_config.ipynb #66a587b5
+def estimate_file(cfg:DictConfig # training config
+                 ) -> Path|None:
+    "Where `cached_estimate` keeps this config's estimate: a name made from everything it depends on (None without a cache folder)."
+    folder = cache_folder(cfg.data.cache_dir)
+    if folder is None: return None
+    code = hashlib.sha256(Path(inspect.getfile(create_model)).read_bytes()).hexdigest()   # the architectures' code (torchvision is pinned to torch)
+    what = dict(arch=cfg.model.arch, kwargs=arch_kwargs(cfg), mode=cfg.data.image_mode, size=cfg.data.img_size, batch=cfg.batch_size,
+                torch=torch.__version__, code=code)
+    return folder/'estimates'/f"{hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:32]}.json"
+
+def cached_estimate(cfg:DictConfig # training config
+                   ) -> dict:
+    "`model_estimate`, read from the cache folder when it was made before, else made and kept there."
+    f, keys = estimate_file(cfg), ('params', 'weight_bytes', 'activation_bytes')
+    try:
+        est = json.loads(f.read_text())
+        if sorted(est) == sorted(keys) and all(type(v) is int and v >= 0 for v in est.values()): return est
+    except (AttributeError, OSError, ValueError, TypeError): pass   # no cache folder, no file yet, or a damaged one
+    est = model_estimate(cfg)
+    if f is not None:
+        try:
+            f.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_file(f) as tmp: tmp.write_text(json.dumps(est))
+        except OSError: pass   # a read-only cache: the estimate is right, only not kept
+    return est
+
 # %% ../nbs/14_config.ipynb #46a6c8d1
 MEMORY_SHARE = 0.75   # a config may plan to use this share of the GPU's memory (or of the RAM without a GPU)
 
@@ -306,7 +334,7 @@ def check_model(cfg:DictConfig, # training config
                ) -> dict:
     "Refuse `model.*` that does not build, or whose training would not fit in memory, naming the key; returns the estimate."
     kw = arch_kwargs(cfg)
-    try: est = model_estimate(cfg)
+    try: est = cached_estimate(cfg)
     except Exception as e:
         raise ConfigError(f"model.kwargs: {kw!r} does not make a {cfg.model.arch} model for {cfg.data.img_size} px images ({error_summary(e)})") from None
     need, limit = est['weight_bytes'] + est['activation_bytes'], memory_limit() if limit is None else limit

@@ -27,6 +27,7 @@ from .models import create_model, save_model
 from .config import ConfigError, arch_kwargs, check_config, config_error, flatten_config, load_config
 from .synth import demo_data
 from .drift import features_proba, fit_drift
+from .evaluate import binary_metrics, format_band, report, tune_band, tune_threshold
 from .tracking import check_tracking, log_model, mlflow_run, tracking_uri
 from .card import write_card
 from . import distributed
@@ -341,7 +342,6 @@ def _run_meta(cfg, dls, th, band, run) -> dict:
 # %% ../nbs/19_training.ipynb #5258ba8c
 def _evaluate_run(learn, cfg, dls, run_dir, run, multi_process:bool, folds=None):
     "Tune the threshold (and band) on validation (or with `folds`, `fold_scores`' table, on out-of-fold scores), score test, write the report, save the model; returns (metrics, splits, meta)."
-    from defect_qc.evaluate import binary_metrics, format_band, report, tune_band, tune_threshold   # here: its torchmetrics import takes 2.5 s, which a refused config should not wait for
     (run_dir/'best.pth').unlink(missing_ok=True)
     model = _to_fp32(learn).model.eval()
     if multi_process: model = _plain_bn(model)
