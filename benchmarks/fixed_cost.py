@@ -1,6 +1,7 @@
 """The fixed cost of a training run: what a warm run spends outside its epochs, whole and by phase, against the goal (15 s).
 
     python benchmarks/fixed_cost.py [DATA_ROOT] [--out DIR] [--naive-batches 16] [-- extra overrides...]
+    python benchmarks/fixed_cost.py [DATA_ROOT] --baseline COMMIT [--pairs 5]
 
 1. Whole processes, as a user runs them: `python -m defect_qc.train data.path=DATA_ROOT num_epochs=N
    early_stopping.enabled=false checkpoint.validate_from=0` (every epoch validated, as goal 2 counts it) for N = 1 and 3,
@@ -13,6 +14,9 @@
    validation included) against the naive PyTorch pipeline of `train_speed.py` (per-item PIL decoding, torchvision
    transforms, a plain CNN; its images/s over `--naive-batches` training batches at the run's size, no validation, so
    the ratio is on its side), with and without bf16 as the run trained (`precision=fp32` in the overrides for without).
+With `--baseline COMMIT` it compares instead: 1-epoch processes of that commit (a temporary git worktree) and of this
+tree, alternating, each timed around `Learner.fit`; the seconds outside it are the fixed cost (the first of each is a
+warm-up and not counted).
 DATA_ROOT defaults to ../shared/data/casting_data (the real train split) when it is there, else the demo data.
 Prints numbers only. Measure on an idle machine: another process on the cores changes every figure.
 """
@@ -36,6 +40,43 @@ def whole_run(data, out, epochs, extra):
     if r.returncode: sys.exit(f"error: training failed (exit {r.returncode}):\n" + '\n'.join((r.stdout + r.stderr).splitlines()[-15:]))
     whole_run.log = r.stdout + r.stderr
     return time.perf_counter() - t0
+
+DRIVER = """import sys, time, atexit, runpy
+t0, fit = time.perf_counter(), [0.]
+import fastai.learner as L
+f = L.Learner.fit
+def timed(self, *a, **k):
+    t = time.perf_counter()
+    try: return f(self, *a, **k)
+    finally: fit[0] += time.perf_counter() - t
+L.Learner.fit = timed
+atexit.register(lambda: print(f"OUTSIDE_FIT {time.perf_counter() - t0 - fit[0]:.3f}", file=sys.stderr))
+sys.argv = ['defect_qc.train', *sys.argv[1:]]
+runpy.run_module('defect_qc.train', run_name='__main__', alter_sys=True)"""
+
+def outside_fit(src, data, out, extra):
+    "Seconds outside `Learner.fit` of one 1-epoch training process run with the package in folder `src`."
+    d = Path(out).resolve()/f'ab_{time.monotonic_ns()}'
+    cmd = [sys.executable, '-c', DRIVER, 'num_epochs=1', 'early_stopping.enabled=false', 'checkpoint.validate_from=0', f'hydra.run.dir={d}',
+           f'mlflow.tracking_uri=sqlite:///{Path(out).resolve()}/mlflow.db', *([f'data.path={data}'] if data else []), *extra]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=src)   # `-c` puts the working folder first on the path
+    if r.returncode: sys.exit(f"error: training in {src} failed (exit {r.returncode}):\n" + '\n'.join((r.stdout + r.stderr).splitlines()[-15:]))
+    return float(r.stderr.split('OUTSIDE_FIT ')[-1].split()[0])
+
+def compare(ref, data, out, extra, pairs):
+    "Print the fixed cost of commit `ref` and of this tree, from alternating processes."
+    tree = Path(tempfile.mkdtemp(prefix='baseline_'))/'src'
+    subprocess.run(['git', '-C', str(REPO), 'worktree', 'add', '--detach', '-q', str(tree), ref], check=True)
+    try:
+        ts = {'baseline': [], 'this tree': []}
+        for i in range(pairs + 1):
+            for k, src in (('baseline', tree), ('this tree', REPO)):
+                t = outside_fit(src, data, out, extra)
+                if i: ts[k].append(t)
+        for k, v in ts.items():
+            print(f"{k} ({ref if k == 'baseline' else 'working tree'}): outside the epoch {' / '.join(f'{t:.1f}' for t in v)} s, median {sorted(v)[len(v)//2]:.1f} s")
+        print(f"this tree saves {sorted(ts['baseline'])[pairs//2] - sorted(ts['this tree'])[pairs//2]:.1f} s a run (medians, {pairs} alternating pairs)")
+    finally: subprocess.run(['git', '-C', str(REPO), 'worktree', 'remove', '--force', str(tree)], check=False)
 
 def import_seconds():
     "Seconds a fresh process takes to import `defect_qc.train` (median of 3)."
@@ -83,10 +124,13 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('data', nargs='?', default=None); ap.add_argument('--out'); ap.add_argument('extra', nargs='*')
     ap.add_argument('--naive-batches', type=int, default=16, help="batches of 64 for the naive pipeline's images/s (0: skip goal 2)")
+    ap.add_argument('--baseline', help='a git commit to compare with instead (alternating 1-epoch processes)')
+    ap.add_argument('--pairs', type=int, default=5, help='with --baseline: the pairs of processes that count')
     a = ap.parse_args(argv)
     data = a.data or (str(REPO.parent/'shared'/'data'/'casting_data') if (REPO.parent/'shared'/'data'/'casting_data').is_dir() else None)
     out = Path(a.out or tempfile.mkdtemp(prefix='fixed_cost_')); out.mkdir(parents=True, exist_ok=True)
     print(f"data: {data or 'demo data'}; runs in {out}")
+    if a.baseline: return compare(a.baseline, data, out, a.extra, a.pairs)
     whole_run(data, out, 1, a.extra)                             # fills the image cache (and the demo data)
     ts = {n: [whole_run(data, out, n, a.extra) for _ in range(2)] for n in (1, 3)}   # two of each: the faster counts
     t1, t3 = min(ts[1]), min(ts[3])
