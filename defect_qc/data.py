@@ -99,13 +99,16 @@ def _inspect(p:Path, # an image file
 def _class_files(split, sdir, problem):
     "Image files of one split as `(split, class, path)` and their counts per class, reporting layout problems to `problem`."
     counts, files = {}, []
-    for e, kind in scan_dir(sdir):
+    def listing(d):
+        try: return scan_dir(d) if d.is_dir() else []
+        except OSError as e: problem(d, f"cannot be listed ({e.strerror})"); return []   # e.g. no read permission
+    for e, kind in listing(sdir):
         if is_hidden(e.name): continue   # hidden: `.DS_Store`, `.ipynb_checkpoints`, a Mac's `._ok_front`
         elif kind == 'dir' and e.name not in CLASS_DIRS: problem(e.path, f"unknown class folder '{e.name}' (expected {' or '.join(CLASS_DIRS)})")
         elif kind == 'file': problem(e.path, "stray file outside the class folders", 'warning')
     for d, cls in CLASS_DIRS.items():
         cdir = sdir/d
-        entries = scan_dir(cdir) if cdir.is_dir() else []
+        entries = listing(cdir)
         imgs = [Path(e.path) for e, kind in entries if kind == 'file' and is_image_file(e.name)]
         for p in imgs:
             if not has_text_name(p): problem(p, BAD_NAME)   # a name no table can hold: training refuses it (`check_name`)
