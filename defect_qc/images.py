@@ -77,6 +77,7 @@ def find_splits(root:str|Path, # data root: Kaggle layout or a flat `{ok_front,d
 
 # %% ../nbs/02_images.ipynb #2b36f515
 def _kind(e:os.DirEntry) -> str:
+    "'file', 'dir' or '' for a listed entry, following symbolic links."
     try: return 'dir' if e.is_dir() else 'file' if e.is_file() else ''
     except OSError: return ''   # a symbolic link in a loop: neither, as pathlib's `is_file` and `is_dir` say
 

@@ -28,6 +28,7 @@ from .config import ConfigError, arch_kwargs, check_config, config_error, flatte
 from .synth import demo_data
 from .drift import features_proba, fit_drift
 from .evaluate import binary_metrics, format_band, report, tune_band, tune_threshold
+from .predict import unfinished_status
 from .tracking import check_tracking, log_model, mlflow_run, tracking_uri
 from .card import write_card
 from . import distributed
@@ -450,7 +451,6 @@ def _finished_run(argv:list # the command line's words
     "The folder `hydra.run.dir=` names when it holds a finished run (a killed or failed one may be run again in place)."
     d = next((Path(a.split('=', 1)[1]) for a in argv if a.startswith('hydra.run.dir=')), None)
     if d is None or not (d/'model.pth').is_file(): return None
-    from defect_qc.predict import unfinished_status   # here: only a folder with a model pays for the import
     return d if unfinished_status(d) is None else None
 
 # %% ../nbs/19_training.ipynb #c78c9022
