@@ -123,6 +123,7 @@ def _cached_dl_type():
     from fastai.data.core import TfmdDL
     from fastai.torch_core import TensorCategory, TensorImage
     from fastcore.basics import chunked
+    import fastai.vision.data   # image batches' `show_batch` and `show_results` (without torchvision, which fastai.vision.augment imports)
     class CachedDL(TfmdDL):
         cache = None   # (images, labels) arrays that the items index into; None: fastai's item-by-item path
         def create_batches(self, samps):
@@ -220,7 +221,6 @@ def casting_dls(root:str|Path, # data root in the Kaggle layout
                ) -> 'DataLoaders':
     "fastai `DataLoaders` over cached tensors; `.test` holds the test split's loader (or None), `.info` the data facts."
     from fastai.data.transforms import IntToFloatTensor, Normalize
-    import fastai.vision.data   # image batches' `show_batch` and `show_results` (without torchvision, which fastai.vision.augment imports)
     if image_mode not in ('L', 'RGB'): raise DataError(f"data.image_mode: expected 'L' or 'RGB', got {image_mode!r}")
     t0 = time.perf_counter()
     x, y, paths, split, parts, prep = _casting_arrays(root, img_size, image_mode, cache_dir, skip_bad,
