@@ -92,9 +92,10 @@ def list_split(folder:str|Path, # a split folder holding `ok_front/` and `def_fr
     "Image paths (sorted) and their labels (0=ok, 1=def) in one split folder."
     paths, labels = [], []
     for d, cls in CLASS_DIRS.items():
-        if (Path(folder)/d).exists() and not (Path(folder)/d).is_dir(): raise DataError(f"{Path(folder)/d}: a file where the folder of {cls} photos should be")
-        try: fs = [Path(e.path) for e, kind in scan_dir(Path(folder)/d) if kind == 'file' and is_image_file(e.name)] if (Path(folder)/d).is_dir() else []
-        except OSError as e: raise DataError(f"{Path(folder)/d}: cannot be listed ({e.strerror})") from None   # e.g. no read permission
+        cdir = Path(folder)/d
+        if cdir.exists() and not cdir.is_dir(): raise DataError(f"{cdir}: a file where the folder of {cls} photos should be")
+        try: fs = [Path(e.path) for e, kind in scan_dir(cdir) if kind == 'file' and is_image_file(e.name)] if cdir.is_dir() else []
+        except OSError as e: raise DataError(f"{cdir}: cannot be listed ({e.strerror})") from None   # e.g. no read permission
         for p in fs: check_name(p)   # before any work: a name no table can hold would fail the run at its end
         paths += fs; labels += [CLASSES.index(cls)]*len(fs)
     return paths, np.array(labels, dtype=np.int64)
