@@ -30,15 +30,22 @@ STEPS = [   # (module, function, depth): the steps of `train`, and inside them t
     ('defect_qc.evaluate', 'report', 1), ('defect_qc.train', '_save_outputs', 0), ('defect_qc.train', '_write_card', 1),
     ('defect_qc.train', '_log_outputs', 1), ('defect_qc.tracking', 'log_model', 1)]
 
+def overrides(data, out, epochs, extra, run_dir=None) -> list:
+    "The overrides of every measured run: `epochs` epochs, each validated, no early stop, the benchmark's MLflow store."
+    return [f'num_epochs={epochs}', 'early_stopping.enabled=false', 'checkpoint.validate_from=0', *([f'hydra.run.dir={run_dir}'] if run_dir else []),
+            f'mlflow.tracking_uri=sqlite:///{Path(out).resolve()}/mlflow.db', *([f'data.path={data}'] if data else []), *extra]
+
+def run_training(cmd, cwd, what='training') -> str:
+    "Run one training process; its log, or exit with the log's tail when it fails."
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
+    if r.returncode: sys.exit(f"error: {what} failed (exit {r.returncode}):\n" + '\n'.join((r.stdout + r.stderr).splitlines()[-15:]))
+    return r.stdout + r.stderr
+
 def whole_run(data, out, epochs, extra):
-    "Seconds of one `python -m defect_qc.train` process (raises with the tail of its log when it fails)."
+    "Seconds of one `python -m defect_qc.train` process (exits with the tail of its log when it fails)."
     d = Path(out)/f'run_{epochs}_{time.monotonic_ns()}'
-    cmd = [sys.executable, '-m', 'defect_qc.train', f'num_epochs={epochs}', 'early_stopping.enabled=false', 'checkpoint.validate_from=0', f'hydra.run.dir={d}',
-           f'mlflow.tracking_uri=sqlite:///{Path(out).resolve()}/mlflow.db', *([f'data.path={data}'] if data else []), *extra]
     t0 = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=out)
-    if r.returncode: sys.exit(f"error: training failed (exit {r.returncode}):\n" + '\n'.join((r.stdout + r.stderr).splitlines()[-15:]))
-    whole_run.log = r.stdout + r.stderr
+    whole_run.log = run_training([sys.executable, '-m', 'defect_qc.train', *overrides(data, out, epochs, extra, d)], out)
     return time.perf_counter() - t0
 
 DRIVER = """import sys, time, atexit, runpy
@@ -57,11 +64,8 @@ runpy.run_module('defect_qc.train', run_name='__main__', alter_sys=True)"""
 def outside_fit(src, data, out, extra):
     "Seconds outside `Learner.fit` of one 1-epoch training process run with the package in folder `src`."
     d = Path(out).resolve()/f'ab_{time.monotonic_ns()}'
-    cmd = [sys.executable, '-c', DRIVER, 'num_epochs=1', 'early_stopping.enabled=false', 'checkpoint.validate_from=0', f'hydra.run.dir={d}',
-           f'mlflow.tracking_uri=sqlite:///{Path(out).resolve()}/mlflow.db', *([f'data.path={data}'] if data else []), *extra]
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=src)   # `-c` puts the working folder first on the path
-    if r.returncode: sys.exit(f"error: training in {src} failed (exit {r.returncode}):\n" + '\n'.join((r.stdout + r.stderr).splitlines()[-15:]))
-    return float(r.stderr.split('OUTSIDE_FIT ')[-1].split()[0])
+    log = run_training([sys.executable, '-c', DRIVER, *overrides(data, out, 1, extra, d)], src, f'training in {src}')   # `-c`: the working folder first on the path
+    return float(log.split('OUTSIDE_FIT ')[-1].split()[0])
 
 def compare(ref, data, out, extra, pairs):
     "Print the fixed cost of commit `ref` and of this tree, from alternating processes."
@@ -73,9 +77,10 @@ def compare(ref, data, out, extra, pairs):
             for k, src in (('baseline', tree), ('this tree', REPO)):
                 t = outside_fit(src, data, out, extra)
                 if i: ts[k].append(t)
+        med = {k: sorted(v)[len(v)//2] for k, v in ts.items()}
         for k, v in ts.items():
-            print(f"{k} ({ref if k == 'baseline' else 'working tree'}): outside the epoch {' / '.join(f'{t:.1f}' for t in v)} s, median {sorted(v)[len(v)//2]:.1f} s")
-        print(f"this tree saves {sorted(ts['baseline'])[pairs//2] - sorted(ts['this tree'])[pairs//2]:.1f} s a run (medians, {pairs} alternating pairs)")
+            print(f"{k} ({ref if k == 'baseline' else 'working tree'}): outside the epoch {' / '.join(f'{t:.1f}' for t in v)} s, median {med[k]:.1f} s")
+        print(f"this tree saves {med['baseline'] - med['this tree']:.1f} s a run (medians, {pairs} alternating pairs)")
     finally: subprocess.run(['git', '-C', str(REPO), 'worktree', 'remove', '--force', str(tree)], check=False)
 
 def import_seconds():
@@ -99,8 +104,7 @@ def in_process_run(data, out, extra, spent):
     "One 1-epoch `train` in this process; its total seconds (the steps' seconds go to `spent`)."
     from defect_qc.config import load_config
     from defect_qc.train import train
-    cfg = load_config(['num_epochs=1', 'early_stopping.enabled=false', 'checkpoint.validate_from=0', f'mlflow.tracking_uri=sqlite:///{Path(out).resolve()}/mlflow.db',
-                       *([f'data.path={data}'] if data else []), *extra])
+    cfg = load_config(overrides(data, out, 1, extra))
     spent.clear(); t0 = time.perf_counter()
     train(cfg, Path(out)/f'inproc_{time.monotonic_ns()}')
     return time.perf_counter() - t0
