@@ -6,10 +6,12 @@ Docs: https://defect-qc.github.io/defect_qc/predict.html.md"""
 
 # %% ../nbs/10_predict.ipynb #0b65b08e
 from __future__ import annotations
-import argparse, glob, io, json, os, sys, threading, time, warnings
+import argparse, glob, io, json, os, signal, sys, threading, time, warnings
+import multiprocessing as mp
 from collections import Counter, deque
 from contextlib import contextmanager
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -178,10 +180,11 @@ class Predictor:
                  backend:str='torch', # 'torch', 'onnx', 'torchscript', or 'auto' (`auto_backend`)
                  threshold:float|None=None, # decision threshold; None: the run's tuned `meta['threshold']`
                  bs:int=64, # batch size
-                 n_workers:int|None=None, # image-decoding threads (default: all cores)
+                 n_workers:int|None=None, # image-decoding threads or processes (default: all cores)
+                 processes:bool|None=None, # decode a run of files in forked processes: None where it is safe (Linux, the main thread), False never
                 ):
         if backend == 'auto': backend = auto_backend(run_dir)
-        self.run_dir, self.backend, self.bs = Path(run_dir), backend, bs
+        self.run_dir, self.backend, self.bs, self.processes = Path(run_dir), backend, bs, processes
         self.n_workers = n_workers or os.cpu_count() or 1
         self.meta = read_meta(self.run_dir)
         if backend == 'torch':
@@ -285,32 +288,67 @@ def _model_threads(self:Predictor, n:int, # photos in the `_run`
 # %% ../nbs/10_predict.ipynb #4da688ed
 _POOL_LOCK = threading.Lock()
 
+def _quiet_worker():
+    "A decoding process leaves Ctrl-C to its parent (no traceback from each worker)."
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
 @patch
-def _decoders(self:Predictor) -> ThreadPoolExecutor:
-    "The predictor's decoding threads, started by its first call and kept: a call for a few photos starts no threads."
-    with _POOL_LOCK:   # a process forked after a call inherits a pool whose threads it does not have: it starts its own
-        if self.__dict__.get('_pool') is None or self._pool_pid != os.getpid():
-            self._pool, self._pool_pid = ThreadPoolExecutor(self.n_workers, thread_name_prefix='defect_qc-decode'), os.getpid()
-        return self._pool
+def _decoders(self:Predictor, procs:bool=False, # forked processes instead of threads
+             ) -> ThreadPoolExecutor|ProcessPoolExecutor|None:
+    "The predictor's decoding threads (or processes), started by the first call that needs them and kept; None where processes cannot start."
+    key = '_procs' if procs else '_pool'
+    with _POOL_LOCK:   # a process forked after a call inherits pools whose workers it does not have: it starts its own
+        if self.__dict__.get(key) is None or self.__dict__.get(key + '_pid') != os.getpid():
+            try: ex = (ProcessPoolExecutor(self.n_workers, mp.get_context('fork'), initializer=_quiet_worker) if procs
+                       else ThreadPoolExecutor(self.n_workers, thread_name_prefix='defect_qc-decode'))
+            except OSError: return None   # no semaphores for a process pool (a container without /dev/shm): threads decode
+            setattr(self, key, ex); setattr(self, key + '_pid', os.getpid())
+        return getattr(self, key)
+
+# %% ../nbs/10_predict.ipynb #c80f3fda
+def _decode_batch(srcs, names, size, mode, prep=None):
+    "`_decode` of each source in turn: one batch's work in a decoding process."
+    return [_decode(s, nm, size, mode, prep) for s, nm in zip(srcs, names)]
+
+@patch
+def _use_processes(self:Predictor, srcs:list, # the `_run`'s sources
+                  ) -> bool:
+    "Whether processes decode this `_run`: more than one batch of files, more than one worker, Linux, and the main thread unless `processes=True`."
+    if self.processes is False or self.n_workers < 2 or len(srcs) <= self.bs or not sys.platform.startswith('linux'): return False
+    if self.processes is None and threading.current_thread() is not threading.main_thread(): return False
+    return all(isinstance(s, (str, os.PathLike)) for s in srcs)
+
+# %% ../nbs/10_predict.ipynb #27ecafd3
+@patch
+def _decoded(self:Predictor, srcs, names):
+    "`(i, results)` for the batch from `i`, batch after batch, decoded ahead of the caller by processes (`_use_processes`) or threads."
+    n, bs, args = len(srcs), self.bs, (self.img_size, self.image_mode, self.meta.get('prep'))
+    px = self._decoders(procs=True) if self._use_processes(srcs) else None
+    def threads(i): ex = self._decoders(); return [ex.submit(_decode, srcs[j], names[j], *args) for j in range(i, min(i+bs, n))]
+    def sub(i):
+        try: return px.submit(_decode_batch, srcs[i:i+bs], names[i:i+bs], *args) if px else threads(i)
+        except BrokenProcessPool: self._procs = None; return threads(i)
+    def get(i, fut):
+        if isinstance(fut, list): return [f.result() for f in fut]
+        try: return fut.result()
+        except BrokenProcessPool: self._procs = None; return get(i, threads(i))   # a worker died: this batch again, in threads
+    starts = iter(range(0, n, bs)); q = deque((i, sub(i)) for _, i in zip(range(self.n_workers + 1 if px else 2), starts))
+    while q:
+        i, fut = q.popleft()
+        if (nxt := next(starts, None)) is not None: q.append((nxt, sub(nxt)))
+        yield i, get(i, fut)
 
 # %% ../nbs/10_predict.ipynb #5526d082
 @patch
 def _run(self:Predictor, srcs, names, progress=False, warn=True):
-    "Decode (threads, one batch ahead) and score; returns (P(defect) with NaN for failures, error messages, drift)."
-    n, bs, t0 = len(srcs), self.bs, time.perf_counter()
+    "Decode (`_decoded`, ahead) and score; returns (P(defect) with NaN for failures, error messages, drift)."
+    n, t0 = len(srcs), time.perf_counter()
     probs, dists, errs = np.full(n, np.nan, np.float32), np.full(n, np.nan, np.float32), [None]*n
     parts = np.full((n, len(PART_STATS)), np.nan, np.float32)
     sides, contrast = np.full(n, np.nan), np.full(n, np.nan)   # source short side, model input contrast
     bar = _progress(n, progress)
-    ex = self._decoders()
     with torch_threads(self._model_threads(n)):
-        sub = lambda i: (i, [ex.submit(_decode, srcs[j], names[j], self.img_size, self.image_mode, self.meta.get('prep')) for j in range(i, min(i+bs, n))])
-        starts = iter(range(0, n, bs)); q = deque(sub(i) for _, i in zip(range(2), starts))
-        while q:
-            i, futs = q.popleft()
-            nxt = next(starts, None)
-            if nxt is not None: q.append(sub(nxt))
-            res = [f.result() for f in futs]
+        for i, res in self._decoded(srcs, names):
             good = [k for k, (a, _) in enumerate(res) if a is not None]
             for k, (_, e) in enumerate(res): errs[i+k] = e
             for k in good:
@@ -322,7 +360,7 @@ def _run(self:Predictor, srcs, names, progress=False, warn=True):
                 p, d = self._scores(xb)
                 probs[[i+k for k in good]] = p
                 if d is not None: dists[[i+k for k in good]] = d
-            bar.update(len(futs))
+            bar.update(len(res))
     bar.close()
     self._finish(t0, errs, warn)
     return probs, errs, self._drift(parts, dists, probs, sides, contrast)
