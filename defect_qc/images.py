@@ -6,8 +6,10 @@ Docs: https://defect-qc.github.io/defect_qc/images.html.md"""
 
 # %% ../nbs/02_images.ipynb #bfc12b48
 from __future__ import annotations
-import contextlib, functools, hashlib, json, math, os, sys, warnings
-from concurrent.futures import ThreadPoolExecutor
+import contextlib, functools, hashlib, json, math, os, signal, sys, threading, warnings
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +23,8 @@ __all__ = ['CLASSES', 'CLASS_DIRS', 'DIR_OF', 'IMG_EXTS', 'DECODE_ERRORS', 'SPLI
            'PART_STATS', 'CACHE_VERSION', 'DataError', 'is_hidden', 'is_image_file', 'text_name', 'has_text_name',
            'check_name', 'find_splits', 'scan_dir', 'list_split', 'file_sha256', 'file_digest', 'atomic_file',
            'process_start', 'process_alive', 'remove_stale_temporaries', 'write_cache', 'load_part_image', 'load_image',
-           'image_args', 'load_images', 'default_cache_dir', 'cache_folder', 'cache_key', 'cached_images',
-           'reference_profile']
+           'image_args', 'forks', 'decoder_pool', 'decode_map', 'load_images', 'default_cache_dir', 'cache_folder',
+           'cache_key', 'cached_images', 'reference_profile']
 
 # %% ../nbs/02_images.ipynb #dd48e30a
 CLASSES = ['ok', 'def']                              # label = index: ok=0, def=1 (defect is the positive class)
@@ -281,6 +283,42 @@ def image_args(meta:dict # a model's metadata (`model.json`)
     "The keyword arguments of `load_image` that reproduce a model's training preprocessing."
     return dict(size=int(meta['img_size']), mode=meta['image_mode'], prep=meta.get('prep'))
 
+# %% ../nbs/02_images.ipynb #bb68a184
+def _quiet_worker():
+    "A decoding process leaves Ctrl-C to its parent (no traceback from each worker)."
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+def forks(n_items:int, # items to decode
+          n_workers:int, # workers
+          min_items:int=64, # this many or fewer: threads (forking costs more than it saves)
+          processes:bool|None=None, # True: also from another thread; False: never; None: from the main thread only
+         ) -> bool:
+    "Whether forked processes decode: Linux, more than one worker, more than `min_items` items, the main thread unless `processes=True`."
+    if processes is False or n_workers < 2 or n_items <= min_items or not sys.platform.startswith('linux'): return False
+    return processes is True or threading.current_thread() is threading.main_thread()
+
+def decoder_pool(n_workers:int, # workers
+                 procs:bool=False, # forked processes instead of threads
+                ) -> ThreadPoolExecutor|ProcessPoolExecutor|None:
+    "A pool of `n_workers` decoding threads or forked processes; None where processes cannot start (no `/dev/shm` for their semaphores)."
+    if not procs: return ThreadPoolExecutor(n_workers, thread_name_prefix='defect_qc-decode')
+    try: return ProcessPoolExecutor(n_workers, mp.get_context('fork'), initializer=_quiet_worker)
+    except OSError: return None
+
+# %% ../nbs/02_images.ipynb #6345c9a6
+def decode_map(fn, # a module-level function of one argument (a process gets it by name)
+               items:list, # its arguments
+               n_workers:int|None=None, # workers (default: all cores)
+               processes:bool|None=None, # see `forks`
+              ) -> list:
+    "`[fn(x) for x in items]` computed by forked processes where `forks` allows, else by threads; a dead process costs a second pass in threads."
+    n = n_workers or os.cpu_count() or 1
+    if forks(len(items), n, processes=processes) and (ex := decoder_pool(n, True)):
+        try:
+            with ex: return list(ex.map(fn, items, chunksize=16))
+        except BrokenProcessPool: pass
+    with decoder_pool(n) as ex: return list(ex.map(fn, items))
+
 # %% ../nbs/02_images.ipynb #312fbb1d
 def _try_load(args):
     try: return load_part_image(*args)
@@ -291,13 +329,13 @@ def load_images(paths:list, # image files
                 size:int=128, # side of the square output
                 mode:str='L', # 'L' or 'RGB'
                 skip_bad:bool=False, # drop unreadable files (with a warning) instead of stopping
-                n_workers:int=None, # decoding threads (default: all cores)
+                n_workers:int=None, # decoding threads or processes (default: all cores)
                 prep:dict=None, # canonical crop (see `load_part_image`)
                 with_parts:bool=False, # also return the `PART_STATS` of each image read (NaN without `prep`)
+                processes:bool|None=None, # decode in forked processes (see `forks`)
                ) -> tuple:
     "Decode `paths` into an `(N, C, size, size)` uint8 array; also returns the boolean mask of files that could be read."
-    with ThreadPoolExecutor(n_workers or os.cpu_count()) as ex:
-        res = list(ex.map(_try_load, [(p, size, mode, prep) for p in paths], chunksize=64))
+    res = decode_map(_try_load, [(p, size, mode, prep) for p in paths], n_workers, processes)
     ok = np.array([r is not None for r in res], dtype=bool)
     if not ok.all():
         badp = [str(p) for p, k in zip(paths, ok) if not k]
@@ -365,7 +403,7 @@ def reference_profile(paths:list, # training image files
                       size:int=128, # the model's input size (decoding as `load_image` does)
                       mode:str='L', # 'L' or 'RGB'
                       max_n:int=600, # images measured at most (a seeded sample)
-                      n_workers:int=None, # threads (default: all cores)
+                      n_workers:int=None, # threads or processes (default: all cores)
                       cache_dir:str|Path|bool|None=False, # keep it in this image cache (`cache_folder`), keyed by the sampled files' contents; False: none
                      ) -> list:
     "The reference radial edge profile of a set of training images (for `prep['reference']`)."
@@ -375,8 +413,7 @@ def reference_profile(paths:list, # training image files
     if fn is not None and fn.is_file():
         try: return [float(v) for v in json.loads(fn.read_text())]
         except (OSError, ValueError, TypeError): pass   # unreadable: measured again
-    with ThreadPoolExecutor(n_workers or os.cpu_count()) as ex:
-        profs = [p for p in ex.map(_profile, [(paths[i], size, mode) for i in idx]) if p is not None]
+    profs = [p for p in decode_map(_profile, [(paths[i], size, mode) for i in idx], n_workers) if p is not None]
     if not profs: raise DataError(f"no readable image to measure the parts on ({len(paths)} file(s))")
     ref = [round(float(v), 4) for v in part_reference(profs)]
     if fn: write_cache(fn, lambda tmpf: tmpf.write_text(json.dumps(ref)), 'image cache')

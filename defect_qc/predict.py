@@ -6,8 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/predict.html.md"""
 
 # %% ../nbs/10_predict.ipynb #0b65b08e
 from __future__ import annotations
-import argparse, glob, io, json, os, signal, sys, threading, time, warnings
-import multiprocessing as mp
+import argparse, glob, io, json, os, sys, threading, time, warnings
 from collections import Counter, deque
 from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -24,7 +23,7 @@ from typing import Annotated
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
 from .cli import UserError, error_summary, user_errors
 from fastcore.script import call_parse
-from .images import CLASSES, PART_STATS, load_part_image, DataError, IMG_EXTS, atomic_file, file_sha256, is_hidden, is_image_file, text_name
+from .images import CLASSES, PART_STATS, decoder_pool, forks, load_part_image, DataError, IMG_EXTS, atomic_file, file_sha256, is_hidden, is_image_file, text_name
 from .models import REQUIRED_META, decide, fold_batchnorm, load_exported, load_model, read_model_json
 from .explain import cam_overlay, gradcam
 from .drift import ScoredModel, drift_scores, frame_contrast, no_part, part_pixels, source_side
@@ -288,22 +287,13 @@ def _model_threads(self:Predictor, n:int, # photos in the `_run`
 # %% ../nbs/10_predict.ipynb #4da688ed
 _POOL_LOCK = threading.Lock()
 
-def _quiet_worker():
-    "A decoding process leaves Ctrl-C to its parent (no traceback from each worker)."
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
 @patch
-def _decoders(self:Predictor, procs:bool=False, # forked processes instead of threads
-             ) -> ThreadPoolExecutor|ProcessPoolExecutor|None:
-    "The predictor's decoding threads (or processes), started by the first call that needs them and kept; None where processes cannot start."
-    key = '_procs' if procs else '_pool'
-    with _POOL_LOCK:   # a process forked after a call inherits pools whose workers it does not have: it starts its own
-        if self.__dict__.get(key) is None or self.__dict__.get(key + '_pid') != os.getpid():
-            try: ex = (ProcessPoolExecutor(self.n_workers, mp.get_context('fork'), initializer=_quiet_worker) if procs
-                       else ThreadPoolExecutor(self.n_workers, thread_name_prefix='defect_qc-decode'))
-            except OSError: return None   # no semaphores for a process pool (a container without /dev/shm): threads decode
-            setattr(self, key, ex); setattr(self, key + '_pid', os.getpid())
-        return getattr(self, key)
+def _decoders(self:Predictor) -> ThreadPoolExecutor:
+    "The predictor's decoding threads, started by its first call and kept: a call for a few photos starts no threads."
+    with _POOL_LOCK:   # a process forked after a call inherits a pool whose threads it does not have: it starts its own
+        if self.__dict__.get('_pool') is None or self._pool_pid != os.getpid():
+            self._pool, self._pool_pid = ThreadPoolExecutor(self.n_workers, thread_name_prefix='defect_qc-decode'), os.getpid()
+        return self._pool
 
 # %% ../nbs/10_predict.ipynb #c80f3fda
 def _decode_batch(srcs, names, size, mode, prep=None):
@@ -313,30 +303,31 @@ def _decode_batch(srcs, names, size, mode, prep=None):
 @patch
 def _use_processes(self:Predictor, srcs:list, # the `_run`'s sources
                   ) -> bool:
-    "Whether processes decode this `_run`: more than one batch of files, more than one worker, Linux, and the main thread unless `processes=True`."
-    if self.processes is False or self.n_workers < 2 or len(srcs) <= self.bs or not sys.platform.startswith('linux'): return False
-    if self.processes is None and threading.current_thread() is not threading.main_thread(): return False
-    return all(isinstance(s, (str, os.PathLike)) for s in srcs)
+    "Whether processes decode this `_run`: more than one batch of files where `forks` allows."
+    return forks(len(srcs), self.n_workers, self.bs, self.processes) and all(isinstance(s, (str, os.PathLike)) for s in srcs)
 
 # %% ../nbs/10_predict.ipynb #27ecafd3
 @patch
 def _decoded(self:Predictor, srcs, names):
     "`(i, results)` for the batch from `i`, batch after batch, decoded ahead of the caller by processes (`_use_processes`) or threads."
     n, bs, args = len(srcs), self.bs, (self.img_size, self.image_mode, self.meta.get('prep'))
-    px = self._decoders(procs=True) if self._use_processes(srcs) else None
+    px = decoder_pool(self.n_workers, True) if self._use_processes(srcs) else None   # for this run only: see the note above
     def threads(i): ex = self._decoders(); return [ex.submit(_decode, srcs[j], names[j], *args) for j in range(i, min(i+bs, n))]
     def sub(i):
         try: return px.submit(_decode_batch, srcs[i:i+bs], names[i:i+bs], *args) if px else threads(i)
-        except BrokenProcessPool: self._procs = None; return threads(i)
+        except BrokenProcessPool: return threads(i)
     def get(i, fut):
         if isinstance(fut, list): return [f.result() for f in fut]
         try: return fut.result()
-        except BrokenProcessPool: self._procs = None; return get(i, threads(i))   # a worker died: this batch again, in threads
-    starts = iter(range(0, n, bs)); q = deque((i, sub(i)) for _, i in zip(range(self.n_workers + 1 if px else 2), starts))
-    while q:
-        i, fut = q.popleft()
-        if (nxt := next(starts, None)) is not None: q.append((nxt, sub(nxt)))
-        yield i, get(i, fut)
+        except BrokenProcessPool: return get(i, threads(i))   # a worker died: this batch again, in threads
+    try:
+        starts = iter(range(0, n, bs)); q = deque((i, sub(i)) for _, i in zip(range(self.n_workers + 1 if px else 2), starts))
+        while q:
+            i, fut = q.popleft()
+            if (nxt := next(starts, None)) is not None: q.append((nxt, sub(nxt)))
+            yield i, get(i, fut)
+    finally:
+        if px: px.shutdown(cancel_futures=True)
 
 # %% ../nbs/10_predict.ipynb #5526d082
 @patch
