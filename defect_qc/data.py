@@ -6,10 +6,9 @@ Docs: https://defect-qc.github.io/defect_qc/data.html.md"""
 
 # %% ../nbs/03_data.ipynb #5b32a334
 from __future__ import annotations
-import hashlib, json, os, sys
+import functools, hashlib, json, os, sys
 import json as _json   # `main`'s `--json` option shadows the module's name there
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ from PIL import Image
 from .cli import UserError, error_summary, user_errors
 from fastcore.script import call_parse
 from .parts import match_scale, part_profile, part_reference
-from .images import (CLASS_DIRS, CLASSES, DECODE_ERRORS, IMG_EXTS, DataError, atomic_file, file_digest, find_splits, is_hidden, is_image_file, scan_dir,
+from .images import (CLASS_DIRS, CLASSES, DECODE_ERRORS, IMG_EXTS, DataError, atomic_file, decode_map, file_digest, find_splits, is_hidden, is_image_file, scan_dir,
                               BAD_NAME, has_text_name, text_name, write_cache, _check_pixels, _reduced)
 
 # %% auto #0
@@ -168,13 +167,14 @@ def _write_cache(f:Path, obj:dict):
 
 # %% ../nbs/03_data.ipynb #6207f042
 def _inspect_all(paths:list, # image files
-                 n_workers:int|None=None, # threads (default: all cores)
+                 n_workers:int|None=None, # threads or processes (default: all cores)
                  cache_dir:str|Path|None=None, # keep the results in `cache_dir/INSPECT_CACHE`; None: no cache
+                 processes:bool|None=None, # a first check (nothing known): decode in forked processes (see `forks`)
                 ) -> list:
-    "`_inspect` of every file, in threads; with `cache_dir`, files checked before (same content) are not decoded again."
+    "`_inspect` of every file; with `cache_dir`, files checked before (same content) are not decoded again."
     f = Path(cache_dir)/INSPECT_CACHE if cache_dir else None
-    known = _read_inspected(f)
-    with ThreadPoolExecutor(n_workers or os.cpu_count()) as ex: infos = list(ex.map(lambda p: _inspect(p, known), paths))
+    known = _read_inspected(f)   # results known: mostly read back, in threads (a process would need all of them sent)
+    infos = decode_map(functools.partial(_inspect, known=known), paths, n_workers, False if known else processes)
     if f: _write_inspected(f, known, infos)
     return infos
 
