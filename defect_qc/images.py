@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .cli import error_summary
-from .parts import canonical_crop, check_aspect, find_part, part_profile, part_reference
+from .parts import N_RADII, canonical_crop, check_aspect, find_part, part_profile, part_reference, ring_part
 
 # %% auto #0
 __all__ = ['CLASSES', 'CLASS_DIRS', 'DIR_OF', 'IMG_EXTS', 'DECODE_ERRORS', 'SPLITS', 'BAD_NAME', 'MAX_SIDE', 'MAX_DIGESTS',
@@ -288,6 +288,11 @@ def _quiet_worker():
     "A decoding process leaves Ctrl-C to its parent (no traceback from each worker)."
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
+@functools.cache
+def _part_finder_ready():
+    "Compile the part finder (or load it from numba's cache) in this process before it forks: children inherit it instead of each compiling it."
+    find_part(ring_part(96), np.ones(N_RADII, np.float32))
+
 def forks(n_items:int, # items to decode
           n_workers:int, # workers
           min_items:int=64, # this many or fewer: threads (forking costs more than it saves)
@@ -302,6 +307,7 @@ def decoder_pool(n_workers:int, # workers
                 ) -> ThreadPoolExecutor|ProcessPoolExecutor|None:
     "A pool of `n_workers` decoding threads or forked processes; None where processes cannot start (no `/dev/shm` for their semaphores)."
     if not procs: return ThreadPoolExecutor(n_workers, thread_name_prefix='defect_qc-decode')
+    _part_finder_ready()
     try: return ProcessPoolExecutor(n_workers, mp.get_context('fork'), initializer=_quiet_worker)
     except OSError: return None
 
