@@ -8,6 +8,7 @@ Docs: https://defect-qc.github.io/defect_qc/predict.html.md"""
 from __future__ import annotations
 import argparse, glob, io, json, os, sys, threading, time, warnings
 from collections import Counter, deque
+import contextlib
 from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -338,8 +339,8 @@ def _run(self:Predictor, srcs, names, progress=False, warn=True):
     parts = np.full((n, len(PART_STATS)), np.nan, np.float32)
     sides, contrast = np.full(n, np.nan), np.full(n, np.nan)   # source short side, model input contrast
     bar = _progress(n, progress)
-    with torch_threads(self._model_threads(n)):
-        for i, res in self._decoded(srcs, names):
+    with torch_threads(self._model_threads(n)), contextlib.closing(self._decoded(srcs, names)) as batches:   # closed on an error too: its processes end
+        for i, res in batches:
             good = [k for k, (a, _) in enumerate(res) if a is not None]
             for k, (_, e) in enumerate(res): errs[i+k] = e
             for k in good:
