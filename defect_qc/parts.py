@@ -133,12 +133,29 @@ def _vote_map(mag, gx, gy, q, w, r_max):
 
 # %% ../nbs/01_parts.ipynb #feec45f8
 @numba.njit(nogil=True, cache=True)
+def _select(v, k):
+    "The `k`-th smallest value of `v` (from 0), reordering `v` so that none after position `k` is smaller (quickselect)."
+    lo, hi = 0, len(v) - 1
+    while lo < hi:
+        a, b, c = v[lo], v[(lo + hi)//2], v[hi]
+        pivot = max(min(a, b), min(max(a, b), c))   # the median of three: sorted input is no worst case
+        i, j = lo, hi
+        while i <= j:   # Hoare's partition: smaller values to the left of j, larger to the right of i
+            while v[i] < pivot: i += 1
+            while v[j] > pivot: j -= 1
+            if i <= j: v[i], v[j] = v[j], v[i]; i += 1; j -= 1
+        if k <= j: hi = j
+        elif k >= i: lo = i
+        else: break
+    return v[k]
+
+@numba.njit(nogil=True, cache=True)
 def _quantile32(a, q):
     "`np.quantile(a, q)` of a float32 array for a Python float `q`: NumPy's 'linear' method and its float32 rounding."
     v = a.ravel().copy(); n = len(v)
     vi = (n - 1)*q; k = int(np.floor(vi)); t = vi - k   # the virtual index and the weight of the upper neighbour, in float64
-    if k >= n - 1: return np.partition(v, n - 1)[n - 1]
-    v = np.partition(v, k); lo = v[k]; hi = v[k+1:].min()
+    if k >= n - 1: return _select(v, n - 1)
+    lo = _select(v, k); hi = v[k+1:].min()
     d = np.float32(hi - lo)
     if t >= 0.5: return np.float32(hi - np.float32(d*np.float32(1 - t)))   # NumPy interpolates from the nearer end
     return np.float32(lo + np.float32(d*np.float32(t)))
