@@ -23,7 +23,7 @@ from .dataloaders import copy_groups, stratified_kfold, stratified_split
 from .parts import RADII, match_scale, part_profile
 from .models import ModelFileError, load_model, normalize_uint8, predict_proba, save_model
 from .drift import FeatureDistance, drift_reference, model_features, part_pixels, source_side
-from .evaluate import NO_REJECT, binary_metrics, reject_text, report, score_text, tune_band, tune_threshold, upper_bound
+from .evaluate import NO_REJECT, band_text, binary_metrics, report, score_text, tune_band, tune_threshold, upper_bound
 from .predict import expand_inputs
 
 # %% auto #0
@@ -318,7 +318,7 @@ def adapt_card(res:dict, # the adapted run's metrics (`metrics.json`)
           + f"{a['n_labelled'][1]} labelled defects are **too few to bound the escape rate**: even with none missed, its 95% upper bound is "
           f"{res['escape_rate_ub95_zero_misses']:.0%}. Label more photos of the new set-up (a few hundred defects) before relying on a recall figure."]
     if (b := meta.get('band')) and b.get('source'):
-        th += ['', f"Review band: accept below {score_text(b['t_accept'])}, **{reject_text(b['t_reject'])}** (chosen on the good labelled photos' "
+        th += ['', f"Review band: {band_text(b, bold=True)} (chosen on the good labelled photos' "
                f"{b['source']} scores); a person reviews the photos in between, where the adapted model has scored good parts as defective."]
     lim = ['', '## Known limitations', '', "- The estimate rests on few labelled photos: its intervals are wide.",
            "- The drift reference now describes the new set-up: photos of the original set-up may be flagged as drift.",
@@ -372,7 +372,7 @@ def _band(cv, m, info, x_lab, y_lab, levers) -> dict:
     else: p, src = predict_proba(m, x_lab, info['mean'], info['std']), ('in-sample' if 'finetune' in levers else 'label-free')
     b = adapted_band(y_lab, p, info['threshold'], src)
     if src == 'in-sample': b['t_reject'] = NO_REJECT
-    print(f"review band: accept below {score_text(b['t_accept'])}, {reject_text(b['t_reject'])}" + ('' if src == 'in-sample' else
+    print(f"review band: {band_text(b)}" + ('' if src == 'in-sample' else
           f" (the highest {src} score of a good labelled photo: {score_text(np.max(p[y_lab == 0], initial=0))})") + "; a person reviews the rest", file=sys.stderr)
     return b
 

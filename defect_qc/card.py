@@ -64,8 +64,8 @@ def operating_section(res:dict, # the run's metrics
            + ('met' if th.get('met') else '**not met**') + f" on {th.get('on', 'validation')}.", '', f"> {th['message']}" if th.get('message') else '']
     b = meta.get('band')
     if b:
-        from defect_qc.evaluate import reject_text, score_text   # here: a run imports evaluate before writing its card; a refused config should not wait for it
-        out += ['', f"Review band: accept below {score_text(b['t_accept'])}, {reject_text(b['t_reject'])}, a person reviews in between.", '',
+        from defect_qc.evaluate import band_text   # here: a run imports evaluate before writing its card; a refused config should not wait for it
+        out += ['', f"Review band: {band_text(b)}, a person reviews in between.", '',
                 '| split | accepted | to review | rejected | escapes (<= at 95%) | false rejects (<= at 95%) |', '|---|---:|---:|---:|---:|---:|']
         for s in ('val', 'test'):
             if s in res and 'band_review_rate' in res[s]:

@@ -27,8 +27,8 @@ from .predict import Predictor
 # %% auto #0
 __all__ = ['METRIC_KEYS', 'THRESHOLD_MODES', 'NO_REJECT', 'upper_bound', 'binary_metrics', 'max_misses', 'tune_threshold',
            'tune_band', 'band_metrics', 'plot_confusion', 'plot_curves', 'plot_hist', 'worst_errors', 'plot_gallery',
-           'plot_gradcam', 'report', 'format_metrics_table', 'score_text', 'reject_text', 'format_band', 'drift_counts',
-           'format_drift', 'new_eval_dir', 'evaluate_folder', 'main']
+           'plot_gradcam', 'report', 'format_metrics_table', 'score_text', 'reject_text', 'band_text', 'format_band',
+           'drift_counts', 'format_drift', 'new_eval_dir', 'evaluate_folder', 'main']
 
 # %% ../nbs/11_evaluate.ipynb #f63594ca
 def upper_bound(k:int, # events seen (e.g. missed defects)
@@ -433,13 +433,20 @@ def reject_text(t_reject:float # a review band's reject threshold
     "How a band's reject threshold reads: `reject from 0.9`, or that nothing is rejected when it lies above every score."
     return f"reject from {score_text(t_reject)}" if t_reject <= 1 else "reject nothing automatically"
 
+def band_text(b:dict, # a review band (`t_accept`, `t_reject`)
+              bold:bool=False, # the reject part in Markdown bold
+             ) -> str:
+    "How a review band reads, wherever it is shown: `accept below 0.1, reject from 0.9`."
+    r = reject_text(b['t_reject'])
+    return f"accept below {score_text(b['t_accept'])}, " + (f"**{r}**" if bold else r)
+
 # %% ../nbs/11_evaluate.ipynb #e76322e2
 def format_band(metrics:dict # `report`'s result / `metrics.json` (with a `band`)
                ) -> str|None:
     "The review band in a few lines: the share of parts per decision, escapes and false rejects with 95% upper bounds; None without a band."
     b = metrics.get('band')
     if not b: return None
-    lines = [f"review band: accept below {score_text(b['t_accept'])}, {reject_text(b['t_reject'])}, a person reviews in between"]
+    lines = [f"review band: {band_text(b)}, a person reviews in between"]
     for s, m in metrics.items():
         if isinstance(m, dict) and 'band_review_rate' in m:
             g = lambda k: m[f'band_{k}']
