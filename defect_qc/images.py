@@ -317,12 +317,12 @@ def decode_map(fn, # a module-level function of one argument (a process gets it 
                n_workers:int|None=None, # workers (default: all cores)
                processes:bool|None=None, # see `forks`
               ) -> list:
-    "`[fn(x) for x in items]` computed by forked processes where `forks` allows, else by threads; a dead process costs a second pass in threads."
+    "`[fn(x) for x in items]` computed by forked processes where `forks` allows, else by threads; a process that dies or cannot start costs a second pass in threads."
     n = n_workers or os.cpu_count() or 1
     if forks(len(items), n, processes=processes) and (ex := decoder_pool(n, True)):
         try:
             with ex: return list(ex.map(fn, items, chunksize=16))
-        except BrokenProcessPool: pass
+        except (BrokenProcessPool, OSError): pass   # a worker died, or none could be forked (a container's process limit)
     with decoder_pool(n) as ex: return list(ex.map(fn, items))
 
 # %% ../nbs/02_images.ipynb #312fbb1d

@@ -316,11 +316,11 @@ def _decoded(self:Predictor, srcs, names):
     def threads(i): ex = self._decoders(); return [ex.submit(_decode, srcs[j], names[j], *args) for j in range(i, min(i+bs, n))]
     def sub(i):
         try: return px.submit(_decode_batch, srcs[i:i+bs], names[i:i+bs], *args) if px else threads(i)
-        except BrokenProcessPool: return threads(i)
+        except (BrokenProcessPool, OSError): return threads(i)   # a worker died, or none could be forked (a container's process limit)
     def get(i, fut):
         if isinstance(fut, list): return [f.result() for f in fut]
         try: return fut.result()
-        except BrokenProcessPool: return get(i, threads(i))   # a worker died: this batch again, in threads
+        except (BrokenProcessPool, OSError): return get(i, threads(i))   # a worker died: this batch again, in threads
     try:
         starts = iter(range(0, n, bs)); q = deque((i, sub(i)) for _, i in zip(range(self.n_workers + 1 if px else 2), starts))
         while q:
