@@ -53,19 +53,23 @@ def _reflect(i, n):
 
 # %% ../nbs/01_parts.ipynb #869b86de
 @numba.njit(nogil=True, cache=True)
-def _corr(a, w, sym, axis):
-    "`scipy.ndimage.correlate1d(a, w, axis, mode='reflect')` of a 2-D array for a symmetric (`sym` 1) or antisymmetric (-1) `w`."
-    out = np.empty_like(a)
-    src, dst = (a.T, out.T) if axis == 1 else (a, out)
-    n, k, r = src.shape[0], src.shape[1], len(w)//2
+def _corr0(a, w, sym):
+    "`_corr` along axis 0 of a C-contiguous array: row after row, each output row summed over whole input rows."
+    out, (n, k), r = np.empty_like(a), a.shape, len(w)//2
     t = np.empty(k)
     for i in range(n):
-        for j in range(k): t[j] = np.float64(src[i, j])*w[r]
+        for j in range(k): t[j] = np.float64(a[i, j])*w[r]
         for q in range(-r, 0):   # SciPy's order: the centre, then the outermost pair first
             i1, i2, wq = _reflect(i + q, n), _reflect(i - q, n), w[r + q]
-            for j in range(k): t[j] += ((np.float64(src[i1, j]) + np.float64(src[i2, j])) if sym > 0 else (np.float64(src[i1, j]) - np.float64(src[i2, j])))*wq
-        for j in range(k): dst[i, j] = t[j]
+            for j in range(k): t[j] += ((np.float64(a[i1, j]) + np.float64(a[i2, j])) if sym > 0 else (np.float64(a[i1, j]) - np.float64(a[i2, j])))*wq
+        for j in range(k): out[i, j] = t[j]
     return out
+
+@numba.njit(nogil=True, cache=True)
+def _corr(a, w, sym, axis):
+    "`scipy.ndimage.correlate1d(a, w, axis, mode='reflect')` of a 2-D array for a symmetric (`sym` 1) or antisymmetric (-1) `w`."
+    if axis == 0: return _corr0(np.ascontiguousarray(a), w, sym)
+    return np.ascontiguousarray(_corr0(np.ascontiguousarray(a.T), w, sym).T)   # axis 1: axis 0 of a contiguous transpose, the same sums
 
 # %% ../nbs/01_parts.ipynb #9eec2f79
 @functools.cache
