@@ -115,13 +115,13 @@ def _votes(xs, ys, m, dx, dy, rs, h, w):
     "Vote accumulator `(h*w,)`: each edge `i` adds `m[i]` at `rint(x + s*r*d)` for each radius `r` in `rs`, both directions `s`."
     out = np.zeros((2, h*w))
     for k in range(2):
-        s = np.float32(1 - 2*k)
+        srs, acc = np.float32(1 - 2*k)*rs, out[k]   # the signed radii (exact in float32), and this direction's row
         for i in range(len(xs)):
-            for j in range(len(rs)):
-                sr = s*rs[j]   # float32 products, the sum in float64: as NumPy computes `x + s*rs*dx`
-                px, py = np.rint(np.float64(xs[i]) + np.float64(sr*dx[i])), np.rint(np.float64(ys[i]) + np.float64(sr*dy[i]))
+            x, y, di, ei, mi = np.float64(xs[i]), np.float64(ys[i]), dx[i], dy[i], np.float64(m[i])
+            for sr in srs:   # float32 products, the sum in float64: as NumPy computes `x + s*rs*dx`
+                px, py = np.rint(x + np.float64(sr*di)), np.rint(y + np.float64(sr*ei))
                 if not (0 <= px < w and 0 <= py < h): break   # the radii grow along a straight line: once outside, outside for good
-                out[k, int(py)*w + int(px)] += np.float64(m[i])
+                acc[int(py)*w + int(px)] += mi
     return out[0] + out[1]
 
 # %% ../nbs/01_parts.ipynb #52881955
