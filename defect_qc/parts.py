@@ -101,13 +101,14 @@ def _edges(im, d, s):
 def gray_small(a:np.ndarray, # an image: `(H, W)`, `(C, H, W)` or `(H, W, C)`
               ) -> np.ndarray:
     "Float grayscale copy with a short side of `DETECT_SIZE` pixels, at most `MAX_ASPECT` times that on the long side (averaged down, never up), lightly smoothed."
-    a = np.asarray(a, np.float32)
-    if a.ndim == 3: a = a.mean(0) if a.shape[0] in (1, 3) else a.mean(-1)
+    a = np.asarray(a)
+    if a.ndim == 3: a = np.asarray(a, np.float32); a = a.mean(0) if a.shape[0] in (1, 3) else a.mean(-1)
     z = min(DETECT_SIZE / min(a.shape), MAX_ASPECT*DETECT_SIZE / max(a.shape))   # the second caps a long strip
     if z < 1:
         size = (max(1, round(a.shape[1]*z)), max(1, round(a.shape[0]*z)))
-        a = np.asarray(Image.fromarray(a, 'F').resize(size, Image.Resampling.BOX), np.float32)
-    return _smooth(a, 1.0)
+        im = Image.fromarray(a).convert('F') if a.dtype == np.uint8 else Image.fromarray(np.asarray(a, np.float32), 'F')   # 8 bits: Pillow converts them exactly, and faster
+        a = np.asarray(im.resize(size, Image.Resampling.BOX), np.float32)
+    return _smooth(np.asarray(a, np.float32), 1.0)
 
 # %% ../nbs/01_parts.ipynb #4725c418
 @numba.njit(nogil=True, cache=True)
