@@ -287,9 +287,13 @@ def part_reference(profiles:list, # radial edge profiles of the training images
 @numba.njit(nogil=True, cache=True)
 def _disc(h, w, cx, cy, radius):
     "Boolean `(h, w)`: the pixels whose centres lie closer than `radius` to `(cx, cy)` (pixel units, a pixel's centre at +0.5)."
-    out = np.empty((h, w), np.bool_)
+    out = np.zeros((h, w), np.bool_)
     for i in range(h):
-        for j in range(w): out[i, j] = math.hypot((j + 0.5) - cx, (i + 0.5) - cy) < radius
+        dy = (i + 0.5) - cy
+        if abs(dy) >= radius: continue   # hypot(dx, dy) >= |dy|: the row lies outside
+        for j in range(w):
+            dx = (j + 0.5) - cx
+            if abs(dx) < radius: out[i, j] = math.hypot(dx, dy) < radius
     return out
 
 # %% ../nbs/01_parts.ipynb #edbc7dd7
@@ -323,6 +327,18 @@ def canonical_box(part:dict, # from `find_part`: `cx`, `cy`, `scale`
     x0, y0 = part['cx']*w - side/2, part['cy']*h - side/2
     return (x0, y0, x0 + side, y0 + side)
 
+# %% ../nbs/01_parts.ipynb #7c02c303
+def _edge_pad(a:np.ndarray, # `(H, W)` or `(H, W, C)`
+              pad:int, # pixels added on every side
+             ) -> np.ndarray:
+    "`np.pad(a, pad, mode='edge')` over the first two axes, by slices: about a third of its time."
+    h, w = a.shape[:2]
+    out = np.empty((h + 2*pad, w + 2*pad) + a.shape[2:], a.dtype)
+    out[pad:pad+h, pad:pad+w] = a
+    out[:pad, pad:pad+w], out[pad+h:, pad:pad+w] = a[:1], a[-1:]   # the first and last rows, repeated
+    out[:, :pad], out[:, pad+w:] = out[:, pad:pad+1], out[:, pad+w-1:pad+w]   # then the first and last columns, corners included
+    return out
+
 # %% ../nbs/01_parts.ipynb #31e57813
 def canonical_crop(im:Image.Image, # a decoded photo (mode L or RGB)
                    part:dict, # from `find_part`
@@ -333,7 +349,6 @@ def canonical_crop(im:Image.Image, # a decoded photo (mode L or RGB)
     x0, y0, x1, y1 = canonical_box(part, w, h)
     pad = math.ceil(max(0., -x0, -y0, x1 - w, y1 - h))
     if pad:   # repeat the edge pixels beyond the photo
-        a = np.asarray(im)
-        im = Image.fromarray(np.pad(a, ((pad, pad), (pad, pad)) + ((0, 0),)*(a.ndim - 2), mode='edge'), im.mode)
+        im = Image.fromarray(_edge_pad(np.asarray(im), pad), im.mode)
         x0, y0, x1, y1 = x0 + pad, y0 + pad, x1 + pad, y1 + pad
     return im.resize((size, size), Image.Resampling.BILINEAR, box=(x0, y0, x1, y1))
