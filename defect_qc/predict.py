@@ -10,7 +10,7 @@ import argparse, glob, io, json, os, sys, threading, time, warnings
 from collections import Counter, deque
 import contextlib
 from contextlib import contextmanager
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -293,7 +293,7 @@ def _decoders(self:Predictor) -> ThreadPoolExecutor:
     "The predictor's decoding threads, started by its first call and kept: a call for a few photos starts no threads."
     with _POOL_LOCK:   # a process forked after a call inherits a pool whose threads it does not have: it starts its own
         if self.__dict__.get('_pool') is None or self._pool_pid != os.getpid():
-            self._pool, self._pool_pid = ThreadPoolExecutor(self.n_workers, thread_name_prefix='defect_qc-decode'), os.getpid()
+            self._pool, self._pool_pid = decoder_pool(self.n_workers), os.getpid()
         return self._pool
 
 # %% ../nbs/10_predict.ipynb #c80f3fda
