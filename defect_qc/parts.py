@@ -112,17 +112,33 @@ def gray_small(a:np.ndarray, # an image: `(H, W)`, `(C, H, W)` or `(H, W, C)`
 
 # %% ../nbs/01_parts.ipynb #4725c418
 @numba.njit(nogil=True, cache=True)
+def _lands(x, y, sr, di, ei, h, w):
+    "Whether the vote at signed radius `sr` from `(x, y)` along `(di, ei)` falls inside an `(h, w)` map, rounded as `_votes` rounds it."
+    px, py = np.rint(x + np.float64(sr*di)), np.rint(y + np.float64(sr*ei))
+    return 0 <= px < w and 0 <= py < h
+
+@numba.njit(nogil=True, cache=True)
+def _reach(x, d, n):
+    "Roughly the radius at which `x + r*d` leaves `[-0.5, n - 0.5]`: a first guess, which `_lands` corrects."
+    if d > 0: return (n - 0.5 - x)/d
+    if d < 0: return (x + 0.5)/(-d)
+    return 1e9
+
+@numba.njit(nogil=True, cache=True)
 def _votes(xs, ys, m, dx, dy, rs, h, w):
-    "Vote accumulator `(h*w,)`: each edge `i` adds `m[i]` at `rint(x + s*r*d)` for each radius `r` in `rs`, both directions `s`."
-    out = np.zeros((2, h*w))
+    "Vote accumulator `(h*w,)`: each edge `i` adds `m[i]` at `rint(x + s*r*d)` for each radius `r` in `rs` (2, 3, ...), both directions `s`."
+    out, R = np.zeros((2, h*w)), len(rs)
+    idx = np.empty(R, np.int32)
     for k in range(2):
-        srs, acc = np.float32(1 - 2*k)*rs, out[k]   # the signed radii (exact in float32), and this direction's row
+        s = np.float32(1 - 2*k); srs, acc = s*rs, out[k]   # the signed radii (exact in float32), and this direction's row
         for i in range(len(xs)):
             x, y, di, ei, mi = np.float64(xs[i]), np.float64(ys[i]), dx[i], dy[i], np.float64(m[i])
-            for sr in srs:   # float32 products, the sum in float64: as NumPy computes `x + s*rs*dx`
-                px, py = np.rint(x + np.float64(sr*di)), np.rint(y + np.float64(sr*ei))
-                if not (0 <= px < w and 0 <= py < h): break   # the radii grow along a straight line: once outside, outside for good
-                acc[int(py)*w + int(px)] += mi
+            n = max(0, min(R, int(np.floor(min(_reach(x, s*di, w), _reach(y, s*ei, h)))) - 1))   # the radii up to the reach
+            while n < R and _lands(x, y, srs[n], di, ei, h, w): n += 1   # the guess, moved to the prefix's exact end
+            while n > 0 and not _lands(x, y, srs[n-1], di, ei, h, w): n -= 1
+            for j in range(n):   # float32 products, the sum in float64: as NumPy computes `x + s*rs*dx`
+                idx[j] = np.int32(np.rint(y + np.float64(srs[j]*ei)))*np.int32(w) + np.int32(np.rint(x + np.float64(srs[j]*di)))
+            for j in range(n): acc[idx[j]] += mi
     return out[0] + out[1]
 
 # %% ../nbs/01_parts.ipynb #52881955
@@ -154,16 +170,108 @@ def _select(v, k):
         else: break
     return v[k]
 
+# %% ../nbs/01_parts.ipynb #a5e4843c
+@numba.njit(nogil=True, cache=True)
+def _key_bin(b):
+    "The top 12 bits of float32 bits `b` as a key in the floats' order: the sign bit flipped, or every bit for a negative."
+    return (b ^ (np.uint32(0xFFFFFFFF) if b >> 31 else np.uint32(0x80000000))) >> 20
+
+@numba.njit(nogil=True, cache=True)
+def _order_pair(a, k):
+    "The `k`-th and `(k+1)`-th smallest values of a float32 array (from 0; the `k`-th twice if it is the last): a radix select."
+    v = a.ravel(); bits = v.view(np.uint32)
+    hist = np.zeros(4096, np.int64)
+    for i in range(len(v)): hist[_key_bin(bits[i])] += 1
+    below, b = 0, 0
+    while below + hist[b] <= k: below += hist[b]; b += 1   # the bin of the `k`-th value
+    buf, j, after = np.empty(hist[b], np.float32), 0, np.float32(np.inf)
+    for i in range(len(v)):   # that bin's values, and the smallest value of the bins above it
+        kb = _key_bin(bits[i])
+        if kb == b: buf[j] = v[i]; j += 1
+        elif kb > b and v[i] < after: after = v[i]
+    lo = _select(buf, k - below)
+    for i in range(k - below + 1, len(buf)): after = min(after, buf[i])   # after the select, the next is the least of the rest
+    return lo, (after if k + 1 < len(v) else lo)
+
 @numba.njit(nogil=True, cache=True)
 def _quantile32(a, q):
     "`np.quantile(a, q)` of a float32 array for a Python float `q`: NumPy's 'linear' method and its float32 rounding."
-    v = a.ravel().copy(); n = len(v)
+    n = a.size
     vi = (n - 1)*q; k = int(np.floor(vi)); t = vi - k   # the virtual index and the weight of the upper neighbour, in float64
-    if k >= n - 1: return _select(v, n - 1)
-    lo = _select(v, k); hi = v[k+1:].min()
+    if k >= n - 1: return _order_pair(a, n - 1)[0]
+    lo, hi = _order_pair(a, k)
     d = np.float32(hi - lo)
     if t >= 0.5: return np.float32(hi - np.float32(d*np.float32(1 - t)))   # NumPy interpolates from the nearer end
     return np.float32(lo + np.float32(d*np.float32(t)))
+
+# %% ../nbs/01_parts.ipynb #e3c13b81
+@numba.njit(nogil=True, cache=True)
+def _pairwise_block(a, lo, n):
+    "NumPy's sum of `a[lo:lo+n]` for 1 <= `n` <= 128: eight running sums added as a tree (fewer than 8 values: in a row)."
+    if n < 8:
+        res = a[lo]
+        for i in range(1, n): res += a[lo + i]
+        return res
+    r0, r1, r2, r3, r4, r5, r6, r7 = a[lo], a[lo+1], a[lo+2], a[lo+3], a[lo+4], a[lo+5], a[lo+6], a[lo+7]
+    i = 8
+    while i < n - n % 8:
+        r0 += a[lo+i]; r1 += a[lo+i+1]; r2 += a[lo+i+2]; r3 += a[lo+i+3]
+        r4 += a[lo+i+4]; r5 += a[lo+i+5]; r6 += a[lo+i+6]; r7 += a[lo+i+7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n: res += a[lo+i]; i += 1
+    return res
+
+# %% ../nbs/01_parts.ipynb #3071e3c8
+@numba.njit(nogil=True, cache=True)
+def _pairwise(a, lo, n):
+    "NumPy's sum of `a[lo:lo+n]` (1-D, `n` >= 1) in `a`'s precision, to the bit: halves (multiples of 8) down to blocks of 128."
+    if n <= 128: return _pairwise_block(a, lo, n)
+    L, N, state, left = np.empty(64, np.int64), np.empty(64, np.int64), np.empty(64, np.int64), np.empty(64, a.dtype)
+    d, L[0], N[0] = 0, lo, n   # state 1: summing the left half; 2: the right half, the left one's sum kept in `left`
+    while True:
+        if N[d] <= 128:
+            v = _pairwise_block(a, L[d], N[d])
+            while True:   # hand the sum up: a left half's is kept, a right half's completes its parent's
+                d -= 1
+                if state[d] == 1: left[d], state[d] = v, 2; break
+                v = left[d] + v
+                if d == 0: return v
+            h = N[d]//2 - (N[d]//2) % 8
+            L[d+1], N[d+1] = L[d] + h, N[d] - h; d += 1
+        else:
+            h = N[d]//2 - (N[d]//2) % 8
+            state[d], L[d+1], N[d+1] = 1, L[d], h; d += 1
+
+@numba.njit(nogil=True, cache=True)
+def _mean_std32(v):
+    "`(v.mean(), v.std())` of a 1-D float32 array as NumPy computes them, to the bit."
+    n = len(v)
+    mean = np.float32(np.float64(_pairwise(v, 0, n))/n)   # NumPy divides the float32 sum by an int64 count in float64
+    d = np.empty_like(v)
+    for i in range(n): d[i] = v[i] - mean; d[i] *= d[i]
+    return mean, np.sqrt(np.float32(np.float64(_pairwise(d, 0, n))/n))
+
+# %% ../nbs/01_parts.ipynb #e9a6c7a1
+@numba.njit(nogil=True, cache=True)
+def _peak(acc):
+    "`(x, y)`: the centroid of `acc` within 2 pixels of its maximum (sub-pixel), as NumPy computes it."
+    h, w = acc.shape
+    i = 0
+    for j in range(1, h*w):   # the first maximum, as `argmax` finds it
+        if acc.flat[j] > acc.flat[i]: i = j
+    cy, cx = i // w, i % w
+    y0, x0, y1, x1 = max(cy - 2, 0), max(cx - 2, 0), min(cy + 3, h), min(cx + 3, w)
+    lo = acc[y0, x0]
+    for a in range(y0, y1):
+        for b in range(x0, x1): lo = min(lo, acc[a, b])   # the window's lowest value is its zero
+    n = (y1 - y0)*(x1 - x0); wv, wx, wy = np.empty(n), np.empty(n), np.empty(n)
+    for a in range(y1 - y0):
+        for b in range(x1 - x0):
+            t = (acc[y0 + a, x0 + b] - lo) + 1e-12; j = a*(x1 - x0) + b
+            wv[j], wx[j], wy[j] = t, t*(x0 + b), t*(y0 + a)
+    s = _pairwise_block(wv, 0, n)   # at most 25 values: one block of NumPy's sum
+    return _pairwise_block(wx, 0, n)/s, _pairwise_block(wy, 0, n)/s
 
 # %% ../nbs/01_parts.ipynb #b398fe3a
 def vote_centre(mag:np.ndarray, # gradient magnitude
@@ -174,11 +282,7 @@ def vote_centre(mag:np.ndarray, # gradient magnitude
     h, w = mag.shape
     r_max = int(0.6*min(max(h, w), MAX_ASPECT*min(h, w)))   # bounded by the short side
     acc = _vote_map(mag, gx, gy, _quantile32(mag, 0.85), _gauss_weights(1.5), r_max)
-    cy, cx = np.unravel_index(acc.argmax(), acc.shape)
-    y0, x0 = max(cy-2, 0), max(cx-2, 0)
-    win = acc[y0:cy+3, x0:cx+3]; win = win - win.min() + 1e-12   # sub-pixel: centroid around the peak
-    yy, xx = np.arange(y0, y0 + win.shape[0])[:, None], np.arange(x0, x0 + win.shape[1])[None]
-    return float((win*xx).sum()/win.sum()), float((win*yy).sum()/win.sum())
+    return _peak(acc)   # sub-pixel: the centroid around the peak
 
 # %% ../nbs/01_parts.ipynb #a839bd33
 _ANGLES = np.linspace(0, 2*np.pi, 128, endpoint=False)
@@ -214,6 +318,27 @@ def _ring_samples(mag, cx, cy, r, cos, sin):
             G[i, j] = np.float32(_bilinear(mag, Y, X))
     return G, inside
 
+# %% ../nbs/01_parts.ipynb #d86baefc
+@numba.njit(nogil=True, cache=True)
+def _profile(mag, cx, cy, r, cos, sin):
+    "The radial edge profile (float32): the mean of `mag` on each circle, NaN where a quarter of it or less lies inside the image."
+    if len(cos) > 128: raise ValueError("_profile: at most 128 angles (one block of NumPy's sum)")
+    G, inside = _ring_samples(mag, cx, cy, r, cos, sin)
+    out, row = np.empty(len(r), np.float32), np.empty(len(cos), np.float32)
+    for i in range(len(r)):
+        n = 0
+        for j in range(len(cos)): row[j] = G[i, j]*np.float32(inside[i, j]); n += inside[i, j]
+        out[i] = np.float32(np.float64(_pairwise_block(row, 0, len(cos)))/max(n, 1)) if n > len(cos)//4 else np.nan
+    return out
+
+@numba.njit(nogil=True, cache=True)
+def _frame_stats(im, b):
+    "`(border, mean, contrast)`: the mean of the outer `b` pixels of the frame, the image's mean and its standard deviation."
+    h, w = im.shape
+    border = np.concatenate((im[:b].ravel(), im[h-b:].ravel(), im[b:h-b, :b].copy().ravel(), im[b:h-b, w-b:].copy().ravel()))
+    mean, std = _mean_std32(im.ravel())
+    return _mean_std32(border)[0], mean, std
+
 # %% ../nbs/01_parts.ipynb #9b9d4ae2
 def part_profile(a:np.ndarray, # an image: `(H, W)`, `(C, H, W)` or `(H, W, C)`, values 0-255
                 ) -> dict:
@@ -222,13 +347,9 @@ def part_profile(a:np.ndarray, # an image: `(H, W)`, `(C, H, W)` or `(H, W, C)`,
     h, w = im.shape
     gx, gy, mag = _edges(im, _DIFF, _SUM)
     cx, cy = vote_centre(mag, gx, gy)
-    G, inside = _ring_samples(mag, cx, cy, RADII * min(h, w), _COS, _SIN)
-    n = inside.sum(1)
-    prof = np.where(n > len(_COS)//4, (G*inside).sum(1)/np.maximum(n, 1), np.nan)
-    b = max(1, round(0.04*min(h, w)))   # the outer 4% of the frame: background in any sensible framing
-    border = np.concatenate([im[:b].ravel(), im[-b:].ravel(), im[b:-b, :b].ravel(), im[b:-b, -b:].ravel()])
-    return dict(cx=(cx+0.5)/w, cy=(cy+0.5)/h, profile=prof.astype(np.float32),
-                border=float(border.mean()), mean=float(im.mean()), contrast=float(im.std()), _small=im)
+    prof = _profile(mag, cx, cy, RADII * min(h, w), _COS, _SIN)
+    border, mean, contrast = _frame_stats(im, max(1, round(0.04*min(h, w))))   # the outer 4%: background in any sensible framing
+    return dict(cx=(cx+0.5)/w, cy=(cy+0.5)/h, profile=prof, border=float(border), mean=float(mean), contrast=float(contrast), _small=im)
 
 # %% ../nbs/01_parts.ipynb #362ec8ae
 @functools.lru_cache(maxsize=16)   # one reference serves every photo of a data set: stretch it once, not once per photo
@@ -285,16 +406,19 @@ def part_reference(profiles:list, # radial edge profiles of the training images
 
 # %% ../nbs/01_parts.ipynb #46f6733b
 @numba.njit(nogil=True, cache=True)
-def _disc(h, w, cx, cy, radius):
-    "Boolean `(h, w)`: the pixels whose centres lie closer than `radius` to `(cx, cy)` (pixel units, a pixel's centre at +0.5)."
-    out = np.zeros((h, w), np.bool_)
+def _inner_stats(im, cx, cy, radius):
+    "`(mean, std)` of the pixels whose centres lie closer than `radius` to `(cx, cy)` (a centre at +0.5); of all pixels if none does."
+    h, w = im.shape
+    v, n = np.empty(h*w, np.float32), 0
+    r2 = radius*radius; inner2, outer2 = r2*(1 - 1e-9), r2*(1 + 1e-9)   # surely inside or outside: `hypot` only in between
     for i in range(h):
         dy = (i + 0.5) - cy
         if abs(dy) >= radius: continue   # hypot(dx, dy) >= |dy|: the row lies outside
         for j in range(w):
             dx = (j + 0.5) - cx
-            if abs(dx) < radius: out[i, j] = math.hypot(dx, dy) < radius
-    return out
+            d2 = dx*dx + dy*dy
+            if d2 < inner2 or (d2 <= outer2 and math.hypot(dx, dy) < radius): v[n] = im[i, j]; n += 1
+    return _mean_std32(v[:n] if n else im.ravel())
 
 # %% ../nbs/01_parts.ipynb #edbc7dd7
 def find_part(a:np.ndarray, # an image: `(H, W)`, `(C, H, W)` or `(H, W, C)`, values 0-255
@@ -304,9 +428,8 @@ def find_part(a:np.ndarray, # an image: `(H, W)`, `(C, H, W)` or `(H, W, C)`, va
     p = part_profile(a)
     s, corr = match_scale(p['profile'], ref)
     im = p.pop('_small'); h, w = im.shape
-    inner = _disc(h, w, p['cx']*w, p['cy']*h, 0.35*s*min(h, w))   # well inside the part, whatever its kind
-    v = im[inner] if inner.any() else im.ravel()
-    return {**p, 'scale': s, 'match': corr, 'part_mean': float(v.mean()), 'part_contrast': float(v.std())}
+    mean, std = _inner_stats(im, p['cx']*w, p['cy']*h, 0.35*s*min(h, w))   # well inside the part, whatever its kind
+    return {**p, 'scale': s, 'match': corr, 'part_mean': float(mean), 'part_contrast': float(std)}
 
 # %% ../nbs/01_parts.ipynb #2985971e
 def check_aspect(w:int, # image width in pixels
