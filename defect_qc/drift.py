@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 
 from .images import PART_STATS
+from .models import ImageStandardize, InferenceStandardize
 
 # %% auto #0
 __all__ = ['DRIFT_CHECKS', 'FLOOR', 'FLAT', 'MIN_MATCH', 'split_head', 'fit_features', 'FeatureDistance', 'ScoredModel',
@@ -64,6 +65,8 @@ class ScoredModel(nn.Module):
                 ):
         super().__init__()
         self.body, self.head = split_head(model.eval())
+        for name, m in self.body.named_children():   # the body's own container: the model keeps its `ImageStandardize`
+            if type(m) is ImageStandardize: setattr(self.body, name, InferenceStandardize())
         self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer('std', torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
         fr = (drift or {}).get('features')

@@ -16,10 +16,10 @@ import torch.nn as nn
 from .cli import error_summary
 
 # %% auto #0
-__all__ = ['ARCHS', 'MODEL_FORMAT', 'REQUIRED_META', 'META_VALUES', 'conv_bn', 'ConcatPool', 'ImageStandardize', 'DefectCNN',
-           'register_arch', 'cnn', 'resnet18', 'resnet34', 'ModelFileError', 'load_tensors', 'load_weights',
-           'create_model', 'bad_value', 'read_model_json', 'save_model', 'load_model', 'normalize_uint8',
-           'predict_proba', 'fold_batchnorm', 'decide', 'load_exported']
+__all__ = ['ARCHS', 'MODEL_FORMAT', 'REQUIRED_META', 'META_VALUES', 'conv_bn', 'ConcatPool', 'ImageStandardize',
+           'InferenceStandardize', 'DefectCNN', 'register_arch', 'cnn', 'resnet18', 'resnet34', 'ModelFileError',
+           'load_tensors', 'load_weights', 'create_model', 'bad_value', 'read_model_json', 'save_model', 'load_model',
+           'normalize_uint8', 'predict_proba', 'fold_batchnorm', 'decide', 'load_exported']
 
 # %% ../nbs/07_models.ipynb #8b21fc40
 def conv_bn(ni:int, # input channels
@@ -41,6 +41,13 @@ class ConcatPool(nn.Module):
 class ImageStandardize(nn.Module):
     "Each image minus its own mean, divided by its own standard deviation: blind to the overall brightness and contrast."
     def forward(self, x): return (x - x.mean((1, 2, 3), keepdim=True)) / (x.std((1, 2, 3), keepdim=True) + 1e-5)
+
+# %% ../nbs/07_models.ipynb #d29e083f
+class InferenceStandardize(ImageStandardize):
+    "`ImageStandardize` for scoring: the standard deviation from the summed squared deviations, about 10x faster on a CPU."
+    def forward(self, x):
+        d = x - x.mean((1, 2, 3), keepdim=True)
+        return d / (((d*d).sum((1, 2, 3), keepdim=True) / (x[0].numel() - 1)).sqrt() + 1e-5)
 
 # %% ../nbs/07_models.ipynb #97664245
 class DefectCNN(nn.Sequential):
