@@ -47,7 +47,8 @@ class InferenceStandardize(ImageStandardize):
     "`ImageStandardize` for scoring: the standard deviation from the summed squared deviations, about 10x faster on a CPU."
     def forward(self, x):
         d = x - x.mean((1, 2, 3), keepdim=True)
-        return d / (((d*d).sum((1, 2, 3), keepdim=True) / (x[0].numel() - 1)).sqrt() + 1e-5)
+        n = x.shape[1]*x.shape[2]*x.shape[3]   # pixels an image (`x[0]` would fail on an empty batch)
+        return d / (((d*d).sum((1, 2, 3), keepdim=True) / (n - 1)).sqrt() + 1e-5)
 
 # %% ../nbs/07_models.ipynb #97664245
 class DefectCNN(nn.Sequential):
