@@ -13,10 +13,11 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
+import simplejpeg
 from PIL import Image, UnidentifiedImageError
 
 from .cli import error_summary
-from .parts import N_RADII, canonical_crop, check_aspect, find_part, part_profile, part_reference, ring_part
+from .parts import MAX_ASPECT, N_RADII, canonical_crop, check_aspect, find_part, part_profile, part_reference, ring_part
 
 # %% auto #0
 __all__ = ['CLASSES', 'CLASS_DIRS', 'DIR_OF', 'IMG_EXTS', 'DECODE_ERRORS', 'SPLITS', 'BAD_NAME', 'MAX_SIDE', 'MAX_DIGESTS',
@@ -231,13 +232,29 @@ def write_cache(fn:Path, # the cache file
 # %% ../nbs/02_images.ipynb #ce3c80b3
 PART_STATS = ('cx', 'cy', 'scale', 'match', 'border', 'mean', 'contrast', 'part_mean', 'part_contrast')   # what `find_part` measures
 
+def _jpeg_gray(path, # a file
+               req:int, # the side `Image.draft` is asked for
+              ) -> Image.Image|None:
+    "The JPEG at `path` in mode L, decoded by `simplejpeg` at the DCT scale `Image.draft` picks (the same pixels); None where Pillow should decode it."
+    try:
+        with open(path, 'rb') as f: data = f.read()
+        if data[:2] != b'\xff\xd8': return None   # not a JPEG
+        h, w, cs, _ = simplejpeg.decode_jpeg_header(data)
+        if cs not in ('Gray', 'YCbCr') or not min(w, h) or max(w, h) > MAX_ASPECT*min(w, h) or w*h > (Image.MAX_IMAGE_PIXELS or w*h): return None
+        s = min(w // req, h // req); sc = next((k for k in (8, 4, 2) if s >= k), 1)   # Pillow's `draft`: 1/8, 1/4, 1/2 or 1
+        a = simplejpeg.decode_jpeg(data, 'GRAY', min_factor=sc, min_width=-(-w // sc), min_height=-(-h // sc))
+    except (OSError, ValueError): return None   # anything it refuses (a warning too: strict): Pillow decides, and words the error
+    return Image.fromarray(a[..., 0]) if a.shape[:2] == (-(-h // sc), -(-w // sc)) else None
+
 def _open(path, size, mode, canonical):
     "A decoded PIL image in `mode`, at most `MAX_SIDE` on its short side; JPEGs are decoded at a reduced scale where the output allows it."
     if isinstance(path, (str, os.PathLike)) and os.path.exists(path) and not os.path.isfile(path):   # a pipe would block the read for ever
         raise OSError("not a regular file (a folder, a pipe or a device)")
+    req = 2*size if canonical else size   # the crop may enlarge a small part
+    if mode == 'L' and isinstance(path, (str, os.PathLike)) and (im := _jpeg_gray(path, req)) is not None: return _reduced(im, mode)
     with Image.open(path) as im:
         _check_pixels(im)
-        if im.format == 'JPEG': im.draft(mode, (2*size, 2*size) if canonical else (size, size))   # the crop may enlarge a small part
+        if im.format == 'JPEG': im.draft(mode, (req, req))
         return _reduced(im, mode)
 
 # %% ../nbs/02_images.ipynb #53be09ff
