@@ -85,7 +85,7 @@ def _inspect(p:Path, # an image file
     try:
         with Image.open(p) as im:
             r.update(size=im.size, mode=im.mode)
-            _check_pixels(im)
+            _check_pixels(*im.size)
             im.load()     # a full decode: catches truncated files that open() alone accepts
             q = getattr(im, 'quantization', None)   # JPEG: the luminance quantisation table (coarser = lower quality)
             r['jpeg_quant'] = float(np.mean(q[0])) if q else float('nan')

@@ -17,7 +17,7 @@ import simplejpeg
 from PIL import Image, UnidentifiedImageError
 
 from .cli import error_summary
-from .parts import MAX_ASPECT, N_RADII, canonical_crop, check_aspect, find_part, part_profile, part_reference, ring_part
+from .parts import N_RADII, canonical_crop, check_aspect, find_part, part_profile, part_reference, ring_part
 
 # %% auto #0
 __all__ = ['CLASSES', 'CLASS_DIRS', 'DIR_OF', 'IMG_EXTS', 'DECODE_ERRORS', 'SPLITS', 'BAD_NAME', 'MAX_SIDE', 'MAX_DIGESTS',
@@ -104,11 +104,13 @@ def list_split(folder:str|Path, # a split folder holding `ok_front/` and `def_fr
     return paths, np.array(labels, dtype=np.int64)
 
 # %% ../nbs/02_images.ipynb #a1b2c3d4
-def _check_pixels(im):
+def _check_pixels(w:int, # width of the image, from its header
+                  h:int, # height
+                 ):
     "Refuse an image over Pillow's decompression-bomb limit, or of an aspect beyond `MAX_ASPECT`, before decoding it."
-    check_aspect(im.width, im.height)
-    if Image.MAX_IMAGE_PIXELS and im.width*im.height > Image.MAX_IMAGE_PIXELS:
-        raise ValueError(f"{im.width}x{im.height} pixels, over the limit of {Image.MAX_IMAGE_PIXELS:,} (a decompression bomb?)")
+    check_aspect(w, h)
+    if Image.MAX_IMAGE_PIXELS and w*h > Image.MAX_IMAGE_PIXELS:
+        raise ValueError(f"{w}x{h} pixels, over the limit of {Image.MAX_IMAGE_PIXELS:,} (a decompression bomb?)")
 
 # %% ../nbs/02_images.ipynb #a218c753
 def _to_mode(im:Image.Image, mode:str) -> Image.Image:
@@ -240,7 +242,8 @@ def _jpeg_gray(path, # a file
         with open(path, 'rb') as f: data = f.read()
         if data[:2] != b'\xff\xd8': return None   # not a JPEG
         h, w, cs, _ = simplejpeg.decode_jpeg_header(data)
-        if cs not in ('Gray', 'YCbCr') or not min(w, h) or max(w, h) > MAX_ASPECT*min(w, h) or w*h > (Image.MAX_IMAGE_PIXELS or w*h): return None
+        if cs not in ('Gray', 'YCbCr') or not min(w, h): return None
+        _check_pixels(w, h)   # too large or too long: Pillow refuses it below, in its words
         s = min(w // req, h // req); sc = next((k for k in (8, 4, 2) if s >= k), 1)   # Pillow's `draft`: 1/8, 1/4, 1/2 or 1
         a = simplejpeg.decode_jpeg(data, 'GRAY', min_factor=sc, min_width=-(-w // sc), min_height=-(-h // sc))
     except (OSError, ValueError): return None   # anything it refuses (a warning too: strict): Pillow decides, and words the error
@@ -253,7 +256,7 @@ def _open(path, size, mode, canonical):
     req = 2*size if canonical else size   # the crop may enlarge a small part
     if mode == 'L' and isinstance(path, (str, os.PathLike)) and (im := _jpeg_gray(path, req)) is not None: return _reduced(im, mode)
     with Image.open(path) as im:
-        _check_pixels(im)
+        _check_pixels(*im.size)
         if im.format == 'JPEG': im.draft(mode, (req, req))
         return _reduced(im, mode)
 
