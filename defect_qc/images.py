@@ -21,11 +21,11 @@ from .parts import N_RADII, canonical_crop, check_aspect, find_part, part_profil
 
 # %% auto #0
 __all__ = ['CLASSES', 'CLASS_DIRS', 'DIR_OF', 'IMG_EXTS', 'DECODE_ERRORS', 'SPLITS', 'BAD_NAME', 'MAX_SIDE', 'MAX_DIGESTS',
-           'PART_STATS', 'CACHE_VERSION', 'DataError', 'is_hidden', 'is_image_file', 'text_name', 'has_text_name',
-           'check_name', 'find_splits', 'scan_dir', 'list_split', 'file_sha256', 'file_digest', 'atomic_file',
-           'process_start', 'process_alive', 'remove_stale_temporaries', 'write_cache', 'load_part_image', 'load_image',
-           'image_args', 'forks', 'decoder_pool', 'decode_map', 'load_images', 'default_cache_dir', 'cache_folder',
-           'cache_key', 'cached_images', 'reference_profile']
+           'PART_STATS', 'POOL_FAILURES', 'CACHE_VERSION', 'DataError', 'is_hidden', 'is_image_file', 'text_name',
+           'has_text_name', 'check_name', 'find_splits', 'scan_dir', 'list_split', 'file_sha256', 'file_digest',
+           'atomic_file', 'process_start', 'process_alive', 'remove_stale_temporaries', 'write_cache',
+           'load_part_image', 'load_image', 'image_args', 'forks', 'decoder_pool', 'decode_map', 'load_images',
+           'default_cache_dir', 'cache_folder', 'cache_key', 'cached_images', 'reference_profile']
 
 # %% ../nbs/02_images.ipynb #dd48e30a
 CLASSES = ['ok', 'def']                              # label = index: ok=0, def=1 (defect is the positive class)
@@ -332,6 +332,8 @@ def decoder_pool(n_workers:int, # workers
     except OSError: return None
 
 # %% ../nbs/02_images.ipynb #6345c9a6
+POOL_FAILURES = (BrokenProcessPool, OSError)   # a decoding process died, or none could be forked (a container's process limit)
+
 def decode_map(fn, # a module-level function of one argument (a process gets it by name)
                items:list, # its arguments
                n_workers:int|None=None, # workers (default: all cores)
@@ -342,7 +344,7 @@ def decode_map(fn, # a module-level function of one argument (a process gets it 
     if forks(len(items), n, processes=processes) and (ex := decoder_pool(n, True)):
         try:
             with ex: return list(ex.map(fn, items, chunksize=16))
-        except (BrokenProcessPool, OSError): pass   # a worker died, or none could be forked (a container's process limit)
+        except POOL_FAILURES: pass
     with decoder_pool(n) as ex: return list(ex.map(fn, items))
 
 # %% ../nbs/02_images.ipynb #312fbb1d

@@ -8,10 +8,8 @@ Docs: https://defect-qc.github.io/defect_qc/predict.html.md"""
 from __future__ import annotations
 import argparse, glob, io, json, os, sys, threading, time, warnings
 from collections import Counter, deque
-import contextlib
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +22,7 @@ from typing import Annotated
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
 from .cli import UserError, error_summary, user_errors
 from fastcore.script import call_parse
-from .images import CLASSES, PART_STATS, decoder_pool, forks, load_part_image, DataError, IMG_EXTS, atomic_file, file_sha256, is_hidden, is_image_file, text_name
+from .images import CLASSES, PART_STATS, POOL_FAILURES, decoder_pool, forks, load_part_image, DataError, IMG_EXTS, atomic_file, file_sha256, is_hidden, is_image_file, text_name
 from .models import REQUIRED_META, decide, fold_batchnorm, load_exported, load_model, read_model_json
 from .explain import cam_overlay, gradcam
 from .drift import ScoredModel, drift_scores, frame_contrast, no_part, part_pixels, source_side
@@ -316,11 +314,11 @@ def _decoded(self:Predictor, srcs, names):
     def threads(i): ex = self._decoders(); return [ex.submit(_decode, srcs[j], names[j], *args) for j in range(i, min(i+bs, n))]
     def sub(i):
         try: return px.submit(_decode_batch, srcs[i:i+bs], names[i:i+bs], *args) if px else threads(i)
-        except (BrokenProcessPool, OSError): return threads(i)   # a worker died, or none could be forked (a container's process limit)
+        except POOL_FAILURES: return threads(i)
     def get(i, fut):
         if isinstance(fut, list): return [f.result() for f in fut]
         try: return fut.result()
-        except (BrokenProcessPool, OSError): return get(i, threads(i))   # a worker died: this batch again, in threads
+        except POOL_FAILURES: return get(i, threads(i))   # this batch again, in threads
     try:
         starts = iter(range(0, n, bs)); q = deque((i, sub(i)) for _, i in zip(range(self.n_workers + 1 if px else 2), starts))
         while q:
@@ -339,7 +337,7 @@ def _run(self:Predictor, srcs, names, progress=False, warn=True):
     parts = np.full((n, len(PART_STATS)), np.nan, np.float32)
     sides, contrast = np.full(n, np.nan), np.full(n, np.nan)   # source short side, model input contrast
     bar = _progress(n, progress)
-    with torch_threads(self._model_threads(n)), contextlib.closing(self._decoded(srcs, names)) as batches:   # closed on an error too: its processes end
+    with torch_threads(self._model_threads(n)), closing(self._decoded(srcs, names)) as batches:   # closed on an error too: its processes end
         for i, res in batches:
             good = [k for k, (a, _) in enumerate(res) if a is not None]
             for k, (_, e) in enumerate(res): errs[i+k] = e
