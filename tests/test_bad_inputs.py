@@ -155,19 +155,24 @@ def test_data_check_reports_links_and_unusable_modes(env, tmp_path):
     rep = json.loads((tmp_path/'rep.json').read_text())
     assert rep['modes']['RGBA'] == 1 and rep['modes']['CMYK'] == 1
 
+def crop_run(run, demo, dest):
+    "A copy of `run` with the canonical crop (the part finder) on, its reference from the demo's good photos."
+    import shutil
+    from defect_qc.images import reference_profile
+    crop = Path(shutil.copytree(run, dest))
+    meta = json.loads((crop/'model.json').read_text())
+    meta['prep'] = dict(reference=reference_profile(sorted((demo/'train'/'ok_front').glob('*.jpeg')), meta['img_size']), mask_radius=0.5)
+    (crop/'model.json').write_text(json.dumps(meta))
+    return crop
+
 def test_wide_image_is_one_error_row_naming_its_aspect_ratio(env, tmp_path):
     "A 10000x50 PNG (0.5 MB) beside a good photo: refused before decoding, with and without the canonical crop; the photo is scored."
     import shutil
-    from defect_qc.images import reference_profile
     tmp, run, demo = env
     d = tmp_path/'imgs'; d.mkdir()
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (50, 10000), dtype=np.uint8)).save(d/'wide.png')
     good = sorted((demo/'test'/'ok_front').glob('*.jpeg'))[0]; shutil.copy(good, d/good.name)
-    crop = Path(shutil.copytree(run, tmp_path/'crop_run'))   # the same model with the canonical crop (the part finder) on
-    meta = json.loads((crop/'model.json').read_text())
-    meta['prep'] = dict(reference=reference_profile(sorted((demo/'train'/'ok_front').glob('*.jpeg')), meta['img_size']), mask_radius=0.5)
-    (crop/'model.json').write_text(json.dumps(meta))
-    for r_dir in (run, crop):
+    for r_dir in (run, crop_run(run, demo, tmp_path/'crop_run')):
         r = predict(r_dir, d)
         assert r.returncode == 0, r.stderr
         df = pd.read_csv(io.StringIO(r.stdout)).set_index('path')
@@ -175,3 +180,33 @@ def test_wide_image_is_one_error_row_naming_its_aspect_ratio(env, tmp_path):
         wide = df.loc[str(d/'wide.png')]
         assert wide.label == 'error' and wide.error == f"{d/'wide.png'}: unreadable image (aspect ratio 200:1 is beyond the 4:1 limit)", wide
         assert df.loc[str(d/good.name)].label in ('ok', 'def') and 'Traceback' not in r.stderr
+
+def damaged_copies(photos, dest, n, seed=0):
+    "`n` damaged copies of JPEG `photos` in `dest`: bytes flipped, cut out, inserted, or the file cut short, 1 to 6 times each (seeded)."
+    import random
+    rng = random.Random(seed); dest.mkdir()
+    for i in range(n):
+        b = bytearray(rng.choice(photos).read_bytes())
+        for _ in range(rng.randint(1, 6)):
+            if len(b) < 8: break
+            j, op = rng.randrange(2, len(b)), rng.randrange(4)
+            if op == 0: b[j] = rng.randrange(256)
+            elif op == 1: del b[j:j + rng.randint(1, 64)]
+            elif op == 2: b[j:j] = rng.randbytes(rng.randint(1, 16))
+            else: del b[j:]
+        (dest/f'{i:03d}.jpeg').write_bytes(b)
+    return sorted(dest.iterdir())
+
+def test_damaged_jpegs_get_a_row_each_never_a_crash(env, tmp_path):
+    "300 damaged JPEGs (decoded by simplejpeg or Pillow, in forked processes): each file one row, a score or a one-line error naming it."
+    tmp, run, demo = env
+    files = damaged_copies(sorted(demo.rglob('*.jpeg')), tmp_path/'damaged', 300)
+    for r_dir in (run, crop_run(run, demo, tmp_path/'crop_run')):   # without and with the part finder
+        r = predict(r_dir, tmp_path/'damaged')
+        assert r.returncode == 0 and 'Traceback' not in r.stderr, r.stderr[-2000:]
+        df = pd.read_csv(io.StringIO(r.stdout))
+        assert sorted(df.path) == sorted(map(str, files)), df   # every file, once
+        bad = df.label == 'error'
+        assert 30 < bad.sum() < 270, df.label.value_counts()   # the damage leaves some readable, some not
+        assert df.label[~bad].isin(['ok', 'def']).all() and df.p_defect[~bad].between(0, 1).all()
+        assert all(e.startswith(f"{p}: ") and '\n' not in e for p, e in zip(df.path[bad], df.error[bad])), df.error[bad]
