@@ -1,6 +1,6 @@
 """How a trained run holds up when the camera set-up changes: its validation split under simulated shifts, and a real second camera.
 
-    python benchmarks/shift.py RUN [--backend torch] [--limit N] [--shifts a,b] [--second-camera DIR] [--json FILE]
+    python benchmarks/shift.py RUN [--backend torch] [--limit N] [--shifts a,b] [--second-camera DIR] [--second-camera-side PX] [--json FILE]
 
 RUN is a run folder (`model.pth` + `model.json` + `.hydra/config.yaml`, as `python -m defect_qc.train` writes it).
 Its validation images (the run's `validation.csv`; for a run older than that file, re-drawn from the saved config
@@ -12,7 +12,9 @@ threshold, missed defects, false alarms, the share flagged by the drift alarm, t
 review) and the share **wrong and not flagged** (decided wrongly, with no drift flag: the silent errors) per shift,
 in-distribution first. The last row, `second_camera`, is a real shift: the labelled photos of another camera set-up of
 the same data set (`--second-camera`, default `../shared/data/second_camera/labelled` beside the repository; 512 px
-photos with another framing, background and light), scored as files, unchanged.
+photos with another framing, background and light), scored as files, unchanged; `second_camera_300px` is the same photos
+resampled to the training photos' 300 px (Lanczos, lossless PNG), so that the alarm's resolution check cannot see the
+change: what its other checks catch (`--second-camera-side`).
 The method is described in the camera shifts notebook (`nbs/12_shift.ipynb`).
 """
 import argparse, json, sys
@@ -38,15 +40,20 @@ def validation_split(run):
     _, v = stratified_split(y, cfg.data.valid_pct, cfg.seed)
     return [paths[i] for i in v], y[v]
 
-def second_camera_row(run, folder, backend='torch'):
-    "The `second_camera` row: the labelled photos of another camera set-up (a Kaggle-style `ok_front`/`def_front` folder), as files."
+def second_camera_rows(run, folder, backend='torch', side=300):
+    "The `second_camera` rows: the labelled photos of another camera set-up (`ok_front/`, `def_front/`) as files, then resampled to `side` px (0: not)."
+    from PIL import Image
     from defect_qc.images import list_split
-    from defect_qc.shift import shift_row
+    from defect_qc.shift import _encode, shift_row
     from defect_qc.predict import Predictor
     paths, y = list_split(folder)
     if not paths: sys.exit(f"error: {folder}: no labelled photos (ok_front/, def_front/)")
     pred = Predictor(run, backend)
-    return shift_row('second_camera', y, pred.predict_paths(paths, warn=False), pred.threshold)
+    rows = [shift_row('second_camera', y, pred.predict_paths(paths, warn=False), pred.threshold)]
+    if side:   # the same photos at the training photos' size: what the alarm sees without its resolution check
+        small = [np.asarray(Image.open(p).convert('L').resize((side, side), Image.Resampling.LANCZOS)) for p in paths]
+        rows.append(shift_row(f'second_camera_{side}px', y, pred.predict_bytes([_encode(a, 'png') for a in small], warn=False), pred.threshold))
+    return rows
 
 def format_table(rows):
     "The rows as a Markdown table."
@@ -67,6 +74,8 @@ def main(argv=None):
     ap.add_argument('--shifts', help='comma-separated simulated shifts to run (default: all; in_distribution is always first)')
     ap.add_argument('--second-camera', default=str(Path(__file__).resolve().parents[2]/'shared'/'data'/'second_camera'/'labelled'),
                     help="labelled photos of another camera set-up (ok_front/, def_front/); 'none' to leave the row out")
+    ap.add_argument('--second-camera-side', type=int, default=300,
+                    help='also score those photos resampled to this many pixels, the training photos\' size (default 300; 0: not)')
     ap.add_argument('--json', help='also write the rows as JSON')
     a = ap.parse_args(argv)
     from defect_qc.shift import SHIFTS
@@ -78,7 +87,7 @@ def main(argv=None):
     rows = shift_benchmark(a.run, paths, y, a.backend, shifts)
     cam = Path(a.second_camera)
     if a.second_camera != 'none':
-        if cam.is_dir(): rows.append(second_camera_row(a.run, cam, a.backend))
+        if cam.is_dir(): rows += second_camera_rows(a.run, cam, a.backend, a.second_camera_side)
         else: print(f"warning: {cam}: not found, the second_camera row is left out (--second-camera DIR)", file=sys.stderr)
     print(format_table(rows))
     if len(rows) > 1:
