@@ -76,7 +76,12 @@ def find_splits(root:str|Path, # data root: Kaggle layout or a flat `{ok_front,d
     splits = {s: root/s for s in SPLITS if (root/s).is_dir()}
     if splits: return splits
     if any((root/d).is_dir() for d in CLASS_DIRS): return {'data': root}
-    raise DataError(f"{root}: not a labelled data set (expected train/ and test/, or {'/ and '.join(CLASS_DIRS)}/ inside)")
+    try: subs = sorted(e.name + '/' for e in os.scandir(root) if e.is_dir())
+    except OSError: subs = []
+    found = f"found {', '.join(subs[:5])}{', ...' if len(subs) > 5 else ''}" if subs else 'it has no folder'
+    case = any(s[:-1].lower() in (*SPLITS, *CLASS_DIRS) for s in subs)   # `OK_front/`, `Train/`: a near miss
+    raise DataError(f"{root}: not a labelled data set (expected train/ and test/, or {'/ and '.join(CLASS_DIRS)}/ inside; {found})"
+                    + (": folder names are case-sensitive" if case else ''))
 
 # %% ../nbs/02_images.ipynb #2b36f515
 def _kind(e:os.DirEntry) -> str:
