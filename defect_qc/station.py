@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/station.html.md"""
 
 # %% ../nbs/25_station.ipynb #05ca0f5b
 from __future__ import annotations
-import gc, hashlib, io, json, os, queue, shutil, signal, sqlite3, sys, threading, time, urllib.request
+import gc, hashlib, io, json, os, queue, re, shutil, signal, sqlite3, sys, threading, time, urllib.request
 from pathlib import Path
 from stat import S_ISREG
 
@@ -23,7 +23,7 @@ from .review_page import StationMetrics, model_version, review_app
 from .predict import BACKENDS, Predictor, _predictor, auto_backend
 
 # %% auto #0
-__all__ = ['Webhook', 'Station', 'looks_whole', 'station_cmd', 'export_labels_cmd', 'main']
+__all__ = ['NETWORK_FS', 'Webhook', 'mount_type', 'Station', 'looks_whole', 'station_cmd', 'export_labels_cmd', 'main']
 
 # %% ../nbs/25_station.ipynb #b1820c9b
 class Webhook:
@@ -46,6 +46,22 @@ class Webhook:
             except Exception as x: self.log(f"warning: webhook {self.url}: {type(x).__name__}: {x}")
             finally: self.q.task_done()
 
+# %% ../nbs/25_station.ipynb #600cb004
+NETWORK_FS = {'nfs', 'nfs4', 'cifs', 'smb3', 'smbfs', 'ncpfs', 'afs', '9p', 'ceph', 'glusterfs', 'lustre', 'gpfs', 'davfs',
+              'fuse.sshfs', 'fuse.glusterfs', 'fuse.rclone', 'fuse.s3fs', 'fuse.ceph', 'fuse.davfs2'}   # changes by other machines raise no event here
+
+def mount_type(path:str|Path, # a file or folder
+               mounts:str|Path='/proc/mounts', # the mount table (Linux)
+              ) -> str|None:
+    "The file system type of the mount that holds `path` (`ext4`, `nfs4`, `cifs`...); None where the mount table cannot be read."
+    try: rows = [l.split() for l in Path(mounts).read_text().splitlines()]
+    except OSError: return None   # not Linux
+    unesc = lambda s: re.sub(r'\\([0-7]{3})', lambda m: chr(int(m.group(1), 8)), s)   # a space in a mount point is `\040`
+    p, best = Path(path).resolve(), (-1, None)
+    for r in rows:
+        if len(r) >= 3 and p.is_relative_to(mp := Path(unesc(r[1]))) and len(mp.parts) >= best[0]: best = (len(mp.parts), r[2])
+    return best[1]
+
 # %% ../nbs/25_station.ipynb #51597682
 class Station:
     "Watch a folder: classify each complete photo once, record it in SQLite, sort it, and follow the drift rate."
@@ -60,6 +76,7 @@ class Station:
                  batch:int=256, # most photos per `predict_sources` call
                  webhook:str|None=None, # POST each reject and drift alarm as JSON to this URL
                  log=None, # a function taking one line (default: print to stderr)
+                 poll:float|None=None, # list the folder every `poll` s instead of waiting for events (0: events; None: 1 s on a network share)
                 ):
         self.pred, self.watch, self.db = pred, Path(watch).resolve(), Path(db).resolve()
         self.sort, self.copy, self.settle, self.batch = (Path(sort).resolve() if sort else None), copy, settle, batch
@@ -70,6 +87,8 @@ class Station:
         self.metrics.alarm.set(self.win.alarm is not None); self.metrics.drift_rate.set(self.win.rate)
         self.pending, self.lock, self.n_new, self.bad_names = {}, threading.Lock(), 0, set()
         self.hook = Webhook(webhook, self.log) if webhook else None
+        self.fs = mount_type(self.watch)
+        self.poll = (1. if self.fs in NETWORK_FS else 0.) if poll is None else poll
 
 # %% ../nbs/25_station.ipynb #9c591af6
 @patch_to(Station)
@@ -267,14 +286,17 @@ def run(self, stop:threading.Event, # set it to stop
        ):
     "Watch until `stop` is set: start the watcher, catch up on the folder, then classify what is ready in batches."
     from watchdog.observers import Observer
+    from watchdog.observers.polling import PollingObserver
     def watcher():
-        o = Observer(); o.schedule(_handler(self), str(self.watch), recursive=True); o.start(); return o
+        o = PollingObserver(timeout=self.poll) if self.poll else Observer()
+        o.schedule(_handler(self), str(self.watch), recursive=True); o.start(); return o
     obs, fid = watcher(), _folder_id(self.watch)
     try:
         w = self.pred.warm_up()   # before the first photo: its first run would make every photo behind it wait
         gc.collect(); gc.freeze()   # the imports' 340,000 objects stay: no full collection (0.14 s) walks them again
         n, last = self.catch_up(), 0.0
-        self.log(f"station: watching {self.watch} ({n} photo(s) already there), model {self.version}, database {self.db}, warmed up in {w:.1f} s")
+        how = f" (listed every {self.poll:g} s" + (f": a {self.fs} share, whose changes by other machines raise no event)" if self.fs in NETWORK_FS else ")") if self.poll else ''
+        self.log(f"station: watching {self.watch}{how} ({n} photo(s) already there), model {self.version}, database {self.db}, warmed up in {w:.1f} s")
         while not stop.is_set():
             if not self.step(): stop.wait(poll)
             if time.time() - last < 1: continue
@@ -287,7 +309,7 @@ def run(self, stop:threading.Event, # set it to stop
     finally: obs.stop(); obs.join(10)
 
 # %% ../nbs/25_station.ipynb #c201a306
-def _check_station_args(watch, window, drift_limit, settle, port, host, sort=None):
+def _check_station_args(watch, window, drift_limit, settle, port, host, sort=None, poll=None):
     "Refuse a bad value of the station's command line in one line each, before any work; the page's port must be free."
     if not watch: raise UserError("--watch: name the folder the camera writes photos into", 2)
     if not Path(watch).is_dir(): raise UserError(f"--watch {watch}: no such folder")
@@ -296,6 +318,7 @@ def _check_station_args(watch, window, drift_limit, settle, port, host, sort=Non
     if window < 1: raise UserError(f"--window {window}: must be >= 1", 2)
     if not 0 <= drift_limit < 1: raise UserError(f"--drift-limit {drift_limit}: must be in [0, 1)", 2)
     if settle < 0: raise UserError(f"--settle {settle}: must be >= 0", 2)
+    if poll is not None and not poll >= 0: raise UserError(f"--poll {poll}: must be >= 0 seconds (0: file events)", 2)
     if not 0 <= port < 65536: raise UserError(f"--port {port}: must be in 0..65535", 2)
     if port:
         from defect_qc.tracking import check_port   # the tracking server's check: one line when the page cannot listen there
@@ -333,16 +356,17 @@ def station_cmd(run_dir:str, # run folder (model.pth + model.json) or export fol
                 window:int=200, # drift alarm: over the last N photos
                 drift_limit:float=0.2, # drift alarm: when more than this share of them drift
                 settle:float=1.0, # a file without a close event is complete once unchanged this many seconds
+                poll:float=None, # list the folder every POLL seconds instead of waiting for file events (0: events; default: 1 s on a network share, else events)
                 webhook:str=None, # POST each reject and drift alarm as JSON to this URL
                 backend:Annotated[str, {'choices': ('auto', *BACKENDS)}]='auto', # auto: the ONNX export of this model.pth when there is one, else torch (heat maps come from model.pth either way)
                 bs:int=64, # batch size
                 workers:int=None, # image-decoding threads (default: all cores)
                ) -> int:
     "Watch a folder: classify each new photo once, record it in SQLite, follow drift, serve the review page (`export-labels DB DEST`: the answers as training data)."
-    _check_station_args(watch, window, drift_limit, settle, port, host, sort)
+    _check_station_args(watch, window, drift_limit, settle, port, host, sort, poll)
     pred = _predictor(run_dir, auto_backend(run_dir) if backend == 'auto' else backend, None, bs, workers, None, None)
     db = Path(db) if db else Path(watch)/'station.db'
-    try: st = Station(pred, watch, db, sort, copy, window, drift_limit, settle, webhook=webhook)
+    try: st = Station(pred, watch, db, sort, copy, window, drift_limit, settle, webhook=webhook, poll=poll)
     except sqlite3.DatabaseError as e: raise UserError(f"--db {db}: not a station database ({e})")
     except OSError as e: raise UserError(f"--db {db}: cannot be made ({e.strerror or e})")
     except ValueError as e: raise UserError(e, 2)
