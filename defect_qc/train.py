@@ -441,8 +441,17 @@ def _app(cfg:DictConfig):
     return res
 
 # %% ../nbs/19_training.ipynb #d2719ac6
+def _in_mlflow(frame) -> bool:
+    "Is this frame, or one that called it, in MLflow or SQLAlchemy (a write to the tracking store under way)?"
+    while frame is not None:
+        if frame.f_globals.get('__name__', '').startswith(('mlflow', 'sqlalchemy')): return True
+        frame = frame.f_back
+    return False
+
 def _interrupt(signum, frame):
-    "Turn a termination signal into `KeyboardInterrupt`, so the run ends KILLED like after Ctrl-C."
+    "Turn a termination signal into `KeyboardInterrupt`, so the run ends KILLED like after Ctrl-C; never inside an MLflow write (tried again 50 ms later)."
+    if _in_mlflow(frame) and hasattr(signal, 'setitimer'):   # a write cut in half leaves SQLite locked: the run could not be marked KILLED
+        signal.signal(signal.SIGALRM, lambda s, f: _interrupt(signum, f)); signal.setitimer(signal.ITIMER_REAL, 0.05); return
     raise KeyboardInterrupt(f"signal {signum}")
 
 # %% ../nbs/19_training.ipynb #d6fcd2ed
