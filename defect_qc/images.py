@@ -76,7 +76,7 @@ def find_splits(root:str|Path, # data root: Kaggle layout or a flat `{ok_front,d
     splits = {s: root/s for s in SPLITS if (root/s).is_dir()}
     if splits: return splits
     if any((root/d).is_dir() for d in CLASS_DIRS): return {'data': root}
-    try: subs = sorted(e.name + '/' for e in os.scandir(root) if e.is_dir())
+    try: subs = [e.name + '/' for e, kind in scan_dir(root) if kind == 'dir']
     except OSError: subs = []
     found = f"found {', '.join(subs[:5])}{', ...' if len(subs) > 5 else ''}" if subs else 'it has no folder'
     case = any(s[:-1].lower() in (*SPLITS, *CLASS_DIRS) for s in subs)   # `OK_front/`, `Train/`: a near miss
@@ -250,9 +250,10 @@ def _jpeg_gray(path, # a file
         if cs not in ('Gray', 'YCbCr') or not min(w, h): return None
         _check_pixels(w, h)   # too large or too long: Pillow refuses it below, in its words
         s = min(w // req, h // req); sc = next((k for k in (8, 4, 2) if s >= k), 1)   # Pillow's `draft`: 1/8, 1/4, 1/2 or 1
-        a = simplejpeg.decode_jpeg(data, 'GRAY', min_factor=sc, min_width=-(-w // sc), min_height=-(-h // sc))
+        oh, ow = -(-h // sc), -(-w // sc)   # the scaled sides, rounded up as libjpeg does
+        a = simplejpeg.decode_jpeg(data, 'GRAY', min_factor=sc, min_width=ow, min_height=oh)
     except (OSError, ValueError): return None   # anything it refuses (a warning too: strict): Pillow decides, and words the error
-    return Image.fromarray(a[..., 0]) if a.shape[:2] == (-(-h // sc), -(-w // sc)) else None
+    return Image.fromarray(a[..., 0]) if a.shape[:2] == (oh, ow) else None
 
 def _open(path, size, mode, canonical):
     "A decoded PIL image in `mode`, at most `MAX_SIDE` on its short side; JPEGs are decoded at a reduced scale where the output allows it."
