@@ -295,8 +295,11 @@ def run(self, stop:threading.Event, # set it to stop
         w = self.pred.warm_up()   # before the first photo: its first run would make every photo behind it wait
         gc.collect(); gc.freeze()   # the imports' 340,000 objects stay: no full collection (0.14 s) walks them again
         n, last = self.catch_up(), 0.0
-        how = f" (listed every {self.poll:g} s" + (f": a {self.fs} share, whose changes by other machines raise no event" if self.fs in NETWORK_FS else "") + \
-              ("; each listing reads every photo's details: --sort keeps only new ones there)" if not self.sort else ")") if self.poll else ''
+        how = ''
+        if self.poll:
+            why = f": a {self.fs} share, whose changes by other machines raise no event" if self.fs in NETWORK_FS else ''
+            cost = '' if self.sort else "; each listing reads every photo's details: --sort keeps only new ones there"
+            how = f" (listed every {self.poll:g} s{why}{cost})"
         self.log(f"station: watching {self.watch}{how} ({n} photo(s) already there), model {self.version}, database {self.db}, warmed up in {w:.1f} s")
         while not stop.is_set():
             if not self.step(): stop.wait(poll)
