@@ -452,7 +452,7 @@ def _interrupt(signum, frame):
     "Turn a termination signal into `KeyboardInterrupt`, so the run ends KILLED like after Ctrl-C; never inside an MLflow write (tried again 50 ms later)."
     if _in_mlflow(frame) and hasattr(signal, 'setitimer'):   # a write cut in half leaves SQLite locked: the run could not be marked KILLED
         signal.signal(signal.SIGALRM, lambda s, f: _interrupt(signum, f)); signal.setitimer(signal.ITIMER_REAL, 0.05); return
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 # %% ../nbs/19_training.ipynb #d6fcd2ed
 def _finished_run(argv:list # the command line's words
@@ -483,18 +483,26 @@ def _hydra_app(multirun:bool # `-m`: Hydra makes `hydra.sweep.dir`, else `hydra.
 def main():
     "Entry point of `python -m defect_qc.train`: Hydra parses the overrides from the command line."
     import shutil, tempfile
+    handlers = {}   # SIGTERM (`timeout`, SLURM, Kubernetes) and Ctrl-C end the run KILLED; restored when `main` returns
     if threading.current_thread() is threading.main_thread():   # (only there can a handler be set; tests call `main` from others)
-        signal.signal(signal.SIGTERM, _interrupt)   # what `timeout`, SLURM and Kubernetes send: end the run KILLED, as Ctrl-C does
+        for s in (signal.SIGTERM, signal.SIGINT):
+            if s != signal.SIGINT or signal.getsignal(s) is signal.default_int_handler:   # (a shell script's `cmd &` starts us ignoring Ctrl-C)
+                handlers[s] = signal.signal(s, _interrupt)
     tmp, full_error = None, os.environ.get('HYDRA_FULL_ERROR')
     if not is_main_process():   # under `accelerate launch`: only rank 0 makes a run folder (see defect_qc.scale)
         tmp = tempfile.mkdtemp(prefix='defect_qc_worker_')
         sys.argv = [sys.argv[0], *worker_argv(sys.argv[1:], tmp)]
     os.environ['HYDRA_FULL_ERROR'] = '1'   # Hydra raises its errors instead of printing them, so `_hydra_app` can make them one line
     try: return _hydra_app(any(a in ('-m', '--multirun') for a in sys.argv[1:]))
+    except KeyboardInterrupt as e:   # one line, not a traceback, and the shell's code for the signal
+        name = e.args[0] if e.args and e.args[0] in signal.Signals.__members__ else 'SIGINT'
+        print(f"error: stopped by {name}; a run under way ended KILLED (in MLflow and in its folder's STATUS)", file=sys.stderr)
+        raise SystemExit(128 + signal.Signals[name]) from None
     finally:
         if full_error is None: os.environ.pop('HYDRA_FULL_ERROR', None)
         else: os.environ['HYDRA_FULL_ERROR'] = full_error
         if tmp: shutil.rmtree(tmp, ignore_errors=True)
+        for s, h in handlers.items(): signal.signal(s, h)
 
 # %% ../nbs/19_training.ipynb #290dd4f3
 if __name__ == '__main__' and not IN_NOTEBOOK and not os.environ.get('IN_TEST'): main()

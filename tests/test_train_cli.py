@@ -100,17 +100,20 @@ def test_unreadable_images_stop_before_training(tmp_path, cache_dir):
     assert 'skipping 1 unreadable image(s)' in r.stderr
 
 @pytest.mark.slow
-def test_sigterm_ends_the_run_killed(tmp_path, cache_dir):
-    "SIGTERM (what `timeout`, SLURM and Kubernetes send) ends the MLflow run KILLED and says so in the run folder."
+@pytest.mark.parametrize('sig', ['SIGTERM', 'SIGINT'])
+def test_a_signal_ends_the_run_killed(tmp_path, cache_dir, sig):
+    "SIGTERM (what `timeout`, SLURM and Kubernetes send) and Ctrl-C end the MLflow run KILLED and say so in the run folder."
     import os, signal, subprocess, sys
     env = {**os.environ, 'DEFECT_QC_CACHE': str(cache_dir)}; env.pop('IN_TEST', None)
     p = subprocess.Popen([sys.executable, '-m', 'defect_qc.train', 'num_epochs=200', 'early_stopping.enabled=false', 'data.img_size=48',
-                          'hydra.run.dir=run'], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                          'hydra.run.dir=run'], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))   # as a terminal starts it, whatever runs pytest
     for line in p.stdout:                      # wait until training is under way
         if line.startswith('1 '): break
-    p.send_signal(signal.SIGTERM)
+    p.send_signal(getattr(signal, sig))
     out = p.communicate(timeout=120)[0]
-    assert p.returncode != 0, out
+    assert p.returncode == 128 + getattr(signal, sig), out              # as the shell reports a command the signal stopped
+    assert out.strip().splitlines()[-1].startswith(f'error: stopped by {sig}; a run under way ended KILLED') and 'Traceback' not in out, out
     c = MlflowClient(f'sqlite:///{tmp_path}/mlflow.db')
     (run,) = c.search_runs([c.get_experiment_by_name('defect_qc').experiment_id])
     assert run.info.status == 'KILLED'
