@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/cli.html.md"""
 
 # %% ../nbs/00_cli.ipynb #d695d4ca
 from __future__ import annotations
-import atexit, contextlib, gc, io, sys
+import atexit, contextlib, gc, io, signal, sys
 from functools import wraps
 
 from fastcore.script import parse_cli
@@ -38,7 +38,7 @@ def freeze_at_exit():
 
 # %% ../nbs/00_cli.ipynb #07b50a50
 def user_errors(func):
-    "Decorate a command: a `UserError` becomes its line on stderr and `SystemExit(code)`; a non-zero `int` returned exits with it."
+    "Decorate a command: a `UserError` becomes its line on stderr and `SystemExit(code)`, an interrupt `error: stopped by SIGINT` and 130; a non-zero `int` returned exits with it."
     @wraps(func)
     def _f(*args, **kwargs):
         freeze_at_exit()
@@ -46,6 +46,10 @@ def user_errors(func):
         except UserError as e:
             print(f"error: {e}", file=sys.stderr)
             raise SystemExit(e.code) from None
+        except KeyboardInterrupt as e:   # Ctrl-C, or a signal the command turned into one (`defect_qc.train`: SIGTERM)
+            name = e.args[0] if e.args and e.args[0] in signal.Signals.__members__ else 'SIGINT'
+            print(f"error: stopped by {name}", file=sys.stderr)
+            raise SystemExit(128 + signal.Signals[name]) from None   # the shell's code for it: 130 for Ctrl-C, 143 for SIGTERM
         if isinstance(rc, int) and rc: raise SystemExit(rc)
         return rc
     return _f

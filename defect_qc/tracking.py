@@ -443,6 +443,7 @@ def mlflow_run(cfg:DictConfig, # training config (`mlflow.*`)
     try: yield run
     except KeyboardInterrupt:   # Ctrl-C, and SIGTERM under `python -m defect_qc.train` (see `main`)
         mlflow.end_run('KILLED'); write_status(run_dir, 'KILLED', 'interrupted before the run finished')
+        print(f"MLflow run {run.info.run_id} ended KILLED, as {Path(run_dir)/'STATUS'} says", file=sys.stderr)
         raise
     except BaseException as e:
         mlflow.end_run('FAILED'); write_status(run_dir, 'FAILED', f'{type(e).__name__}: {e}')

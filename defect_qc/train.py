@@ -494,10 +494,6 @@ def main():
         sys.argv = [sys.argv[0], *worker_argv(sys.argv[1:], tmp)]
     os.environ['HYDRA_FULL_ERROR'] = '1'   # Hydra raises its errors instead of printing them, so `_hydra_app` can make them one line
     try: return _hydra_app(any(a in ('-m', '--multirun') for a in sys.argv[1:]))
-    except KeyboardInterrupt as e:   # one line, not a traceback, and the shell's code for the signal
-        name = e.args[0] if e.args and e.args[0] in signal.Signals.__members__ else 'SIGINT'
-        print(f"error: stopped by {name}; a run under way ended KILLED (in MLflow and in its folder's STATUS)", file=sys.stderr)
-        raise SystemExit(128 + signal.Signals[name]) from None
     finally:
         if full_error is None: os.environ.pop('HYDRA_FULL_ERROR', None)
         else: os.environ['HYDRA_FULL_ERROR'] = full_error
