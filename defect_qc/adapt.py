@@ -46,9 +46,13 @@ def read_run(run_dir:str|Path, # a run folder written by `python -m defect_qc.tr
 def photo_folders(labelled:str|Path, # a folder with `ok_front/` and `def_front/`
                   unlabelled:str|Path, # a folder of photos without labels (searched recursively)
                  ) -> tuple[list, np.ndarray, list]:
-    "Labelled paths, their labels (0=ok, 1=def) and the unlabelled paths; a `DataError` names what is missing."
+    "Labelled paths (copies of a photo dropped), their labels (0=ok, 1=def) and the unlabelled paths; a `DataError` names what is missing."
     if not Path(labelled).is_dir(): raise DataError(f"{labelled}: folder not found")
     lp, ly = list_split(labelled)
+    g = copy_groups(lp); first = g == np.arange(len(lp))   # the same bytes twice: one photo, counted once
+    if (clash := np.flatnonzero(ly != ly[g])).size: raise DataError(f"{lp[clash[0]]}: the same photo as {lp[g[clash[0]]]}, labelled the other way; keep it in one class")
+    if (~first).any(): print(f"warning: {labelled}: {int((~first).sum())} photo(s) are copies of others (the same bytes): each photo counted once", file=sys.stderr)
+    lp, ly = [p for p, k in zip(lp, first) if k], ly[first]
     if len(lp) == 0 or len(np.unique(ly)) < 2: raise DataError(f"{labelled}: both classes are needed (ok_front/ and def_front/ with photos)")
     if not Path(unlabelled).is_dir(): raise DataError(f"{unlabelled}: folder not found")
     up, _ = expand_inputs([unlabelled])
@@ -416,7 +420,7 @@ def adapt(run_dir:str|Path, # the original run folder (not changed)
     lp, y_lab = [p for p, k in zip(lp, ok_l) if k], ly[ok_l]
     old = original_sample(cfg, meta, n_original, seed) if 'finetune' in levers and n_original else (None, None)
     kw = dict(epochs=epochs, lr=lr)
-    cv = cross_validate(model, meta, x_lab, y_lab, x_unl, *old, levers, folds, seed, copy_groups(lp), **kw) if folds else None
+    cv = cross_validate(model, meta, x_lab, y_lab, x_unl, *old, levers, folds, seed, **kw) if folds else None
     if cv: print(f"after ({cv['folds']}-fold cross-validation within the labelled photos): " + estimate_table({'after': cv}).splitlines()[-1], file=sys.stderr)
     m, info = adapt_model(model, meta, x_lab, y_lab, x_unl, *old, levers, seed=seed, **kw)
     a = dict(run_dir=str(Path(run_dir).resolve()), mlflow_run_id=meta.get('mlflow_run_id'), labelled=str(Path(labelled).resolve()),
