@@ -270,6 +270,7 @@ def main(data_dir:str, # data root: ROOT/{train,test}/{ok_front,def_front}/ or a
          json:str=None, # also write the full report as JSON to this file
         ) -> int:
     "Check a casting image data set before training; exit 1 when it has errors."
+    if json is not None and Path(json).suffix.lower() != '.json': raise UserError(f"--json {json}: use a .json file (an existing file of another kind is never replaced)", 2)
     try: rep = check_dataset(data_dir)
     except DataError as e: raise UserError(e)
     print(format_report(rep))
