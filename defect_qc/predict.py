@@ -502,7 +502,7 @@ def drift_summary(df:pd.DataFrame # predictions with `drift` and `drift_reason` 
 # %% ../nbs/10_predict.ipynb #4aeed35e
 def _predictor(run_dir, backend, threshold, bs, workers, out, explain) -> Predictor:
     "The command's `Predictor`, after checking its options; a `UserError` names what is wrong."
-    if out and Path(out).suffix.lower() not in OUT_FORMATS: raise UserError(f"--out {out}: use a .csv or .json file", 2)
+    if out is not None and Path(out).suffix.lower() not in OUT_FORMATS: raise UserError(f"--out {out}: use a .csv or .json file", 2)
     if threshold is not None and not 0 <= threshold <= 1: raise UserError(f"--threshold {threshold}: must be in [0, 1]", 2)
     if bs < 1: raise UserError(f"--bs {bs}: must be >= 1", 2)
     if workers is not None and workers < 1: raise UserError(f"--workers {workers}: must be >= 1", 2)
