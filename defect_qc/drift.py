@@ -70,6 +70,8 @@ class ScoredModel(nn.Module):
         self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer('std', torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
         fr = (drift or {}).get('features')
+        if fr and (n := np.shape(fr['W'])[0]) != self.head.in_features:
+            raise ValueError(f"drift.features: the reference has {n} features, the model {self.head.in_features}: it belongs to another model; restore the run folder")
         self.dist = FeatureDistance(fr['mu'], fr['W']) if fr else None
 
     def forward(self, x):

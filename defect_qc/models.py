@@ -123,9 +123,8 @@ def load_tensors(p:str|Path, # a `.pth`/`.pt` file
     "`torch.load` of tensors only; a file holding a pickled object is a `ModelFileError` that does not suggest loading it unsafely."
     try: return torch.load(p, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as e:
-        if 'Weights only load failed' not in str(e): raise
-        g = re.search(r'GLOBAL (\S+) was not an allowed global', str(e))
-        raise ModelFileError(f"{what}: refused: it holds a pickled Python object{f' ({g[1]})' if g else ''}, not only tensors, and "
+        if not (g := re.search(r'GLOBAL (\S+) was not an allowed global', str(e))): raise   # no object in it: not a weights file at all
+        raise ModelFileError(f"{what}: refused: it holds a pickled Python object ({g[1]}), not only tensors, and "
                              "unpickling can run code; use weights saved as a state_dict (torch.save(model.state_dict(), f))") from None
 
 # %% ../nbs/07_models.ipynb #6f8c7880
@@ -135,9 +134,13 @@ def load_weights(model:nn.Module, # the model to fill
     "Load a local state-dict file into `model`, adapting a 3-channel first conv to grayscale and skipping a mismatched head."
     p = Path(weights).expanduser()
     if not p.is_file(): raise FileNotFoundError(f"model.weights: file not found: {p}")
-    sd = load_tensors(p, f'model.weights: {p}')
+    try: sd = load_tensors(p, f'model.weights: {p}')
+    except ModelFileError: raise
+    except (pickle.UnpicklingError, EOFError, KeyError, RuntimeError, ValueError):   # empty, text, a photo, cut short
+        raise ModelFileError(f"model.weights: {p}: not a PyTorch weights file (a state_dict saved with torch.save), or a damaged one") from None
     sd = sd.get('state_dict', sd) if isinstance(sd, dict) else sd
-    own = model.state_dict()
+    if not isinstance(sd, dict): raise ModelFileError(f"model.weights: {p}: holds a {type(sd).__name__}, not a state_dict (names to tensors)")
+    own, sd = model.state_dict(), {k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}
     for k, v in list(sd.items()):
         if k in own and v.ndim == 4 and own[k].ndim == 4 and v.shape[1] == 3 and own[k].shape[1] == 1: sd[k] = v.sum(1, keepdim=True)
     keep = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
@@ -165,6 +168,31 @@ REQUIRED_META = ('arch', 'n_in', 'img_size', 'image_mode', 'mean', 'std', 'class
 # %% ../nbs/07_models.ipynb #538dbeeb
 def _real(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
+def _band_ok(b) -> bool:
+    "None, or a review band: `t_accept` from 0 to 1, at most `t_reject` (above 1: nothing rejected automatically)."
+    return b is None or (isinstance(b, dict) and _real(ta := b.get('t_accept')) and _real(tr := b.get('t_reject')) and 0 <= ta <= 1 and ta <= tr)
+
+def _prep_ok(p) -> bool:
+    "None, or the canonical crop's settings: a reference profile of `N_RADII` numbers and a mask radius (None, or up to 1)."
+    from defect_qc.parts import N_RADII
+    if p is None: return True
+    if not isinstance(p, dict) or not isinstance(r := p.get('reference'), list) or len(r) != N_RADII or not all(map(_real, r)): return False
+    return (m := p.get('mask_radius')) is None or (_real(m) and 0 < m <= 1)
+
+def _drift_ok(d) -> bool:
+    "None, or a drift reference as `drift_reference` writes it: known checks with finite numbers, feature means and whitening of one width."
+    from defect_qc.drift import DRIFT_CHECKS
+    if d is None: return True
+    if not isinstance(d, dict) or not isinstance(cs := d.get('checks'), dict) or not (_real(a := d.get('alpha', 0.01)) and 0 < a < 1): return False
+    for name, c in cs.items():
+        need = ('limit',) if name == 'appearance' else ('center', 'spread', 'limit')
+        if (name != 'appearance' and name not in DRIFT_CHECKS) or not isinstance(c, dict) or not all(_real(c.get(k)) for k in need): return False
+        if c['limit'] <= 0 or c.get('spread', 1) <= 0: return False
+    if (f := d.get('features')) is None: return True
+    try: mu, W = np.asarray(f['mu'], np.float64), np.asarray(f['W'], np.float64)
+    except (TypeError, ValueError, KeyError): return False
+    return mu.ndim == W.ndim == 2 and W.shape == (mu.shape[1],)*2 and np.isfinite(mu).all() and np.isfinite(W).all()
+
 META_VALUES = {   # key -> (the test a value of `model.json` must pass, what it must be)
     'img_size': (lambda v: isinstance(v, int) and not isinstance(v, bool) and 8 <= v <= 4096, 'a whole number of pixels from 8 to 4096'),
     'image_mode': (lambda v: v in ('L', 'RGB'), "'L' or 'RGB'"),
@@ -173,6 +201,9 @@ META_VALUES = {   # key -> (the test a value of `model.json` must pass, what it 
     'mean': (lambda v: isinstance(v, list) and len(v) in (1, 3) and all(map(_real, v)), 'a list of 1 or 3 numbers'),
     'std': (lambda v: isinstance(v, list) and len(v) in (1, 3) and all(_real(s) and s > 0 for s in v), 'a list of 1 or 3 positive numbers'),
     'classes': (lambda v: isinstance(v, list) and len(v) == 2 and all(isinstance(c, str) for c in v), 'a list of two class names'),
+    'band': (_band_ok, 'a review band (0 <= t_accept <= t_reject)'),
+    'prep': (_prep_ok, 'the part finder\'s settings (a reference profile and a mask radius)'),
+    'drift': (_drift_ok, 'a drift reference (known checks with their numbers, features of one width)'),
 }
 
 def bad_value(f:str|Path, # the file, for the message
