@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/review.html.md"""
 
 # %% ../nbs/21_review.ipynb #b81086a2
 from __future__ import annotations
-import sys, time, warnings
+import os, sys, time, warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ from .images import CLASSES, DataError, cached_images, find_splits, list_split, 
 from .dataloaders import copy_groups, stratified_kfold
 from .train import fit_arrays
 from .models import predict_proba
+from .config import MEMORY_SHARE
 
 # %% auto #0
 __all__ = ['fold_probs', 'spot_data', 'near_duplicates', 'outlier_scores', 'review_queue', 'review', 'main']
@@ -152,6 +153,10 @@ def review(data_dir:str|Path, # data root (Kaggle layout: `train/` is reviewed) 
     paths, y = list_split(folder)
     if len(np.unique(y)) < 2: raise DataError(f"{folder}: both classes are needed (ok_front/ and def_front/ with images)")
     if min(np.bincount(y)) < k: raise DataError(f"{folder}: fewer than {k} images in a class for {k} folds")
+    ram = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+    if (need := len(paths) * img_size**2) > MEMORY_SHARE * ram:   # the crops are held in memory, one byte a pixel
+        raise DataError(f"img_size {img_size}: the crops of {len(paths)} photos would take {need/2**30:.1f} GiB, over {MEMORY_SHARE:.0%} of this machine's "
+                        f"{ram/2**30:.1f} GiB; choose a smaller size")
     prep = dict(reference=reference_profile(paths, img_size, 'L', cache_dir=cache_dir), mask_radius=None) if canonical else None
     x, ok, parts = cached_images(paths, img_size, 'L', cache_dir, skip_bad=True, prep=prep)
     if (~ok).any(): print(f"warning: skipping {int((~ok).sum())} unreadable image(s)", file=sys.stderr)
@@ -196,6 +201,7 @@ def main(data_dir:str, # data root (train/ is reviewed) or a flat {ok_front,def_
     "Find the images that are probably mislabelled, near-duplicated or odd: the label-review queue of a data folder."
     for key, v, lo in (('--folds', folds, 2), ('--epochs', epochs, 1), ('--img-size', img_size, 16), ('--top', top, 1)):
         if v < lo: raise UserError(f"{key} {v}: must be >= {lo}", 2)
+    if img_size > 2048: raise UserError(f"--img-size {img_size}: must be <= 2048 (as training's data.img_size)", 2)
     out = Path(out or f"review/{time.strftime('%Y-%m-%d_%H-%M-%S')}")
     if out.exists() and not out.is_dir(): raise UserError(f"--out {out}: a file, not a folder")
     if out.exists() and any(out.iterdir()): raise UserError(f"--out {out}: already exists and is not empty")

@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/station.html.md"""
 
 # %% ../nbs/25_station.ipynb #05ca0f5b
 from __future__ import annotations
-import gc, hashlib, io, json, os, queue, re, shutil, signal, sqlite3, sys, threading, time, urllib.request
+import gc, hashlib, io, json, os, queue, re, shutil, signal, sqlite3, sys, tempfile, threading, time, urllib.request
 from pathlib import Path
 from stat import S_ISREG
 
@@ -319,6 +319,10 @@ def _check_station_args(watch, window, drift_limit, settle, port, host, sort=Non
     if not Path(watch).is_dir(): raise UserError(f"--watch {watch}: no such folder")
     if sort and Path(watch).resolve().is_relative_to(Path(sort).resolve()):
         raise UserError(f"--sort {sort}: holds the watched folder {watch}, so every photo would be ignored; sort into a folder of its own (or a subfolder of --watch)", 2)
+    if sort:   # a file, or a place this user may not write: refused now, not once per photo
+        if Path(sort).exists() and not Path(sort).is_dir(): raise UserError(f"--sort {sort}: a file, not a folder", 2)
+        try: Path(sort).mkdir(parents=True, exist_ok=True); tempfile.TemporaryFile(dir=sort).close()
+        except OSError as e: raise UserError(f"--sort {sort}: cannot write there ({e.strerror or e})") from None
     if window < 1: raise UserError(f"--window {window}: must be >= 1", 2)
     if not 0 <= drift_limit < 1: raise UserError(f"--drift-limit {drift_limit}: must be in [0, 1)", 2)
     if settle < 0: raise UserError(f"--settle {settle}: must be >= 0", 2)

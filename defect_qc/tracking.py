@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/tracking.html.md"""
 
 # %% ../nbs/15_tracking.ipynb #6c221b08
 from __future__ import annotations
-import base64, contextlib, fcntl, io, json, math, os, shutil, signal, socket, stat, subprocess, sys, tempfile, time, traceback
+import base64, contextlib, errno, fcntl, io, json, math, os, shutil, signal, socket, stat, subprocess, sys, tempfile, time, traceback
 from pathlib import Path
 
 from fastcore.xtras import modified_env
@@ -331,12 +331,14 @@ def check_port(host:str, # address to listen on
               ):
     "Raise a one-line `UserError` when this process could not listen on `host:port` (in use, or not an address of this machine)."
     if not 0 < port < 65536: raise UserError(f"--port {port}: must be from 1 to 65535", 2)
+    try: fam, typ, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except (socket.gaierror, UnicodeError) as e: raise UserError(f"--host {host!r}: not an address ({getattr(e, 'strerror', None) or e})", 2) from None
     try:
-        fam, typ, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
         with socket.socket(fam, typ, proto) as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as the server does: a port in TIME_WAIT is free
             s.bind(addr)
     except OSError as e:
+        if e.errno == errno.EADDRNOTAVAIL: raise UserError(f"--host {host}: not an address of this machine ({e.strerror})", 2) from None
         raise UserError(f"--port {port}: cannot listen on {host}:{port} ({e.strerror or e}): stop what uses it or choose another --port") from None
 
 # %% ../nbs/15_tracking.ipynb #e2f4ee01
@@ -348,8 +350,11 @@ def main(store:str='mlflow_server', # folder for the SQLite database and the art
          workers:int=1, # server worker processes
         ) -> int:
     "Start a central MLflow tracking server (runs until interrupted or terminated; the server stops with it)."
+    if workers < 1: raise UserError(f"--workers {workers}: must be >= 1", 2)
     check_port(host, port)
-    Path(store).mkdir(parents=True, exist_ok=True)
+    if Path(store).exists() and not Path(store).is_dir(): raise UserError(f"--store {store}: a file, not a folder", 2)
+    try: Path(store).mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise UserError(f"--store {store}: cannot make the folder ({e.strerror or e})") from None
     if (db := Path(store).resolve()/'mlflow.db').is_file(): sweep_stale_runs(f'sqlite:///{db}')
     cmd = server_command(store, host, port, workers)
     print(f"MLflow tracking server on http://{host}:{port} (store: {Path(store).resolve()})\n"
