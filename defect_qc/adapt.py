@@ -472,6 +472,8 @@ def main(run_dir:str, # the original run folder (model.pth, model.json, .hydra/c
         if not v: raise UserError(f"{key} is required", 2)
     lv = tuple(l.strip() for l in levers.split(',') if l.strip())
     if (bad := [l for l in lv if l not in LEVERS]): raise UserError(f"--levers {levers}: unknown {', '.join(bad)} (choose from {', '.join(LEVERS)})", 2)
+    if not lv: raise UserError(f"--levers {levers!r}: name at least one (choose from {', '.join(LEVERS)})", 2)
+    if not (lr > 0 and math.isfinite(lr)): raise UserError(f"--lr {lr}: must be a number > 0", 2)
     if folds == 1 or folds < 0: raise UserError(f"--folds {folds}: must be 0 (none) or >= 2", 2)
     for key, v, lo in (('--epochs', epochs, 1), ('--n-original', n_original, 0)):
         if v < lo: raise UserError(f"{key} {v}: must be >= {lo}", 2)

@@ -371,6 +371,7 @@ def station_cmd(run_dir:str, # run folder (model.pth + model.json) or export fol
                 workers:int=None, # image-decoding threads (default: all cores)
                ) -> int:
     "Watch a folder: classify each new photo once, record it in SQLite, follow drift, serve the review page (`export-labels DB DEST`: the answers as training data)."
+    if copy and not sort: raise UserError("--copy: only with --sort (it copies the photos there instead of moving them)", 2)
     _check_station_args(watch, window, drift_limit, settle, port, host, sort, poll)
     pred = _predictor(run_dir, auto_backend(run_dir) if backend == 'auto' else backend, None, bs, workers, None, None)
     db = Path(db) if db else Path(watch)/'station.db'
