@@ -47,14 +47,14 @@ def photo_folders(labelled:str|Path, # a folder with `ok_front/` and `def_front/
                   unlabelled:str|Path, # a folder of photos without labels (searched recursively)
                  ) -> tuple[list, np.ndarray, list]:
     "Labelled paths (copies of a photo dropped), their labels (0=ok, 1=def) and the unlabelled paths; a `DataError` names what is missing."
-    if not Path(labelled).is_dir(): raise DataError(f"{labelled}: folder not found")
+    for d in (labelled, unlabelled):
+        if not Path(d).is_dir(): raise DataError(f"{d}: " + ("a file, not a folder" if Path(d).exists() else "folder not found"))
     lp, ly = list_split(labelled)
     g = copy_groups(lp); first = g == np.arange(len(lp))   # the same bytes twice: one photo, counted once
     if (clash := np.flatnonzero(ly != ly[g])).size: raise DataError(f"{lp[clash[0]]}: the same photo as {lp[g[clash[0]]]}, labelled the other way; keep it in one class")
     if (~first).any(): print(f"warning: {labelled}: {int((~first).sum())} photo(s) are copies of others (the same bytes): each photo counted once", file=sys.stderr)
     lp, ly = [p for p, k in zip(lp, first) if k], ly[first]
     if len(lp) == 0 or len(np.unique(ly)) < 2: raise DataError(f"{labelled}: both classes are needed (ok_front/ and def_front/ with photos)")
-    if not Path(unlabelled).is_dir(): raise DataError(f"{unlabelled}: folder not found")
     up, _ = expand_inputs([unlabelled])
     if not up: raise DataError(f"{unlabelled}: no photo in this folder")
     return [str(p) for p in lp], ly, [str(p) for p in up]

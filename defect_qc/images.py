@@ -72,7 +72,7 @@ def find_splits(root:str|Path, # data root: Kaggle layout or a flat `{ok_front,d
                ) -> dict:
     "Map split name -> folder: `train`/`test` for the Kaggle layout, `data` for a flat labelled folder."
     root = Path(root).expanduser()
-    if not root.is_dir(): raise DataError(f"{root}: data folder not found")
+    if not root.is_dir(): raise DataError(f"{root}: " + ("a file, not a data folder" if root.exists() else "data folder not found"))
     splits = {s: root/s for s in SPLITS if (root/s).is_dir()}
     if splits: return splits
     if any((root/d).is_dir() for d in CLASS_DIRS): return {'data': root}
