@@ -18,7 +18,7 @@ from .cli import UserError, error_summary, user_errors
 from fastcore.script import call_parse
 from .parts import match_scale, part_profile, part_reference
 from .images import (CLASS_DIRS, CLASSES, DECODE_ERRORS, IMG_EXTS, DataError, atomic_file, decode_map, file_digest, find_splits, is_hidden, is_image_file, scan_dir,
-                              BAD_NAME, has_text_name, text_name, write_cache, _check_pixels, _reduced)
+                              BAD_NAME, has_text_name, hidden_note, text_name, write_cache, _check_pixels, _reduced)
 
 # %% auto #0
 __all__ = ['SHORTCUT_AUC', 'SHORTCUT_STATS', 'MODE_NOTES', 'INSPECT_CACHE', 'CHECK_CACHE', 'MAX_CHECKS', 'folded_auc',
@@ -118,7 +118,7 @@ def _class_files(split, sdir, problem):
             elif not is_image_file(e.name) and not is_hidden(e.name): problem(e.path, f"not an image file (extensions: {', '.join(IMG_EXTS)})", 'warning')
         files += [(split, cls, p) for p in imgs]
         counts[cls] = len(imgs)
-        if not imgs: problem(cdir, f"empty class: no images of class '{cls}' in {split}" + ('' if cdir.is_dir() else ' (folder missing)'))
+        if not imgs: problem(cdir, f"empty class: no images of class '{cls}' in {split}" + (hidden_note(cdir) if cdir.is_dir() else ' (folder missing)'))
     return files, counts
 
 # %% ../nbs/03_data.ipynb #4057b649

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .images import CLASSES, DIR_OF, DataError, cached_images, file_digest, find_splits, list_split, reference_profile, text_name
+from .images import CLASSES, DIR_OF, DataError, cached_images, file_digest, find_splits, hidden_note, list_split, reference_profile, text_name
 from .augment import batch_augs
 
 # %% auto #0
@@ -181,7 +181,7 @@ def _casting_arrays(root, img_size, image_mode, cache_dir, skip_bad, prep_args, 
     tr_paths, tr_y = list_split(splits['train'])
     te_paths, te_y = list_split(splits['test']) if 'test' in splits else ([], np.zeros(0, np.int64))
     for cls in CLASSES:
-        if not (tr_y == CLASSES.index(cls)).any(): raise DataError(f"{splits['train']/DIR_OF[cls]}: no images of class '{cls}' in train/")
+        if not (tr_y == CLASSES.index(cls)).any(): raise DataError(f"{splits['train']/DIR_OF[cls]}: no images of class '{cls}' in train/" + hidden_note(splits['train']/DIR_OF[cls]))
     ex_paths, ex_y = _unseen(*_extra_train(extra), tr_paths + te_paths, np.concatenate([tr_y, te_y]))
     prep = dict(reference=reference_profile(tr_paths, img_size, image_mode, cache_dir=cache_dir), **prep_args) if prep_args is not None else None
     x, ok, parts = cached_images(tr_paths + ex_paths + te_paths, img_size, image_mode, cache_dir, skip_bad, prep)
