@@ -18,7 +18,7 @@ from .images import CLASSES, DIR_OF, file_sha256
 # %% auto #0
 __all__ = ['SCHEMA', 'COLS', 'MAX_NAME', 'ANSWERS', 'open_db', 'now_iso', 'record', 'recorded', 'DriftWindow', 'raise_alarm',
            'acknowledge_alarm', 'restore_window', 'answer_photo', 'review_queue', 'why_review', 'summary',
-           'read_answers', 'export_labels']
+           'read_answers', 'photo_on_disk', 'export_labels']
 
 # %% ../nbs/23_ledger.ipynb #769203df
 SCHEMA = """
@@ -203,6 +203,14 @@ def read_answers(db:str|Path, # the station's database
         finally: con.close()
     except sqlite3.DatabaseError as e: raise ValueError(f"{db}: not a station database ({e})") from None
 
+# %% ../nbs/23_ledger.ipynb #51c51c01
+def photo_on_disk(stored:str, # where the station sorted the photo (its arrival path without --sort)
+                  path:str, # where it arrived
+                  sha256:str, # the recorded content
+                 ) -> Path|None:
+    "The recorded photo's file: where it was sorted, else where it arrived (a move that failed); None when no file there holds those bytes."
+    return next((Path(s) for s in (stored, path) if s and Path(s).is_file() and file_sha256(s) == sha256), None)
+
 # %% ../nbs/23_ledger.ipynb #2fb462e6
 def export_labels(db:str|Path, # the station's database
                   dest:str|Path, # new folder for `train/{ok_front,def_front}/` and `manifest.csv`
@@ -222,7 +230,7 @@ def export_labels(db:str|Path, # the station's database
     files = []
     try:
         for r in df.itertuples():
-            src = next((Path(s) for s in (r.stored, r.path) if s and Path(s).is_file() and file_sha256(s) == r.sha256), None)   # the photo answered, not one written over it
+            src = photo_on_disk(r.stored, r.path, r.sha256)   # the photo answered, not one written over it
             if src is None: files.append(''); continue
             rel = Path('train')/DIR_OF[r.answer]/f"{(r.sha256 or 'unread')[:16]}{src.suffix.lower()}"
             (tmp/rel).parent.mkdir(parents=True, exist_ok=True); shutil.copy2(src, tmp/rel); files.append(rel.as_posix())

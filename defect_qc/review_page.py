@@ -14,7 +14,7 @@ from fastapi import Request   # at module level: FastAPI reads the handlers' (st
 
 from fastcore.basics import patch_to
 from .images import file_sha256
-from .ledger import _row_id, acknowledge_alarm, answer_photo, open_db, review_queue, summary, why_review
+from .ledger import _row_id, acknowledge_alarm, answer_photo, open_db, photo_on_disk, review_queue, summary, why_review
 from .predict import Predictor
 
 # %% auto #0
@@ -144,11 +144,10 @@ def photo(self, pid):
 
 @patch_to(_Pages)
 def photo_file(self, pid):
-    "The file of photo `pid` as it was recorded; 404 when it is unreadable, gone, or another file now has its name."
+    "The file of photo `pid` as it was recorded (where it was sorted, else where it arrived); 404 when it is unreadable, gone, or written over."
     from fastapi import HTTPException
-    r = self.photo(pid); f = Path(r['stored'])
-    if r['error'] or not f.is_file() or file_sha256(f) != r['sha256']:
-        raise HTTPException(404, f"{f}: not the photo that was recorded (unreadable, gone, or written over)")
+    r = self.photo(pid); f = None if r['error'] else photo_on_disk(r['stored'], r['path'], r['sha256'])
+    if f is None: raise HTTPException(404, f"{r['stored']}: not the photo that was recorded (unreadable, gone, or written over)")
     return f
 
 # %% ../nbs/24_review_page.ipynb #6accab19
