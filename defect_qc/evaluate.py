@@ -487,6 +487,7 @@ def new_eval_dir(run_dir:str|Path, # the run folder
         try: d.mkdir(parents=True); return d
         except FileExistsError:
             if name: raise FileExistsError(f"{d}: already exists; choose another --out (earlier results are never overwritten)") from None
+        except OSError as e: raise DataError(f"{d}: cannot make the results folder ({e.strerror or e}); choose another --out") from None
     raise FileExistsError(f"{Path(run_dir)/base}: too many evaluation folders with this name")
 
 # %% ../nbs/11_evaluate.ipynb #1a5cba50

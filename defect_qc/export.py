@@ -154,6 +154,7 @@ def main(run_dir:str, # run folder with model.pth + model.json
         ) -> int:
     "Export a trained run as ONNX or TorchScript, with `export.json`."
     try: f = export_model(run_dir, format, out, opset)
-    except (OSError, ValueError, KeyError, RuntimeError) as e: raise UserError(e)
+    except OSError as e: raise UserError(f"{e.filename}: cannot write ({e.strerror})" if e.filename and e.strerror else e)
+    except (ValueError, KeyError, RuntimeError) as e: raise UserError(e)
     d = export_record(f.parent)['formats'][format]
     print(f"wrote {f} and {f.parent/'export.json'} ({d['exporter']} exporter, max |diff| vs torch {d['max_abs_diff_vs_torch']:.1e})")

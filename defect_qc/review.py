@@ -205,6 +205,8 @@ def main(data_dir:str, # data root (train/ is reviewed) or a flat {ok_front,def_
     out = Path(out or f"review/{time.strftime('%Y-%m-%d_%H-%M-%S')}")
     if out.exists() and not out.is_dir(): raise UserError(f"--out {out}: a file, not a folder")
     if out.exists() and any(out.iterdir()): raise UserError(f"--out {out}: already exists and is not empty")
+    try: out.mkdir(parents=True, exist_ok=True)   # before the folds train for minutes, not after
+    except OSError as e: raise UserError(f"--out {out}: cannot make the folder ({e.strerror or e})") from None
     if tracking_uri:   # '' skips MLflow: no need to import it
         from defect_qc.tracking import check_tracking_arg
         check_tracking_arg(tracking_uri)   # before the folds train, not after
