@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/station.html.md"""
 
 # %% ../nbs/25_station.ipynb #05ca0f5b
 from __future__ import annotations
-import gc, hashlib, io, json, os, queue, re, shutil, signal, sqlite3, sys, tempfile, threading, time, urllib.request
+import contextlib, fcntl, gc, hashlib, io, json, os, queue, re, shutil, signal, sqlite3, sys, tempfile, threading, time, urllib.request
 from pathlib import Path
 from stat import S_ISREG
 
@@ -23,7 +23,8 @@ from .review_page import StationMetrics, model_version, review_app
 from .predict import BACKENDS, Predictor, _predictor, auto_backend
 
 # %% auto #0
-__all__ = ['NETWORK_FS', 'Webhook', 'mount_type', 'Station', 'looks_whole', 'station_cmd', 'export_labels_cmd', 'main']
+__all__ = ['NETWORK_FS', 'CUT_SHORT_WAIT', 'LOCK_NAME', 'Webhook', 'mount_type', 'Station', 'looks_whole', 'watch_lock',
+           'station_cmd', 'export_labels_cmd', 'main']
 
 # %% ../nbs/25_station.ipynb #b1820c9b
 class Webhook:
@@ -63,6 +64,12 @@ def mount_type(path:str|Path, # a file or folder
     return best[1]
 
 # %% ../nbs/25_station.ipynb #51597682
+def _folder_id(p) -> tuple|None:
+    "`(device, inode)` of file or folder `p`; None when it is gone."
+    try: st = os.stat(p)
+    except OSError: return None
+    return (st.st_dev, st.st_ino)
+
 class Station:
     "Watch a folder: classify each complete photo once, record it in SQLite, sort it, and follow the drift rate."
     def __init__(self, pred:Predictor, # the run's predictor
@@ -82,6 +89,7 @@ class Station:
         self.sort, self.copy, self.settle, self.batch = (Path(sort).resolve() if sort else None), copy, settle, batch
         self.log = log or (lambda m: print(m, file=sys.stderr, flush=True))
         self.version, self.con = model_version(pred), open_db(db)
+        self.db_id = _folder_id(self.db)   # deleted or replaced while we run: `process` stops before it sorts photos with no record
         self.win = restore_window(self.con, DriftWindow(window, drift_limit))
         self.metrics = StationMetrics(self.version)
         self.metrics.alarm.set(self.win.alarm is not None); self.metrics.drift_rate.set(self.win.rate)
@@ -135,9 +143,11 @@ def looks_whole(p:str|Path, # a file the watcher saw closed
     return True
 
 # %% ../nbs/25_station.ipynb #5bd1bf38
+CUT_SHORT_WAIT = 30.   # seconds a file that does not end as a whole photo must stay unchanged before it is taken (and recorded as unreadable)
+
 @patch_to(Station)
 def ready(self) -> list:
-    "Take the pending files that are complete (closed as a whole photo, or unchanged for `settle` seconds): `[(path, time complete)]`."
+    "Take the pending files that are complete (closed as a whole photo, or unchanged for `settle` seconds and whole, or cut short for `CUT_SHORT_WAIT`): `[(path, time complete)]`."
     now, out = time.time(), []
     with self.lock:
         for p, e in list(self.pending.items()):
@@ -148,7 +158,9 @@ def ready(self) -> list:
             except OSError: del self.pending[p]; continue      # gone (or renamed: its new name has its own event)
             sig = (st.st_size, st.st_mtime_ns)
             if sig != e['sig']: e['sig'], e['changed'] = sig, now
-            elif (st.st_size or not S_ISREG(st.st_mode)) and now - e['changed'] >= self.settle: out.append((p, e['changed'])); del self.pending[p]
+            elif (st.st_size or not S_ISREG(st.st_mode)) and now - e['changed'] >= self.settle:
+                if now - e['changed'] < max(self.settle, CUT_SHORT_WAIT) and not looks_whole(p): continue   # a writer pausing longer than `settle`
+                out.append((p, e['changed'])); del self.pending[p]
     return out
 
 # %% ../nbs/25_station.ipynb #fe1ffa1a
@@ -173,7 +185,8 @@ def _place(self, p:str, sha:str, decision:str) -> str:
 @patch_to(Station)
 def _move(self, p:str, dest:str):
     "Move (or copy) photo `p` to `dest` for `--sort`; a failure is a warning (the row keeps its place)."
-    if dest == p or not Path(p).exists(): return
+    if dest == p: return
+    if not Path(p).exists(): self.log(f"warning: {p}: gone before it could be sorted into {dest} (renamed or deleted after it was read); its row keeps the result"); return
     try:
         Path(dest).parent.mkdir(parents=True, exist_ok=True)
         (shutil.copy2 if self.copy else shutil.move)(p, dest)
@@ -207,9 +220,14 @@ def process(self, items:list, # `[(path, time complete)]`
                          label=_text(r.label), decision=r.decision, ood_score=_num(r.ood_score), drift=int(bool(r.drift)),
                          drift_reason=_text(r.drift_reason), model_version=self.version,
                          latency_ms=(t_now - t)*1000, error=_text(r.error)))
+    if _folder_id(self.db) != self.db_id:
+        raise RuntimeError(f"{self.db}: the database was deleted or replaced while the station ran; stopped before recording and sorting more "
+                           "photos (a restart makes a new one and classifies what is still in the watched folder)")
     new = record(self.con, rows)
     for r, is_new in zip(rows, new):
         if not is_new: continue
+        if r['sha256'] and (o := self.con.execute('SELECT path, time FROM photos WHERE sha256=? AND path<>? LIMIT 1', (r['sha256'], r['path'])).fetchone()):
+            self.log(f"warning: {r['path']}: the same photo (the same bytes) as {o['path']}, recorded at {o['time']}: recorded again under this name (renamed after it was read?)")
         self._move(r['path'], r['stored'])
         self.metrics.photos.labels(r['decision']).inc(); self.metrics.latency.observe(r['latency_ms']/1000)
         if r['error']: self.metrics.errors.inc(); self.log(f"warning: {r['error']}"); continue
@@ -274,12 +292,6 @@ def _handler(station:Station):
     return _H()
 
 # %% ../nbs/25_station.ipynb #23ceba51
-def _folder_id(p) -> tuple|None:
-    "`(device, inode)` of folder `p`; None when it is gone."
-    try: st = os.stat(p)
-    except OSError: return None
-    return (st.st_dev, st.st_ino)
-
 @patch_to(Station)
 def run(self, stop:threading.Event, # set it to stop
         poll:float=0.01, # seconds between looks at the pending list when idle
@@ -352,6 +364,26 @@ def _serve(st:Station, pred, db, window, host, port) -> bool:
     stop.set(); th.join(30)
     return bool(failed)
 
+# %% ../nbs/25_station.ipynb #397be30a
+LOCK_NAME = '.defect_qc_station.lock'   # hidden: the station never takes it for a photo
+
+@contextlib.contextmanager
+def watch_lock(watch:str|Path, # the watched folder
+              ):
+    "Hold `WATCH/.defect_qc_station.lock` inside the block (its process ending releases it too); a `UserError` when another station holds it."
+    try: fd = os.open(Path(watch)/LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError: yield; return   # a folder this user may only read: no lock
+    try:
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.pread(fd, 32, 0).decode(errors='replace').strip()
+            raise UserError(f"--watch {watch}: another station{f' (process {other})' if other else ''} is watching this folder; stop it first "
+                            "(two would classify every photo twice)") from None
+        except OSError: yield; return   # a file system without locks
+        os.ftruncate(fd, 0); os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally: os.close(fd)
+
 # %% ../nbs/25_station.ipynb #15343648
 @user_errors
 def station_cmd(run_dir:str, # run folder (model.pth + model.json) or export folder
@@ -373,17 +405,18 @@ def station_cmd(run_dir:str, # run folder (model.pth + model.json) or export fol
     "Watch a folder: classify each new photo once, record it in SQLite, follow drift, serve the review page (`export-labels DB DEST`: the answers as training data)."
     if copy and not sort: raise UserError("--copy: only with --sort (it copies the photos there instead of moving them)", 2)
     _check_station_args(watch, window, drift_limit, settle, port, host, sort, poll)
-    pred = _predictor(run_dir, auto_backend(run_dir) if backend == 'auto' else backend, None, bs, workers, None, None)
-    db = Path(db) if db else Path(watch)/'station.db'
-    try: st = Station(pred, watch, db, sort, copy, window, drift_limit, settle, webhook=webhook, poll=poll)
-    except sqlite3.DatabaseError as e: raise UserError(f"--db {db}: not a station database ({e})")
-    except OSError as e: raise UserError(f"--db {db}: cannot be made ({e.strerror or e})")
-    except ValueError as e: raise UserError(e, 2)
-    if backend == 'auto' and pred.backend == 'torch':
-        st.log(f"station: scoring with the PyTorch model; `python -m defect_qc.export {run_dir}` writes the ONNX export it would use instead (a lower latency: p95 about 40 instead of 60 ms at 200 photos/s)")
-    failed = _serve(st, pred, db, window, host, port)
-    st.log(f"station: stopped ({st.n_new} new photo(s) recorded)")
-    return 1 if failed else 0
+    with watch_lock(watch):   # one station per folder
+        pred = _predictor(run_dir, auto_backend(run_dir) if backend == 'auto' else backend, None, bs, workers, None, None)
+        db = Path(db) if db else Path(watch)/'station.db'
+        try: st = Station(pred, watch, db, sort, copy, window, drift_limit, settle, webhook=webhook, poll=poll)
+        except sqlite3.DatabaseError as e: raise UserError(f"--db {db}: not a station database ({e})")
+        except OSError as e: raise UserError(f"--db {db}: cannot be made ({e.strerror or e})")
+        except ValueError as e: raise UserError(e, 2)
+        if backend == 'auto' and pred.backend == 'torch':
+            st.log(f"station: scoring with the PyTorch model; `python -m defect_qc.export {run_dir}` writes the ONNX export it would use instead (a lower latency: p95 about 40 instead of 60 ms at 200 photos/s)")
+        failed = _serve(st, pred, db, window, host, port)
+        st.log(f"station: stopped ({st.n_new} new photo(s) recorded)")
+        return 1 if failed else 0
 
 # %% ../nbs/25_station.ipynb #b16245a4
 @user_errors
