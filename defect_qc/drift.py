@@ -17,8 +17,8 @@ from .models import ImageStandardize, InferenceStandardize
 
 # %% auto #0
 __all__ = ['DRIFT_CHECKS', 'FLOOR', 'FLAT', 'MIN_MATCH', 'split_head', 'fit_features', 'FeatureDistance', 'ScoredModel',
-           'check_distances', 'drift_reference', 'drift_scores', 'source_side', 'part_pixels', 'frame_contrast',
-           'no_part', 'model_features', 'features_proba', 'fit_drift']
+           'check_names', 'check_distances', 'drift_reference', 'drift_scores', 'source_side', 'part_pixels',
+           'frame_contrast', 'no_part', 'model_features', 'features_proba', 'fit_drift']
 
 # %% ../nbs/08_drift.ipynb #e8002f58
 def split_head(model:nn.Module # a classifier ending in an `nn.Linear`: `nn.Sequential` or a module with `.fc`
@@ -95,6 +95,14 @@ def _stat(parts, name, px=None):
     if v is None: return None
     v = np.asarray(v, np.float64)
     return np.log(np.clip(v, 1e-6, None)) if tf == 'log' else v
+
+# %% ../nbs/08_drift.ipynb #9bb3bd52
+def check_names(ref:dict|None, # a model's drift reference (or None)
+                f:str, # its file, for the message
+               ):
+    "Raise `ValueError` naming `f` when the reference has a check this version does not know."
+    if ref and (bad := sorted(set(ref.get('checks', {})) - set(DRIFT_CHECKS) - {'appearance'})):
+        raise ValueError(f"{f}: drift: unknown check(s) {', '.join(bad)}: the file was edited, or written by a newer defect_qc")
 
 # %% ../nbs/08_drift.ipynb #179ece5e
 def check_distances(parts:np.ndarray|None, # `(N, len(PART_STATS))` part statistics (`load_part_image`), or None

@@ -165,7 +165,7 @@ def create_model(arch:str='cnn', # a name in `ARCHS`
 MODEL_FORMAT = 2   # the model.json format this version writes (1: no `format_version` key; 2: prep, drift, norm_input)
 REQUIRED_META = ('arch', 'n_in', 'img_size', 'image_mode', 'mean', 'std', 'classes', 'threshold')
 
-# %% ../nbs/07_models.ipynb #538dbeeb
+# %% ../nbs/07_models.ipynb #71a07194
 def _real(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 def _band_ok(b) -> bool:
@@ -180,19 +180,20 @@ def _prep_ok(p) -> bool:
     return (m := p.get('mask_radius')) is None or (_real(m) and 0 < m <= 1)
 
 def _drift_ok(d) -> bool:
-    "None, or a drift reference as `drift_reference` writes it: known checks with finite numbers, feature means and whitening of one width."
-    from defect_qc.drift import DRIFT_CHECKS
+    "None, or a drift reference as `drift_reference` writes it: checks with finite numbers, feature means and whitening of one width."
     if d is None: return True
     if not isinstance(d, dict) or not isinstance(cs := d.get('checks'), dict) or not (_real(a := d.get('alpha', 0.01)) and 0 < a < 1): return False
     for name, c in cs.items():
         need = ('limit',) if name == 'appearance' else ('center', 'spread', 'limit')
-        if (name != 'appearance' and name not in DRIFT_CHECKS) or not isinstance(c, dict) or not all(_real(c.get(k)) for k in need): return False
+        if not isinstance(c, dict) or not all(_real(c.get(k)) for k in need): return False   # (names: `check_names` in drift)
         if c['limit'] <= 0 or c.get('spread', 1) <= 0: return False
     if (f := d.get('features')) is None: return True
     try: mu, W = np.asarray(f['mu'], np.float64), np.asarray(f['W'], np.float64)
     except (TypeError, ValueError, KeyError): return False
     return mu.ndim == W.ndim == 2 and W.shape == (mu.shape[1],)*2 and np.isfinite(mu).all() and np.isfinite(W).all()
 
+
+# %% ../nbs/07_models.ipynb #538dbeeb
 META_VALUES = {   # key -> (the test a value of `model.json` must pass, what it must be)
     'img_size': (lambda v: isinstance(v, int) and not isinstance(v, bool) and 8 <= v <= 4096, 'a whole number of pixels from 8 to 4096'),
     'image_mode': (lambda v: v in ('L', 'RGB'), "'L' or 'RGB'"),
@@ -203,7 +204,7 @@ META_VALUES = {   # key -> (the test a value of `model.json` must pass, what it 
     'classes': (lambda v: isinstance(v, list) and len(v) == 2 and all(isinstance(c, str) for c in v), 'a list of two class names'),
     'band': (_band_ok, 'a review band (0 <= t_accept <= t_reject)'),
     'prep': (_prep_ok, 'the part finder\'s settings (a reference profile and a mask radius)'),
-    'drift': (_drift_ok, 'a drift reference (known checks with their numbers, features of one width)'),
+    'drift': (_drift_ok, 'a drift reference (checks with their numbers, features of one width)'),
 }
 
 def bad_value(f:str|Path, # the file, for the message

@@ -25,7 +25,7 @@ from fastcore.script import call_parse
 from .images import CLASSES, PART_STATS, POOL_FAILURES, decoder_pool, forks, load_part_image, DataError, IMG_EXTS, atomic_file, file_sha256, is_hidden, is_image_file, text_name
 from .models import REQUIRED_META, decide, fold_batchnorm, load_exported, load_model, read_model_json
 from .explain import cam_overlay, gradcam
-from .drift import ScoredModel, drift_scores, frame_contrast, no_part, part_pixels, source_side
+from .drift import ScoredModel, check_names, drift_scores, frame_contrast, no_part, part_pixels, source_side
 
 # %% auto #0
 __all__ = ['BACKENDS', 'OUT_FORMATS', 'expand_inputs', 'read_meta', 'export_record', 'auto_backend', 'Predictor', 'torch_threads',
@@ -185,6 +185,7 @@ class Predictor:
         self.run_dir, self.backend, self.bs, self.processes = Path(run_dir), backend, bs, processes
         self.n_workers = n_workers or os.cpu_count() or 1
         self.meta = read_meta(self.run_dir)
+        check_names(self.meta.get('drift'), next(f for f in (self.run_dir/'model.json', self.run_dir/'export.json') if f.is_file()))   # before any photo is scored
         if backend == 'torch':
             self.model, self.meta = load_model(self.run_dir)
             self._score = self._torch_scorer()

@@ -192,6 +192,20 @@ def _move(self, p:str, dest:str):
         (shutil.copy2 if self.copy else shutil.move)(p, dest)
     except OSError as e: self.log(f"warning: {p}: cannot sort into {dest} ({e})")
 
+@patch_to(Station)
+def _check_db(self):
+    "Stop (`RuntimeError`) when the database was deleted or replaced while the station ran: no photo is sorted that no record would find."
+    if _folder_id(self.db) != self.db_id:
+        raise RuntimeError(f"{self.db}: the database was deleted or replaced while the station ran; stopped before recording and sorting more "
+                           "photos (a restart makes a new one and classifies what is still in the watched folder)")
+
+@patch_to(Station)
+def _warn_copy(self, r:dict # a new row
+              ):
+    "Say so when row `r`'s bytes were recorded before under another name (a photo renamed after it was read, or copied twice)."
+    if r['sha256'] and (o := self.con.execute('SELECT path, time FROM photos WHERE sha256=? AND path<>? LIMIT 1', (r['sha256'], r['path'])).fetchone()):
+        self.log(f"warning: {r['path']}: the same photo (the same bytes) as {o['path']}, recorded at {o['time']}: recorded again under this name (renamed after it was read?)")
+
 # %% ../nbs/25_station.ipynb #e5c2281d
 @patch_to(Station)
 def process(self, items:list, # `[(path, time complete)]`
@@ -220,15 +234,11 @@ def process(self, items:list, # `[(path, time complete)]`
                          label=_text(r.label), decision=r.decision, ood_score=_num(r.ood_score), drift=int(bool(r.drift)),
                          drift_reason=_text(r.drift_reason), model_version=self.version,
                          latency_ms=(t_now - t)*1000, error=_text(r.error)))
-    if _folder_id(self.db) != self.db_id:
-        raise RuntimeError(f"{self.db}: the database was deleted or replaced while the station ran; stopped before recording and sorting more "
-                           "photos (a restart makes a new one and classifies what is still in the watched folder)")
+    self._check_db()
     new = record(self.con, rows)
     for r, is_new in zip(rows, new):
         if not is_new: continue
-        if r['sha256'] and (o := self.con.execute('SELECT path, time FROM photos WHERE sha256=? AND path<>? LIMIT 1', (r['sha256'], r['path'])).fetchone()):
-            self.log(f"warning: {r['path']}: the same photo (the same bytes) as {o['path']}, recorded at {o['time']}: recorded again under this name (renamed after it was read?)")
-        self._move(r['path'], r['stored'])
+        self._warn_copy(r); self._move(r['path'], r['stored'])
         self.metrics.photos.labels(r['decision']).inc(); self.metrics.latency.observe(r['latency_ms']/1000)
         if r['error']: self.metrics.errors.inc(); self.log(f"warning: {r['error']}"); continue
         if r['decision'] == 'reject' and self.hook: self.hook.send({'event': 'reject', **r})
