@@ -25,7 +25,7 @@ __all__ = ['MONITORS', 'MEMORY_SHARE', 'ConfigError', 'AugConfig', 'DemoConfig',
            'PlateauConfig', 'EarlyStoppingConfig', 'CheckpointConfig', 'EmaConfig', 'PreciseBNConfig',
            'ThresholdConfig', 'DriftConfig', 'CardConfig', 'DistributedConfig', 'MlflowConfig', 'TrainConfig',
            'schema_keys', 'config_error', 'load_config', 'check_config', 'arch_kwargs', 'model_estimate',
-           'estimate_file', 'cached_estimate', 'memory_limit', 'check_model', 'flatten_config']
+           'estimate_file', 'cached_estimate', 'ram_bytes', 'memory_limit', 'check_model', 'flatten_config']
 
 # %% ../nbs/14_config.ipynb #63f99a8a
 class ConfigError(ValueError):
@@ -322,10 +322,13 @@ def cached_estimate(cfg:DictConfig # training config
 # %% ../nbs/14_config.ipynb #46a6c8d1
 MEMORY_SHARE = 0.75   # a config may plan to use this share of the GPU's memory (or of the RAM without a GPU)
 
+def ram_bytes() -> int:
+    "The machine's physical memory in bytes."
+    return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+
 def memory_limit() -> int:
     "Bytes a training run may plan to use: `MEMORY_SHARE` of the GPU's memory when CUDA is available, else of the physical RAM."
-    total = (torch.cuda.get_device_properties(0).total_memory if torch.cuda.is_available()
-             else os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES'))
+    total = torch.cuda.get_device_properties(0).total_memory if torch.cuda.is_available() else ram_bytes()
     return int(MEMORY_SHARE * total)
 
 # %% ../nbs/14_config.ipynb #6920ae54

@@ -21,8 +21,8 @@ from .parts import N_RADII, canonical_crop, check_aspect, find_part, part_profil
 
 # %% auto #0
 __all__ = ['CLASSES', 'CLASS_DIRS', 'DIR_OF', 'IMG_EXTS', 'DECODE_ERRORS', 'SPLITS', 'BAD_NAME', 'MAX_SIDE', 'MAX_DIGESTS',
-           'PART_STATS', 'POOL_FAILURES', 'CACHE_VERSION', 'DataError', 'is_hidden', 'is_image_file', 'hidden_note',
-           'text_name', 'has_text_name', 'check_name', 'find_splits', 'scan_dir', 'list_split', 'file_sha256',
+           'PART_STATS', 'POOL_FAILURES', 'CACHE_VERSION', 'DataError', 'is_hidden', 'is_image_file', 'text_name',
+           'has_text_name', 'check_name', 'find_splits', 'scan_dir', 'list_split', 'hidden_note', 'file_sha256',
            'file_digest', 'atomic_file', 'process_start', 'process_alive', 'remove_stale_temporaries', 'write_cache',
            'load_part_image', 'load_image', 'image_args', 'forks', 'decoder_pool', 'decode_map', 'load_images',
            'default_cache_dir', 'cache_folder', 'cache_key', 'cached_images', 'reference_profile']
@@ -48,15 +48,6 @@ def is_hidden(p:str|Path) -> bool:
 def is_image_file(p:Path) -> bool:
     "Is `p` a photo by its name: an extension in `IMG_EXTS`, and not hidden (a Mac's copy leaves `._x.jpeg` metadata beside `x.jpeg`)?"
     return os.path.splitext(p)[1].lower() in IMG_EXTS and not is_hidden(p)
-
-# %% ../nbs/02_images.ipynb #c3b2c8c8
-def hidden_note(d:str|Path, # a class folder
-               ) -> str:
-    "' (N hidden photo(s) skipped: ...)' when `d` holds photos whose names start with '.', else ''."
-    try: n = sum(1 for e in os.scandir(d) if is_hidden(e.name) and os.path.splitext(e.name)[1].lower() in IMG_EXTS)
-    except OSError: return ''
-    return f" ({n} hidden photo(s) skipped: their names start with '.')" if n else ''
-
 
 # %% ../nbs/02_images.ipynb #49f6c8db
 def text_name(p:str|Path # a path
@@ -116,6 +107,15 @@ def list_split(folder:str|Path, # a split folder holding `ok_front/` and `def_fr
         for p in fs: check_name(p)   # before any work: a name no table can hold would fail the run at its end
         paths += fs; labels += [CLASSES.index(cls)]*len(fs)
     return paths, np.array(labels, dtype=np.int64)
+
+# %% ../nbs/02_images.ipynb #c3b2c8c8
+def hidden_note(d:str|Path, # a class folder
+               ) -> str:
+    "' (N hidden photo(s) skipped: ...)' when `d` holds photos whose names start with '.', else ''."
+    try: n = sum(1 for e, kind in scan_dir(d) if kind == 'file' and is_hidden(e.name) and os.path.splitext(e.name)[1].lower() in IMG_EXTS)
+    except OSError: return ''
+    return f" ({n} hidden photo(s) skipped: their names start with '.')" if n else ''
+
 
 # %% ../nbs/02_images.ipynb #a1b2c3d4
 def _check_pixels(w:int, # width of the image, from its header

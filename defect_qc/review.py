@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/review.html.md"""
 
 # %% ../nbs/21_review.ipynb #b81086a2
 from __future__ import annotations
-import os, sys, time, warnings
+import sys, time, warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ from .images import CLASSES, DataError, cached_images, find_splits, list_split, 
 from .dataloaders import copy_groups, stratified_kfold
 from .train import fit_arrays
 from .models import predict_proba
-from .config import MEMORY_SHARE
+from .config import MEMORY_SHARE, ram_bytes
 
 # %% auto #0
 __all__ = ['fold_probs', 'spot_data', 'near_duplicates', 'outlier_scores', 'review_queue', 'review', 'main']
@@ -153,7 +153,7 @@ def review(data_dir:str|Path, # data root (Kaggle layout: `train/` is reviewed) 
     paths, y = list_split(folder)
     if len(np.unique(y)) < 2: raise DataError(f"{folder}: both classes are needed (ok_front/ and def_front/ with images)")
     if min(np.bincount(y)) < k: raise DataError(f"{folder}: fewer than {k} images in a class for {k} folds")
-    ram = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+    ram = ram_bytes()
     if (need := len(paths) * img_size**2) > MEMORY_SHARE * ram:   # the crops are held in memory, one byte a pixel
         raise DataError(f"img_size {img_size}: the crops of {len(paths)} photos would take {need/2**30:.1f} GiB, over {MEMORY_SHARE:.0%} of this machine's "
                         f"{ram/2**30:.1f} GiB; choose a smaller size")
