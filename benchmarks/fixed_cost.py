@@ -83,6 +83,16 @@ def compare(ref, data, out, extra, pairs):
         print(f"this tree saves {med['baseline'] - med['this tree']:.1f} s a run (medians, {pairs} alternating pairs)")
     finally: subprocess.run(['git', '-C', str(REPO), 'worktree', 'remove', '--force', str(tree)], check=False)
 
+FRESH = """import time, numpy as np
+def touch():
+    t = time.perf_counter(); a = np.ones(2**28 // 4, np.float32); return time.perf_counter() - t, a
+t1, a = touch(); del a
+t2, a = touch(); print(t1, t2)"""
+
+def fresh_memory():
+    "Seconds a new process takes to touch 256 MB of new memory, and to touch it again after freeing it (the machine's own speed)."
+    return tuple(float(v) for v in subprocess.run([sys.executable, '-c', FRESH], capture_output=True, text=True, check=True).stdout.split())
+
 def import_seconds():
     "Seconds a fresh process takes to import `defect_qc.train` (median of 3)."
     code = 'import time; t = time.perf_counter(); import defect_qc.train; print(time.perf_counter() - t)'
@@ -136,6 +146,10 @@ def main(argv=None):
     print(f"data: {data or 'demo data'}; runs in {out}")
     if a.baseline: return compare(a.baseline, data, out, a.extra, a.pairs)
     whole_run(data, out, 1, a.extra)                             # fills the image cache (and the demo data)
+    first, again = fresh_memory()
+    print(f"fresh memory: a new process touches 256 MB in {first:.2f} s the first time, {again:.2f} s after freeing it "
+          f"(where the first is much slower, the host hands memory to the machine lazily: a training process touches about "
+          f"1.4 GB, so its fixed cost varies with it)")
     ts = {n: [whole_run(data, out, n, a.extra) for _ in range(2)] for n in (1, 3)}   # two of each: the faster counts
     t1, t3 = min(ts[1]), min(ts[3])
     epoch = (t3 - t1) / 2

@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/dataloaders.html.md"""
 
 # %% ../nbs/05_dataloaders.ipynb #947bcf25
 from __future__ import annotations
-import functools, sys, time
+import functools, math, sys, time
 from pathlib import Path
 
 import numpy as np
@@ -139,11 +139,22 @@ def _cached_dl_type():
     return CachedDL
 
 # %% ../nbs/05_dataloaders.ipynb #c3df6a2e
-def image_stats(x:np.ndarray # `(N, C, H, W)` uint8 images
+def image_stats(x:np.ndarray, # `(N, C, H, W)` uint8 images
+                idx:np.ndarray|None=None, # which of them (default: all); read in chunks, never copied whole
+                chunk:int=256, # images per chunk
                ) -> tuple[list, list]:
-    "Per-channel mean and std of uint8 images, scaled to [0, 1]."
-    t = torch.from_numpy(x).float().div_(255)
-    return t.mean((0, 2, 3)).tolist(), t.std((0, 2, 3)).tolist()
+    "Per-channel mean and std (`torch.std`'s, n - 1) of uint8 images, scaled to [0, 1]: exact, from each channel's histogram."
+    idx = np.arange(len(x)) if idx is None else np.asarray(idx)
+    h = np.zeros((x.shape[1], 256), np.int64)
+    for i in range(0, len(idx), chunk):
+        b = x[idx[i:i+chunk]]
+        for c in range(len(h)): h[c] += np.bincount(b[:, c].reshape(-1), minlength=256)
+    v, mean, std = np.arange(256), [], []
+    for hc in h:   # integer sums (exact), one division each
+        n, s1, s2 = int(hc.sum()), int(hc @ v), int(hc @ (v*v))
+        mean.append(s1/n/255 if n else math.nan)
+        std.append(math.sqrt((n*s2 - s1*s1)/(n*(n - 1)))/255 if n > 1 else math.nan)
+    return mean, std
 
 # %% ../nbs/05_dataloaders.ipynb #e1a2b3c4
 def _extra_train(roots) -> tuple[list, np.ndarray]:
@@ -228,7 +239,7 @@ def casting_dls(root:str|Path, # data root in the Kaggle layout
     tr_all, te_all, n_own = np.flatnonzero(split < 2), np.flatnonzero(split == 2), int((split == 0).sum())   # train/, then the extra roots
     t_idx, v_idx, groups = _grouped_split(y[tr_all[:n_own]], [paths[i] for i in tr_all[:n_own]], valid_pct, seed, fold)
     t_idx = np.r_[t_idx, np.arange(n_own, len(tr_all))]                       # extra images: training only
-    mean, std = image_stats(x[tr_all[t_idx]])
+    mean, std = image_stats(x, tr_all[t_idx])
     tfms = [IntToFloatTensor()] + (batch_augs(**{'mask_radius': prep and mask_radius, **(aug or {})}) if augment else []) + [Normalize.from_stats(mean, std, cuda=False)]
     dls = _cached_dls(x, y, tr_all, v_idx, tfms, bs, device)
     dls.test = dls.test_dl(te_all.tolist(), with_labels=True) if len(te_all) else None
