@@ -14,18 +14,18 @@ from pathlib import Path
 
 import numpy as np
 import simplejpeg
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .cli import error_summary
 from .parts import N_RADII, canonical_crop, check_aspect, find_part, part_profile, part_reference, ring_part
 
 # %% auto #0
 __all__ = ['CLASSES', 'CLASS_DIRS', 'DIR_OF', 'IMG_EXTS', 'DECODE_ERRORS', 'SPLITS', 'BAD_NAME', 'MAX_SIDE', 'MAX_DIGESTS',
-           'PART_STATS', 'POOL_FAILURES', 'CACHE_VERSION', 'DataError', 'is_hidden', 'is_image_file', 'text_name',
-           'has_text_name', 'check_name', 'find_splits', 'scan_dir', 'list_split', 'hidden_note', 'file_sha256',
-           'file_digest', 'atomic_file', 'process_start', 'process_alive', 'remove_stale_temporaries', 'write_cache',
-           'load_part_image', 'load_image', 'image_args', 'forks', 'decoder_pool', 'decode_map', 'load_images',
-           'default_cache_dir', 'cache_folder', 'cache_key', 'cached_images', 'reference_profile']
+           'PART_STATS', 'POOL_FAILURES', 'CACHE_VERSION', 'DataError', 'is_hidden', 'is_image_file', 'other_format',
+           'text_name', 'has_text_name', 'check_name', 'find_splits', 'scan_dir', 'list_split', 'hidden_note',
+           'file_sha256', 'file_digest', 'atomic_file', 'process_start', 'process_alive', 'remove_stale_temporaries',
+           'write_cache', 'load_part_image', 'load_image', 'image_args', 'forks', 'decoder_pool', 'decode_map',
+           'load_images', 'default_cache_dir', 'cache_folder', 'cache_key', 'cached_images', 'reference_profile']
 
 # %% ../nbs/02_images.ipynb #dd48e30a
 CLASSES = ['ok', 'def']                              # label = index: ok=0, def=1 (defect is the positive class)
@@ -48,6 +48,13 @@ def is_hidden(p:str|Path) -> bool:
 def is_image_file(p:Path) -> bool:
     "Is `p` a photo by its name: an extension in `IMG_EXTS`, and not hidden (a Mac's copy leaves `._x.jpeg` metadata beside `x.jpeg`)?"
     return os.path.splitext(p)[1].lower() in IMG_EXTS and not is_hidden(p)
+
+# %% ../nbs/02_images.ipynb #ea76df89
+def other_format(p:str|Path) -> bool:
+    "Is `p` an image by its name in a format Pillow reads but the package does not (`.gif`, `.tiff`, `.bmp`, ...)?"
+    Image.init()
+    ext = os.path.splitext(p)[1].lower()
+    return ext not in IMG_EXTS and not is_hidden(p) and Image.EXTENSION.get(ext) in Image.OPEN
 
 # %% ../nbs/02_images.ipynb #49f6c8db
 def text_name(p:str|Path # a path
@@ -95,15 +102,22 @@ def scan_dir(folder:str|Path # a folder
     with os.scandir(folder) as it: return [(e, _kind(e)) for e in sorted(it, key=lambda e: e.name)]
 
 # %% ../nbs/02_images.ipynb #074cdcaa
+_NOTED_OTHER = set()   # class folders whose images in other formats were named, once per process
+
 def list_split(folder:str|Path, # a split folder holding `ok_front/` and `def_front/`
               ) -> tuple[list, np.ndarray]:
-    "Image paths (sorted) and their labels (0=ok, 1=def) in one split folder."
+    "Image paths (sorted) and their labels (0=ok, 1=def) in one split folder; images in other formats are named in a warning."
     paths, labels = [], []
     for d, cls in CLASS_DIRS.items():
         cdir = Path(folder)/d
         if cdir.exists() and not cdir.is_dir(): raise DataError(f"{cdir}: a file where the folder of {cls} photos should be")
-        try: fs = [Path(e.path) for e, kind in scan_dir(cdir) if kind == 'file' and is_image_file(e.name)] if cdir.is_dir() else []
+        try: es = [e for e, kind in scan_dir(cdir) if kind == 'file'] if cdir.is_dir() else []
         except OSError as e: raise DataError(f"{cdir}: cannot be listed ({e.strerror})") from None   # e.g. no read permission
+        fs, other = [Path(e.path) for e in es if is_image_file(e.name)], [e.name for e in es if other_format(e.name)]
+        if other and str(cdir) not in _NOTED_OTHER:
+            _NOTED_OTHER.add(str(cdir))
+            print(f"warning: {text_name(cdir)}: {len(other)} image file(s) in other formats left out (photos are {', '.join(IMG_EXTS)}): "
+                  + ', '.join(map(text_name, other[:3])) + (' ...' if len(other) > 3 else ''), file=sys.stderr)
         for p in fs: check_name(p)   # before any work: a name no table can hold would fail the run at its end
         paths += fs; labels += [CLASSES.index(cls)]*len(fs)
     return paths, np.array(labels, dtype=np.int64)
@@ -134,6 +148,7 @@ def _to_mode(im:Image.Image, mode:str) -> Image.Image:
         if a.size and (a.min() < 0 or a.max() > 65535): raise ValueError(f"mode {im.mode} with values outside 0-65535")
         im = Image.fromarray((a >> 8).astype(np.uint8), 'L')
     elif im.mode == 'F': raise ValueError("floating-point image (mode F): save it as 8 or 16 bits")
+    elif im.mode == '1': raise ValueError("a 1-bit (black and white) image, not a photo: save photos with 8 or 16 bits")   # its greys are gone: a score would be silently wrong
     return im.convert(mode)
 
 # %% ../nbs/02_images.ipynb #bc14ac42
@@ -245,6 +260,26 @@ def write_cache(fn:Path, # the cache file
             print(f"warning: {what} {fn}: not written ({error_summary(e)}); other cache files there are not reported", file=sys.stderr)
         return False
 
+# %% ../nbs/02_images.ipynb #56583cce
+def _jpeg_exif(data:bytes # a JPEG file's bytes
+              ) -> bool:
+    "Does the JPEG carry an EXIF segment (APP1 `Exif`) before its image data (where a rotation tag would be)?"
+    i = 2
+    while i + 4 <= len(data) and data[i] == 0xFF:
+        m = data[i+1]
+        if m == 0xFF: i += 1; continue   # a fill byte
+        if m == 0xDA: return False   # the image data: no header follows
+        if m == 0xE1 and data[i+4:i+10] == b'Exif\x00\x00': return True
+        i += 2 + int.from_bytes(data[i+2:i+4], 'big')   # the segment's length counts its own two bytes
+    return False
+
+def _upright(im:Image.Image # an opened image
+            ) -> Image.Image:
+    "`im` turned as its EXIF orientation tag says (2-8: flipped and/or rotated), else `im` itself."
+    try: o = im.getexif().get(0x0112, 1)
+    except Exception: return im   # an unreadable EXIF block is no tag (Pillow raises several kinds)
+    return ImageOps.exif_transpose(im) if o in range(2, 9) else im
+
 # %% ../nbs/02_images.ipynb #ce3c80b3
 PART_STATS = ('cx', 'cy', 'scale', 'match', 'border', 'mean', 'contrast', 'part_mean', 'part_contrast')   # what `find_part` measures
 
@@ -254,7 +289,7 @@ def _jpeg_gray(path, # a file
     "The JPEG at `path` in mode L, decoded by `simplejpeg` at the DCT scale `Image.draft` picks (the same pixels); None where Pillow should decode it."
     try:
         with open(path, 'rb') as f: data = f.read()
-        if data[:2] != b'\xff\xd8': return None   # not a JPEG
+        if data[:2] != b'\xff\xd8' or _jpeg_exif(data): return None   # not a JPEG, or one that may be stored turned
         h, w, cs, _ = simplejpeg.decode_jpeg_header(data)
         if cs not in ('Gray', 'YCbCr') or not min(w, h): return None
         _check_pixels(w, h)   # too large or too long: Pillow refuses it below, in its words
@@ -273,7 +308,7 @@ def _open(path, size, mode, canonical):
     with Image.open(path) as im:
         _check_pixels(*im.size)
         if im.format == 'JPEG': im.draft(mode, (req, req))
-        return _reduced(im, mode)
+        return _reduced(_upright(im), mode)
 
 # %% ../nbs/02_images.ipynb #53be09ff
 @functools.cache
@@ -392,7 +427,7 @@ def load_images(paths:list, # image files
     return x, ok, parts.reshape(-1, len(PART_STATS))
 
 # %% ../nbs/02_images.ipynb #65546c5c
-CACHE_VERSION = 3   # 3: images beyond the aspect limit are unreadable, large ones reduced (`_reduced`)
+CACHE_VERSION = 4   # 3: images beyond the aspect limit are unreadable, large ones reduced (`_reduced`); 4: turned by their EXIF tag, 1-bit ones unreadable
 
 def default_cache_dir() -> Path:
     "Folder of the image cache: `$DEFECT_QC_CACHE`, else `~/.cache/defect_qc`."

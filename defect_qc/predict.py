@@ -22,7 +22,7 @@ from typing import Annotated
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
 from .cli import UserError, error_summary, user_errors
 from fastcore.script import call_parse
-from .images import CLASSES, PART_STATS, POOL_FAILURES, decoder_pool, forks, load_part_image, DataError, IMG_EXTS, atomic_file, file_sha256, is_hidden, is_image_file, text_name
+from .images import CLASSES, PART_STATS, POOL_FAILURES, decoder_pool, forks, load_part_image, DataError, IMG_EXTS, atomic_file, file_sha256, is_hidden, is_image_file, other_format, text_name
 from .models import REQUIRED_META, decide, fold_batchnorm, load_exported, load_model, read_model_json
 from .explain import cam_overlay, gradcam
 from .drift import ScoredModel, check_names, drift_scores, frame_contrast, no_part, part_pixels, source_side
@@ -36,13 +36,6 @@ def _is_glob(s:str) -> bool: return any(c in s for c in '*?[')
 
 # %% ../nbs/10_predict.ipynb #5a830c05
 def _broken_link(p) -> bool: return Path(p).is_symlink() and not Path(p).exists()
-
-# %% ../nbs/10_predict.ipynb #2a102a50
-def _other_format(p) -> bool:
-    "Is `p` an image in a format Pillow reads but predict does not (`.gif`, `.tiff`, `.bmp`, ...)?"
-    from PIL import Image
-    Image.init()
-    return Path(p).suffix.lower() not in IMG_EXTS and not is_hidden(p) and Image.EXTENSION.get(Path(p).suffix.lower()) in Image.OPEN
 
 # %% ../nbs/10_predict.ipynb #b7929fad
 def _images_under(d, # a folder
@@ -58,7 +51,7 @@ def _images_under(d, # a folder
         for f in files:
             p = Path(top)/f
             if not is_image_file(p):
-                if _other_format(p): skipped.append(p)
+                if other_format(p): skipped.append(p)
                 continue
             if _broken_link(p): notes.append(f"{p}: broken symbolic link (skipped)")
             else: out.append(p)
@@ -88,7 +81,7 @@ def expand_inputs(inputs:list, # image files, folders and glob patterns
                     fs = _images_under(m, notes, skipped); n += len(fs)
                     for f in fs: add(f)
                 elif not is_image_file(Path(m)):
-                    if _other_format(m): skipped.append(Path(m))
+                    if other_format(m): skipped.append(Path(m))
                     continue
                 elif _broken_link(m): notes.append(f"{m}: broken symbolic link (skipped)")
                 else: add(m); n += 1
