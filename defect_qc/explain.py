@@ -6,6 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/explain.html.md"""
 
 # %% ../nbs/09_explain.ipynb #007072b5
 from __future__ import annotations
+import threading
 
 import numpy as np
 import torch
@@ -38,7 +39,8 @@ def gradcam(model:nn.Module, # a trained 2-class model
     layer = layer or gradcam_layer(model)
     dev = next(model.parameters()).device
     acts, was = [], model.training
-    h = layer.register_forward_hook(lambda mod, inp, out: acts.append(out))
+    me = threading.get_ident()   # the model may score other photos in other threads meanwhile (a station, a server): not theirs
+    h = layer.register_forward_hook(lambda mod, inp, out: acts.append(out) if threading.get_ident() == me else None)
     try:
         model.eval()
         with torch.enable_grad():
