@@ -39,6 +39,11 @@ MAX_ROWS = 256                 # the most rows one request may hold
 PATH_ROOT_ENV, MAX_BYTES_ENV, MAX_ROWS_ENV = 'DEFECT_QC_PATH_ROOT', 'DEFECT_QC_MAX_IMAGE_BYTES', 'DEFECT_QC_MAX_ROWS'
 _NOT_ALLOWED = "path: not allowed or not readable"
 
+def _opened_path(fd:int) -> str|None:
+    "The real path of the open file `fd` as the kernel knows it (Linux's `/proc`); None where it cannot tell."
+    try: return os.readlink(f'/proc/self/fd/{fd}')
+    except OSError: return None
+
 def read_allowed(path:str, # a path from a request (relative paths are taken inside `root`)
                  root:str|None, # the one folder paths may name; None: path input is off
                  max_bytes:int=MAX_IMAGE_BYTES, # larger files are refused
@@ -50,6 +55,7 @@ def read_allowed(path:str, # a path from a request (relative paths are taken ins
         if os.path.commonpath([real, root]) != root: raise PermissionError(real)
         fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, 'O_NOFOLLOW', 0))   # a FIFO opens without blocking
         with os.fdopen(fd, 'rb') as f:
+            if (q := _opened_path(f.fileno())) is not None and os.path.commonpath([q, root]) != root: raise PermissionError(q)   # a folder swapped for a link meanwhile
             st = os.fstat(f.fileno())
             if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes: raise PermissionError(real)
             data = f.read(max_bytes + 1)
@@ -96,6 +102,11 @@ def check_request(df:pd.DataFrame, # the request rows
     return (None if t is None else float(t)), [_flag(v, f'explain (row {i})') or every for i, v in enumerate(col)]
 
 # %% ../nbs/15_tracking.ipynb #9e7eead4
+def _given(v) -> bool:
+    "Is a request value there (not None, NaN or empty)? A row of a frame with both columns has NaN in the one it does not use."
+    if v is None or v is pd.NA or (isinstance(v, str) and not v): return False
+    return not (isinstance(v, (float, np.floating)) and math.isnan(v))
+
 def _source(row, # one request row (a Series with `image` and/or `path`)
             root:str|None, # the folder `path` may name; None: path input is off
             max_bytes:int=MAX_IMAGE_BYTES, # the size limit
@@ -105,9 +116,11 @@ def _source(row, # one request row (a Series with `image` and/or `path`)
     if isinstance(img, (bytes, bytearray)): data = bytes(img)
     elif isinstance(img, str) and img:
         if len(img) > 4*max_bytes//3 + 4: raise DataError(f"image: over the size limit of {max_bytes:,} bytes")
-        try: data = base64.b64decode(img, validate=True)
+        try: data = base64.b64decode(''.join(img.split()), validate=True)   # line breaks (the `base64` tool's 76 columns) are layout
         except ValueError: raise DataError("image: not valid base64") from None
+    elif _given(img): raise DataError(f"image: must be base64 text (got {type(img).__name__})")
     elif isinstance(p, str) and p: return read_allowed(p, root, max_bytes), p
+    elif _given(p): raise DataError(f"path: must be text (got {type(p).__name__})")
     else: raise DataError("row has neither an 'image' (base64 bytes) nor a 'path'")
     if len(data) > max_bytes: raise DataError(f"image: over the size limit of {max_bytes:,} bytes")
     return data, 'image bytes'
