@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/ledger.html.md"""
 
 # %% ../nbs/23_ledger.ipynb #3a8d1f33
 from __future__ import annotations
-import os, shutil, sqlite3, time
+import os, shutil, sqlite3, time, unicodedata
 from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
@@ -107,10 +107,11 @@ def raise_alarm(con:sqlite3.Connection, # from `open_db`
 MAX_NAME = 100   # characters of a person's name
 
 def _who(who, what:str) -> str:
-    "A person's name, stripped; a `ValueError` when it is empty or longer than `MAX_NAME`."
+    "A person's name, stripped; a `ValueError` when it is empty, longer than `MAX_NAME` or holds control characters."
     w = str(who).strip()
     if not w: raise ValueError(f"who: give your name to {what}")
     if len(w) > MAX_NAME: raise ValueError(f"who: a name of at most {MAX_NAME} characters")
+    if any(unicodedata.category(c) == 'Cc' for c in w): raise ValueError("who: a name without control characters (line breaks, tabs, NUL)")   # they would break the manifest's lines
     return w
 
 def _row_id(i) -> bool:
@@ -230,8 +231,8 @@ def export_labels(db:str|Path, # the station's database
     files = []
     try:
         for r in df.itertuples():
-            src = photo_on_disk(r.stored, r.path, r.sha256)   # the photo answered, not one written over it
-            if src is None: files.append(''); continue
+            src = None if r.error else photo_on_disk(r.stored, r.path, r.sha256)   # the photo answered, not one written over it
+            if src is None: files.append(''); continue   # unreadable when it came (a link to a text file, say): no training photo
             rel = Path('train')/DIR_OF[r.answer]/f"{(r.sha256 or 'unread')[:16]}{src.suffix.lower()}"
             (tmp/rel).parent.mkdir(parents=True, exist_ok=True); shutil.copy2(src, tmp/rel); files.append(rel.as_posix())
         man = pd.DataFrame({'file': files, 'source_sha256': df.sha256, 'source_path': df.path, 'answer': df.answer,

@@ -18,7 +18,7 @@ from .ledger import _row_id, acknowledge_alarm, answer_photo, open_db, photo_on_
 from .predict import Predictor
 
 # %% auto #0
-__all__ = ['TEMPLATES', 'MAX_FORM', 'StationMetrics', 'model_version', 'review_app']
+__all__ = ['TEMPLATES', 'MAX_FORM', 'FORM_TYPE', 'LOCAL_HOSTS', 'StationMetrics', 'model_version', 'review_app']
 
 # %% ../nbs/24_review_page.ipynb #c389642b
 class StationMetrics:
@@ -152,14 +152,30 @@ def photo_file(self, pid):
 
 # %% ../nbs/24_review_page.ipynb #6accab19
 MAX_FORM = 10_000   # bytes of a posted form (a name and an answer)
+FORM_TYPE = 'application/x-www-form-urlencoded'   # what this page's own forms send
+
+def _foreign(request) -> bool:
+    "Was this request sent by another site's page (the browser's `Sec-Fetch-Site`, or an `Origin` that is not this host)?"
+    if request.headers.get('sec-fetch-site', 'same-origin') not in ('same-origin', 'none'): return True
+    o = request.headers.get('origin')
+    return o is not None and urlsplit(o).netloc != request.headers.get('host')   # `null` (a sandboxed page) is foreign too
 
 async def _form(request):
-    "A posted form as a dict (the last value of each field)."
+    "A posted form as a dict (the last value of each field); one from another site, of another type or too large is refused unread."
     from fastapi import HTTPException
-    body = await request.body()
-    if len(body) > MAX_FORM: raise HTTPException(413, f"a form of at most {MAX_FORM} bytes")
+    from starlette.requests import ClientDisconnect
+    if _foreign(request): raise HTTPException(403, "a form sent by another site's page: answers come from this page only")
+    if request.headers.get('content-type', '').split(';')[0].strip().lower() != FORM_TYPE: raise HTTPException(415, f"a form is sent as {FORM_TYPE}")
+    big = HTTPException(413, f"a form of at most {MAX_FORM} bytes")
+    if not (n := request.headers.get('content-length', '0')).isdigit() or int(n) > MAX_FORM: raise big
+    body = b''
+    try:
+        async for chunk in request.stream():   # a body without a length is read no further than the limit either
+            if len(body := body + chunk) > MAX_FORM: raise big
+    except ClientDisconnect: raise HTTPException(400, "the request ended before its form") from None
     return {k: v[-1] for k, v in parse_qs(body.decode('utf-8', 'replace')).items()}
 
+# %% ../nbs/24_review_page.ipynb #043dc0e0
 def _done(request, who):
     "Back to the page the answer came from, remembering the reviewer's name."
     from fastapi.responses import RedirectResponse
@@ -224,17 +240,26 @@ def _line_routes(app, s:_Pages):
     def status(): return JSONResponse(s.figures())
 
 # %% ../nbs/24_review_page.ipynb #c2ae8dfa
+LOCAL_HOSTS = ('localhost', '127.0.0.1', '::1')
+
 def review_app(db:str|Path, # the station's database
                pred:Predictor|None=None, # the review band, the model card, and heat maps (from its model.pth, whatever its backend)
                metrics:StationMetrics|None=None, # served at /metrics when given
                window:int=200, # drift rate over the last N photos
+               hosts:tuple|None=None, # the names the page answers to (the `Host` header; e.g. `LOCAL_HOSTS`); None: any
               ):
     "The review page: queue, photo with heat map, answers, alarms, summary, model card, status JSON and metrics (FastAPI)."
     from fastapi import FastAPI
+    from fastapi.responses import PlainTextResponse
     app, s = FastAPI(title='defect_qc station', docs_url=None, redoc_url=None, openapi_url=None), _Pages(db, pred, window)
     _photo_routes(app, s)
     _line_routes(app, s)
     if metrics is not None:
         from prometheus_client import make_asgi_app
         app.mount('/metrics', make_asgi_app(metrics.registry))
+    @app.middleware('http')
+    async def host_check(request, call_next):   # a page on 127.0.0.1 is no one else's: another name there is DNS rebinding
+        if hosts is not None and urlsplit('//' + request.headers.get('host', '')).hostname not in hosts:
+            return PlainTextResponse("this page answers to its own address only (the Host header names another)", 421)
+        return await call_next(request)
     return app

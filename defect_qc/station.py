@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/station.html.md"""
 
 # %% ../nbs/25_station.ipynb #05ca0f5b
 from __future__ import annotations
-import contextlib, fcntl, gc, hashlib, io, json, os, queue, re, shutil, signal, sqlite3, sys, tempfile, threading, time, urllib.request
+import contextlib, errno, fcntl, gc, hashlib, io, json, os, queue, re, shutil, signal, sqlite3, sys, tempfile, threading, time, urllib.request
 from pathlib import Path
 from stat import S_ISREG
 
@@ -19,12 +19,12 @@ from .cli import UserError, user_errors
 from fastcore.basics import patch_to
 from .images import BAD_NAME, file_sha256, has_text_name, is_hidden, is_image_file, text_name
 from .ledger import DriftWindow, export_labels, now_iso, open_db, raise_alarm, record, recorded, restore_window
-from .review_page import StationMetrics, model_version, review_app
+from .review_page import LOCAL_HOSTS, StationMetrics, model_version, review_app
 from .predict import BACKENDS, Predictor, _predictor, auto_backend
 
 # %% auto #0
-__all__ = ['NETWORK_FS', 'CUT_SHORT_WAIT', 'LOCK_NAME', 'Webhook', 'mount_type', 'Station', 'looks_whole', 'watch_lock',
-           'station_cmd', 'export_labels_cmd', 'main']
+__all__ = ['NETWORK_FS', 'CUT_SHORT_WAIT', 'BUSY_ERRNOS', 'LOCK_NAME', 'Webhook', 'mount_type', 'Station', 'looks_whole',
+           'watch_lock', 'station_cmd', 'export_labels_cmd', 'main']
 
 # %% ../nbs/25_station.ipynb #b1820c9b
 class Webhook:
@@ -93,7 +93,7 @@ class Station:
         self.win = restore_window(self.con, DriftWindow(window, drift_limit))
         self.metrics = StationMetrics(self.version)
         self.metrics.alarm.set(self.win.alarm is not None); self.metrics.drift_rate.set(self.win.rate)
-        self.pending, self.lock, self.n_new, self.bad_names = {}, threading.Lock(), 0, set()
+        self.pending, self.lock, self.n_new, self.bad_names, self.busy = {}, threading.Lock(), 0, set(), set()
         self.hook = Webhook(webhook, self.log) if webhook else None
         self.fs = mount_type(self.watch)
         self.poll = (1. if self.fs in NETWORK_FS else 0.) if poll is None else poll
@@ -206,6 +206,22 @@ def _warn_copy(self, r:dict # a new row
     if r['sha256'] and (o := self.con.execute('SELECT path, time FROM photos WHERE sha256=? AND path<>? LIMIT 1', (r['sha256'], r['path'])).fetchone()):
         self.log(f"warning: {r['path']}: the same photo (the same bytes) as {o['path']}, recorded at {o['time']}: recorded again under this name (renamed after it was read?)")
 
+# %% ../nbs/25_station.ipynb #eed44444
+BUSY_ERRNOS = (errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EAGAIN)   # the machine is out of file handles or memory: not the file's fault
+
+@patch_to(Station)
+def _read(self, p:str, t:float) -> tuple|None:
+    "`(sha256, bytes as a file)` of a complete file, or `('', error)`; None to skip it (gone) or to read it again in a moment (`BUSY_ERRNOS`)."
+    if Path(p).exists() and not Path(p).is_file(): return '', OSError(f"{p}: not a regular file (a pipe or a device)")   # a pipe would block the read
+    try: b = Path(p).read_bytes()
+    except FileNotFoundError: self.log(f"warning: {p}: gone before it could be read (skipped)"); return None
+    except OSError as e:
+        if e.errno not in BUSY_ERRNOS: return '', OSError(f"{p}: cannot read the file ({e})")
+        if p not in self.busy: self.busy.add(p); self.log(f"warning: {p}: cannot be read now ({e.strerror}): read again in a moment")
+        self.notice(p, True, t); time.sleep(0.2); return None   # back on the pending list, not recorded as unreadable
+    self.busy.discard(p)
+    return hashlib.sha256(b).hexdigest(), io.BytesIO(b)
+
 # %% ../nbs/25_station.ipynb #e5c2281d
 @patch_to(Station)
 def process(self, items:list, # `[(path, time complete)]`
@@ -213,12 +229,8 @@ def process(self, items:list, # `[(path, time complete)]`
     "Classify and record a batch of complete files (those recorded already are skipped); the number of new rows."
     srcs, keys = [], []
     for p, t in items:
-        if Path(p).exists() and not Path(p).is_file():   # a named pipe would block the read for ever
-            srcs.append(OSError(f"{p}: not a regular file (a pipe or a device)")); keys.append(('', p, t)); continue
-        try: b = Path(p).read_bytes(); sha = hashlib.sha256(b).hexdigest(); src = io.BytesIO(b)
-        except FileNotFoundError: self.log(f"warning: {p}: gone before it could be read (skipped)"); continue
-        except OSError as e: sha, src = '', OSError(f"{p}: cannot read the file ({e})")
-        srcs.append(src); keys.append((sha, p, t))
+        if (got := self._read(p, t)) is None: continue
+        srcs.append(got[1]); keys.append((got[0], p, t))
     done = recorded(self.con, [p for _, p, _ in keys])
     for (sha, p, _) in keys:                                  # recorded before a crash, not yet sorted: finish the move
         if (sha, p) not in done or done[(sha, p)] == p: continue
@@ -354,6 +366,15 @@ def _check_station_args(watch, window, drift_limit, settle, port, host, sort=Non
         from defect_qc.tracking import check_port   # the tracking server's check: one line when the page cannot listen there
         check_port(host, port)
 
+
+# %% ../nbs/25_station.ipynb #b4e34708
+def _page_hosts(host:str) -> tuple|None:
+    "The names the page answers to: its loopback names where it listens on one (DNS rebinding gets nothing), else any."
+    import ipaddress
+    try: loop = host == 'localhost' or ipaddress.ip_address(host).is_loopback
+    except ValueError: loop = False   # a host name: the page is meant for the network
+    return LOCAL_HOSTS if loop else None
+
 def _serve(st:Station, pred, db, window, host, port) -> bool:
     "Run the station in a thread and the review page in this one (port 0: no page) until a signal or a failure; True when it failed."
     stop, failed = threading.Event(), []
@@ -362,15 +383,15 @@ def _serve(st:Station, pred, db, window, host, port) -> bool:
         except Exception as e: failed.append(e); st.log(f"error: the station stopped: {type(e).__name__}: {e}")
         finally: stop.set()
     th = threading.Thread(target=work, name='station', daemon=True); th.start()
+    for s in (signal.SIGINT, signal.SIGTERM): signal.signal(s, lambda *_: stop.set())   # uvicorn hands a signal it caught back to these
     if port:
         import uvicorn
-        server = uvicorn.Server(uvicorn.Config(review_app(db, pred, st.metrics, window), host=host, port=port, log_level='warning'))
+        app = review_app(db, pred, st.metrics, window, _page_hosts(host))
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level='warning'))
         threading.Thread(target=lambda: (stop.wait(), setattr(server, 'should_exit', True)), daemon=True).start()
         st.log(f"station: review page http://{host}:{port}/ (metrics /metrics)")
         server.run()                                     # until SIGINT/SIGTERM (or the station stops)
-    else:
-        for s in (signal.SIGINT, signal.SIGTERM): signal.signal(s, lambda *_: stop.set())
-        while not stop.wait(0.5): pass
+    while not stop.wait(0.5): pass
     stop.set(); th.join(30)
     return bool(failed)
 

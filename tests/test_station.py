@@ -135,6 +135,7 @@ def test_review_page_in_headless_chromium(tiny, tmp_path):
             assert not load_page(cdp, base + 'summary')
             assert cdp.eval("document.getElementById('queue-length').textContent") == '1'
             _screenshot(cdp, 'station_summary.png')
-    finally: stop(p)
+    finally: rc = stop(p)
+    assert rc == 0 and 'station: stopped' in log.read_text(), log.read_text()[-2000:]   # SIGTERM with the page on: a clean stop too
     answers = {Path(r[0]).name: (r[4], r[5]) for r in rows(db)}
     assert answers == {photos[2].name: ('ok', 'Ana'), photos[1].name: ('def', 'Ana'), photos[0].name: (None, None)}, answers
