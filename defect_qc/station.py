@@ -390,7 +390,7 @@ def _serve(st:Station, pred, db, window, host, port) -> bool:
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level='warning'))
         threading.Thread(target=lambda: (stop.wait(), setattr(server, 'should_exit', True)), daemon=True).start()
         st.log(f"station: review page http://{host}:{port}/ (metrics /metrics)")
-        server.run()                                     # until SIGINT/SIGTERM (or the station stops)
+        server.run(); stop.set()                         # until SIGINT/SIGTERM (or the station stops); the page gone, the station too
     while not stop.wait(0.5): pass
     stop.set(); th.join(30)
     return bool(failed)
