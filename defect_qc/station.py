@@ -155,7 +155,10 @@ def ready(self) -> list:
                 if looks_whole(p): out.append((p, e['done'])); del self.pending[p]; continue
                 e['done'] = None   # closed, but cut short (an upload in several passes): wait until it stops changing
             try: st = os.stat(p)
-            except OSError: del self.pending[p]; continue      # gone (or renamed: its new name has its own event)
+            except OSError:   # gone (or renamed: its new name has its own event), or a link to nothing
+                del self.pending[p]
+                if os.path.islink(p): self.log(f"warning: {p}: a link to nothing (skipped)")
+                continue
             sig = (st.st_size, st.st_mtime_ns)
             if sig != e['sig']: e['sig'], e['changed'] = sig, now
             elif (st.st_size or not S_ISREG(st.st_mode)) and now - e['changed'] >= self.settle:
