@@ -221,7 +221,7 @@ def _read(self, p:str, t:float) -> tuple|None:
     except OSError as e:
         if e.errno not in BUSY_ERRNOS: return '', OSError(f"{p}: cannot read the file ({e})")
         if p not in self.busy: self.busy.add(p); self.log(f"warning: {p}: cannot be read now ({e.strerror}): read again in a moment")
-        self.notice(p, True, t); time.sleep(0.2); return None   # back on the pending list, not recorded as unreadable
+        self.notice(p, True, t); return None   # back on the pending list, not recorded as unreadable
     self.busy.discard(p)
     return hashlib.sha256(b).hexdigest(), io.BytesIO(b)
 
@@ -234,6 +234,7 @@ def process(self, items:list, # `[(path, time complete)]`
     for p, t in items:
         if (got := self._read(p, t)) is None: continue
         srcs.append(got[1]); keys.append((got[0], p, t))
+    if self.busy.intersection(p for p, _ in items): time.sleep(0.2)   # out of file handles: a moment before the next look, once a batch
     done = recorded(self.con, [p for _, p, _ in keys])
     for (sha, p, _) in keys:                                  # recorded before a crash, not yet sorted: finish the move
         if (sha, p) not in done or done[(sha, p)] == p: continue
