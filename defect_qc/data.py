@@ -66,7 +66,7 @@ def shortcut_advice(stat:str, auc:float) -> str:
 # %% ../nbs/03_data.ipynb #f0e07ecf
 MODE_NOTES = {'RGBA': 'the alpha channel (transparency) is ignored', 'LA': 'the alpha channel (transparency) is ignored',
               'PA': 'the alpha channel (transparency) is ignored', 'CMYK': 'printer colours, converted approximately',
-              '1': 'black and white only: fine detail is lost', 'F': 'floating-point pixels cannot be used',
+              '1': 'black and white only (no greys): refused as unreadable', 'F': 'floating-point pixels cannot be used',
               'I;16': '16 bits, scaled to 8', 'I;16B': '16 bits, scaled to 8', 'I;16L': '16 bits, scaled to 8', 'I': '32-bit integers, scaled to 8 bits'}
 
 # %% ../nbs/03_data.ipynb #41249558
