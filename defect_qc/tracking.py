@@ -75,11 +75,15 @@ class ServeError(MlflowException):
     def message(self, v): self.__dict__.setdefault('_line', v)   # the first message stays
 
 # %% ../nbs/15_tracking.ipynb #4fc9e966
+def _missing(v) -> bool:
+    "Is a request value missing: None, pandas' NA or NaN (what a frame holds where a row gave nothing)?"
+    return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+
 def _flag(v, # a request value
           where:str, # how the error names it (`explain (row 3)`, `params.explain`)
          ) -> bool:
     "A strict boolean: `true`/`false` (JSON or the words, any case), `None`/NaN is false; anything else is a `ServeError` (HTTP 400)."
-    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)): return False
+    if _missing(v): return False
     if isinstance(v, (bool, np.bool_)): return bool(v)
     if isinstance(v, str) and v.strip().lower() in ('true', 'false'): return v.strip().lower() == 'true'
     raise ServeError(f"{where}: {str(v)[:40]!r} is not true or false")
@@ -103,9 +107,8 @@ def check_request(df:pd.DataFrame, # the request rows
 
 # %% ../nbs/15_tracking.ipynb #9e7eead4
 def _given(v) -> bool:
-    "Is a request value there (not None, NaN or empty)? A row of a frame with both columns has NaN in the one it does not use."
-    if v is None or v is pd.NA or (isinstance(v, str) and not v): return False
-    return not (isinstance(v, (float, np.floating)) and math.isnan(v))
+    "Is a request value there (not missing, not empty)? A row of a frame with both columns has NaN in the one it does not use."
+    return not (_missing(v) or (isinstance(v, str) and not v))
 
 def _source(row, # one request row (a Series with `image` and/or `path`)
             root:str|None, # the folder `path` may name; None: path input is off
