@@ -21,8 +21,8 @@ from .images import CLASSES, atomic_file, cache_folder
 from .models import ARCHS, create_model
 
 # %% auto #0
-__all__ = ['MONITORS', 'MEMORY_SHARE', 'ConfigError', 'AugConfig', 'DemoConfig', 'DataConfig', 'ModelConfig', 'LossConfig',
-           'PlateauConfig', 'EarlyStoppingConfig', 'CheckpointConfig', 'EmaConfig', 'PreciseBNConfig',
+__all__ = ['IMG_SIZES', 'MONITORS', 'MEMORY_SHARE', 'ConfigError', 'AugConfig', 'DemoConfig', 'DataConfig', 'ModelConfig',
+           'LossConfig', 'PlateauConfig', 'EarlyStoppingConfig', 'CheckpointConfig', 'EmaConfig', 'PreciseBNConfig',
            'ThresholdConfig', 'DriftConfig', 'CardConfig', 'DistributedConfig', 'MlflowConfig', 'TrainConfig',
            'schema_keys', 'config_error', 'load_config', 'check_config', 'arch_kwargs', 'model_estimate',
            'estimate_file', 'cached_estimate', 'ram_bytes', 'memory_limit', 'check_model', 'flatten_config']
@@ -50,6 +50,9 @@ class _Section:
             if ok is not None and not ok(v):   # a whole float as the user typed it: `lr: -1`, not `lr: -1.0`
                 shown = int(v) if isinstance(v, float) and v.is_integer() else v
                 raise ConfigError(f"{self._at}{f.name}: {shown!r} is not allowed (expected {f.metadata['allowed']})")
+
+# %% ../nbs/14_config.ipynb #8ab1fee5
+IMG_SIZES = (16, 2048)   # the model's input side, smallest and largest (`data.img_size`, and `review --img-size`)
 
 # %% ../nbs/14_config.ipynb #46d58fe9
 _prob = 'a number from 0 to 1', lambda v: 0 <= v <= 1
@@ -81,7 +84,7 @@ class DataConfig(_Section):
     "`data`: where the images are and how they are prepared."
     _at: ClassVar[str] = 'data.'
     path: Optional[str] = _key(None, 'null or a folder', lambda v: v is None or v.strip() != '')
-    img_size: int = _key(128, 'an integer from 16 to 2048', lambda v: 16 <= v <= 2048)
+    img_size: int = _key(128, f'an integer from {IMG_SIZES[0]} to {IMG_SIZES[1]}', lambda v: IMG_SIZES[0] <= v <= IMG_SIZES[1])
     image_mode: str = _key('L', "'L' or 'RGB'", lambda v: v in ('L', 'RGB'))
     canonical: bool = _key(True, _flag)
     mask_radius: Optional[float] = _key(0.5, 'null or a number from 0.3 to 0.75', lambda v: v is None or 0.3 <= v <= 0.75)

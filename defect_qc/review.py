@@ -21,7 +21,7 @@ from .images import CLASSES, DataError, cached_images, find_splits, list_split, 
 from .dataloaders import copy_groups, stratified_kfold
 from .train import fit_arrays
 from .models import predict_proba
-from .config import MEMORY_SHARE, ram_bytes
+from .config import IMG_SIZES, MEMORY_SHARE, ram_bytes
 
 # %% auto #0
 __all__ = ['fold_probs', 'spot_data', 'near_duplicates', 'outlier_scores', 'review_queue', 'review', 'main']
@@ -199,9 +199,9 @@ def main(data_dir:str, # data root (train/ is reviewed) or a flat {ok_front,def_
          tracking_uri:str=None, # MLflow tracking URI (default sqlite:///mlflow.db; '' to skip)
         ) -> int:
     "Find the images that are probably mislabelled, near-duplicated or odd: the label-review queue of a data folder."
-    for key, v, lo in (('--folds', folds, 2), ('--epochs', epochs, 1), ('--img-size', img_size, 16), ('--top', top, 1)):
+    for key, v, lo in (('--folds', folds, 2), ('--epochs', epochs, 1), ('--img-size', img_size, IMG_SIZES[0]), ('--top', top, 1)):
         if v < lo: raise UserError(f"{key} {v}: must be >= {lo}", 2)
-    if img_size > 2048: raise UserError(f"--img-size {img_size}: must be <= 2048 (as training's data.img_size)", 2)
+    if img_size > IMG_SIZES[1]: raise UserError(f"--img-size {img_size}: must be <= {IMG_SIZES[1]} (as training's data.img_size)", 2)
     out = Path(out or f"review/{time.strftime('%Y-%m-%d_%H-%M-%S')}")
     if out.exists() and not out.is_dir(): raise UserError(f"--out {out}: a file, not a folder")
     if out.exists() and any(out.iterdir()): raise UserError(f"--out {out}: already exists and is not empty")
