@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import mlflow
 from omegaconf import DictConfig
+from PIL import Image
 from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
@@ -23,19 +24,22 @@ from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 from .cli import UserError, user_errors
 from fastcore.script import call_parse
-from .images import DataError, atomic_file, process_alive, process_start
+from .images import DECODE_ERRORS, DataError, atomic_file, process_alive, process_start
 from .models import load_model
 
 # %% auto #0
-__all__ = ['MAX_IMAGE_BYTES', 'MAX_ROWS', 'PATH_ROOT_ENV', 'MAX_BYTES_ENV', 'MAX_ROWS_ENV', 'PROCESS_TAGS',
-           'DEFAULT_TRACKING_URI', 'TRACKING_SCHEMES', 'PARENT_ENV', 'read_allowed', 'ServeError', 'check_request',
-           'score_rows', 'DefectModel', 'model_signature', 'image_frame', 'log_model', 'maybe_register', 'process_tags',
-           'write_status', 'sweep_stale_runs', 'server_command', 'check_port', 'main', 'tracking_uri', 'TrackingError',
-           'check_tracking', 'check_tracking_arg', 'set_experiment', 'mlflow_run']
+__all__ = ['MAX_IMAGE_BYTES', 'MAX_ROWS', 'MAX_REQUEST_PIXELS', 'MAX_PIXELS_ENV', 'PATH_ROOT_ENV', 'MAX_BYTES_ENV',
+           'MAX_ROWS_ENV', 'PROCESS_TAGS', 'DEFAULT_TRACKING_URI', 'TRACKING_SCHEMES', 'PARENT_ENV', 'read_allowed',
+           'ServeError', 'check_request', 'image_pixels', 'score_rows', 'DefectModel', 'model_signature', 'image_frame',
+           'log_model', 'maybe_register', 'process_tags', 'write_status', 'sweep_stale_runs', 'server_command',
+           'check_port', 'main', 'tracking_uri', 'TrackingError', 'check_tracking', 'check_tracking_arg',
+           'set_experiment', 'mlflow_run']
 
 # %% ../nbs/15_tracking.ipynb #26fe1995
 MAX_IMAGE_BYTES = 20_000_000   # the largest image (file or decoded base64) the served model reads
 MAX_ROWS = 256                 # the most rows one request may hold
+MAX_REQUEST_PIXELS = 100_000_000   # the most pixels one request's images may hold in all
+MAX_PIXELS_ENV = 'DEFECT_QC_MAX_REQUEST_PIXELS'
 PATH_ROOT_ENV, MAX_BYTES_ENV, MAX_ROWS_ENV = 'DEFECT_QC_PATH_ROOT', 'DEFECT_QC_MAX_IMAGE_BYTES', 'DEFECT_QC_MAX_ROWS'
 _NOT_ALLOWED = "path: not allowed or not readable"
 
@@ -134,6 +138,16 @@ def _png_b64(a:np.ndarray) -> str:
     from PIL import Image
     b = io.BytesIO(); Image.fromarray(a).save(b, 'PNG'); return base64.b64encode(b.getvalue()).decode()
 
+# %% ../nbs/15_tracking.ipynb #ec400fc6
+def image_pixels(b:io.BytesIO, # an encoded image
+                ) -> int:
+    "Pixels of the image as its header states them, nothing decoded; 0 when unreadable or over Pillow's limit (its row is refused anyway)."
+    try:
+        with Image.open(b) as im: n = im.width*im.height
+    except DECODE_ERRORS: n = 0
+    b.seek(0)
+    return 0 if Image.MAX_IMAGE_PIXELS and n > Image.MAX_IMAGE_PIXELS else n
+
 # %% ../nbs/15_tracking.ipynb #b75af36a
 def score_rows(pred, # a `defect_qc.predict.Predictor`
                df:pd.DataFrame, # request rows: `image` (base64) and/or `path`
@@ -141,6 +155,7 @@ def score_rows(pred, # a `defect_qc.predict.Predictor`
                max_bytes:int=MAX_IMAGE_BYTES, # the size limit per image
                threshold:float|None=None, # decision threshold (default: the run's)
                explain:bool|list=False, # a Grad-CAM heat map (base64 PNG, column `heatmap`): True for every row, or one bool per row
+               max_pixels:int=MAX_REQUEST_PIXELS, # the most pixels the rows' images may hold in all
               ) -> pd.DataFrame:
     "Score request rows; a row that cannot be read is an error row with `None` (JSON `null`) scores."
     srcs, names = [], []
@@ -149,6 +164,8 @@ def score_rows(pred, # a `defect_qc.predict.Predictor`
         try: data, name = _source(row, root, max_bytes); srcs.append(io.BytesIO(data))
         except DataError as e: name = ''; srcs.append(e)         # `Predictor` makes it an error row with this message
         names.append(name)
+    total = sum(image_pixels(s) for s in srcs if isinstance(s, io.BytesIO))
+    if total > max_pixels: raise ServeError(f"the request's images hold {total:,} pixels: this server takes at most {max_pixels:,} per request (send fewer or smaller images)")
     out = pred.predict_sources(srcs, names, threshold=threshold)
     out = out.assign(error=out['error'].fillna(''))   # '' when a row has no error
     for c in ('p_defect', 'ood_score'): out[c] = out[c].astype(object).where(out[c].notna(), None)
@@ -180,10 +197,12 @@ class DefectModel(mlflow.pyfunc.PythonModel):
         self.root = os.environ.get(PATH_ROOT_ENV) or cfg.get('path_root')
         self.max_bytes = _env_int(MAX_BYTES_ENV, cfg.get('max_image_bytes'), MAX_IMAGE_BYTES)
         self.max_rows = _env_int(MAX_ROWS_ENV, cfg.get('max_rows'), MAX_ROWS)
+        self.max_pixels = _env_int(MAX_PIXELS_ENV, cfg.get('max_request_pixels'), MAX_REQUEST_PIXELS)
 
     def predict(self, context, model_input:pd.DataFrame, params:dict=None) -> pd.DataFrame:
         threshold, want = check_request(model_input, params, self.max_rows)   # a ServeError: HTTP 400, nothing decoded
-        try: return score_rows(self.pred, model_input, self.root, self.max_bytes, threshold, want)
+        try: return score_rows(self.pred, model_input, self.root, self.max_bytes, threshold, want, self.max_pixels)
+        except ServeError: raise   # refused: HTTP 400, one line
         except Exception as e:
             traceback.print_exc()   # the details go to the server's log, one line to the client
             raise ServeError(f"the model could not score this batch ({type(e).__name__})", INTERNAL_ERROR) from None
@@ -231,7 +250,7 @@ def log_model(run_dir:str|Path, # run folder with model.pth, model.json and metr
         md = Path(td)/'model_dir'; md.mkdir()
         for f in ('model.pth', 'model.json'): shutil.copy(run_dir/f, md/f)
         code = Path(td)/'defect_model.py'; code.write_text(_MODEL_CODE)
-        kw = dict(model_config={'path_root': None, 'max_image_bytes': MAX_IMAGE_BYTES, 'max_rows': MAX_ROWS}, signature=model_signature(),
+        kw = dict(model_config={'path_root': None, 'max_image_bytes': MAX_IMAGE_BYTES, 'max_rows': MAX_ROWS, 'max_request_pixels': MAX_REQUEST_PIXELS}, signature=model_signature(),
                   input_example=pd.DataFrame({'image': [_example_image(meta)]}), code_paths=[str(Path(defect_qc.__file__).parent)],
                   pip_requirements=_requirements())
         with modified_env(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR='false'):   # its check of the input example reads the model back: no bar in the log

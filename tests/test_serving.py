@@ -11,7 +11,7 @@ def strict_json(text):
 
 @pytest.fixture(scope='module')
 def server(tmp_path_factory, tiny_run):
-    "A tiny model logged from code to a SQLite store, served with `DEFECT_QC_PATH_ROOT` = an `allowed/` folder and at most 16 rows per request."
+    "A tiny model logged from code to a SQLite store, served with `DEFECT_QC_PATH_ROOT` = an `allowed/` folder, at most 16 rows and 40 MP per request."
     import mlflow
     from defect_qc.synth import make_demo_data
     from defect_qc.tracking import log_model
@@ -31,7 +31,8 @@ def server(tmp_path_factory, tiny_run):
     mlflow.set_tracking_uri(uri)
     exp = mlflow.create_experiment('serving', artifact_location=(tmp/'artifacts').as_uri())   # not ./mlruns
     with mlflow.start_run(experiment_id=exp): info = log_model(run)
-    env = {'MLFLOW_TRACKING_URI': uri, 'DEFECT_QC_PATH_ROOT': str(root), 'DEFECT_QC_MAX_IMAGE_BYTES': '1000000', 'DEFECT_QC_MAX_ROWS': '16'}
+    env = {'MLFLOW_TRACKING_URI': uri, 'DEFECT_QC_PATH_ROOT': str(root), 'DEFECT_QC_MAX_IMAGE_BYTES': '1000000', 'DEFECT_QC_MAX_ROWS': '16',
+           'DEFECT_QC_MAX_REQUEST_PIXELS': '40000000'}
     with served(info.model_uri, tmp/'serve.log', env=env) as url:
         yield dict(url=f'{url}/invocations', tmp=tmp, root=root, good=good, log=tmp/'serve.log')
 
@@ -95,6 +96,17 @@ def test_too_many_rows_are_refused_before_decoding(server):
     one_line_400(status, text, "17 rows in one request: this server takes at most 16 (send smaller batches)")
     status, text = post(server['url'], {'dataframe_split': {'columns': ['image'], 'data': rows[:16]}}, timeout=120)
     assert status == 200 and len(strict_json(text)['predictions']) == 16, text
+
+def test_too_many_pixels_are_refused_before_decoding(server):
+    import io
+    def png(side):
+        b = io.BytesIO(); Image.new('L', (side, side), 128).save(b, 'PNG'); return b64(b.getvalue())   # a few kB each
+    big, small = png(5000), png(3000)                            # 25 and 9 million pixels; the server takes 40 million
+    status, text = post(server['url'], {'dataframe_split': {'columns': ['image'], 'data': [[big], [small], [big]]}})
+    one_line_400(status, text, "the request's images hold 59,000,000 pixels: this server takes at most 40,000,000 per request (send fewer or smaller images)")
+    status, text = post(server['url'], {'dataframe_split': {'columns': ['image'], 'data': [[big], [small]]}}, timeout=120)
+    assert status == 200, text
+    assert [p['error'] for p in strict_json(text)['predictions']] == ['', ''], text
 
 def test_the_clients_threshold_is_honoured_or_refused(server):
     img = [[b64(server['good'].read_bytes())]]
