@@ -68,10 +68,9 @@ def check_images(meta:dict, # model metadata (`img_size`, `image_mode`)
 
 # %% ../nbs/13_export.ipynb #fc486594
 def _write_graph(sm, meta, dest, fmt, opset):
-    "Write the exported graph to `dest` atomically (`atomic_file`); returns the exporter used."
+    "Write the exported graph to `dest` (a temporary file: see `export_model`); returns the exporter used."
     example = torch.from_numpy(check_images(meta, 2))
-    with atomic_file(dest) as tmpf:
-        return _export_onnx(sm, example, tmpf, opset) if fmt == 'onnx' else _export_torchscript(sm, example, tmpf)
+    return _export_onnx(sm, example, dest, opset) if fmt == 'onnx' else _export_torchscript(sm, example, dest)
 
 # %% ../nbs/13_export.ipynb #54a9b649
 def _check_export(sm, meta, dest):
@@ -109,30 +108,45 @@ def _file_opset(f) -> int:
     return next(o.version for o in onnx.load(str(f), load_external_data=False).opset_import if o.domain in ('', 'ai.onnx'))
 
 # %% ../nbs/13_export.ipynb #8180faed
+def _kept_formats(out:Path, # the output folder
+                  info:dict, # its `export.json` record (or {})
+                  sha:str, # SHA-256 of the `model.pth` being exported
+                 ) -> dict:
+    "The record's formats made from the model being exported; a `ValueError` when `out` belongs to another model."
+    if (out/'model.pth').is_file() and file_sha256(out/'model.pth') != sha:
+        raise ValueError(f"--out {out}: the run folder of another model; export into the run's own folder or a new one")
+    formats = info.get('formats', {})
+    other = sorted(f for f, d in formats.items() if d.get('model_sha256') != sha)
+    if other and not (out/'model.pth').is_file():
+        raise ValueError(f"--out {out}: holds the {' and '.join(other)} export of another model; export into a new folder (or delete this one)")
+    return {f: d for f, d in formats.items() if f not in other}
+
 def export_model(run_dir:str|Path, # run folder with `model.pth` + `model.json`
                  fmt:str='onnx', # 'onnx' or 'torchscript'
                  out:str|Path|None=None, # output folder (default: `run_dir`)
                  opset:int=18, # ONNX opset
                 ) -> Path:
-    "Export a run's model with its preprocessing inside, write/merge `export.json`, check it against PyTorch; returns the file."
+    "Export a run's model with its preprocessing inside, check it against PyTorch, write/merge `export.json`; returns the file."
     if fmt not in FORMATS: raise ValueError(f"--format {fmt}: choose onnx or torchscript")
     if fmt == 'onnx' and not MIN_OPSET <= opset <= _max_opset(): raise ValueError(f"--opset {opset}: choose from {MIN_OPSET} to {_max_opset()}")
     run_dir = Path(run_dir); model, meta = load_model(run_dir)
     out = Path(out) if out else run_dir
     if out.exists() and not out.is_dir(): raise ValueError(f"--out {out}: a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    sm = ScoredModel(model, meta['mean'], meta['std'], meta.get('drift')).eval()
-    dest = out/FORMATS[fmt]
-    exporter = _write_graph(sm, meta, dest, fmt, opset)
-    diff = _check_export(sm, meta, dest)
     try: info = export_record(out)
     except ValueError: info = {}   # damaged: written anew
-    info.update(_export_meta(meta))
-    fi = dict(file=dest.name, exporter=exporter, model_sha256=file_sha256(run_dir/'model.pth'), max_abs_diff_vs_torch=diff,
-              torch_version=torch.__version__)
-    if fmt == 'onnx': fi['opset'] = _file_opset(dest)   # what the file holds
-    info.setdefault('formats', {})[fmt] = fi
-    with atomic_file(out/'export.json') as t: t.write_text(json.dumps(info, indent=2))
+    sha = file_sha256(run_dir/'model.pth')
+    info['formats'] = _kept_formats(out, info, sha)
+    sm = ScoredModel(model, meta['mean'], meta['std'], meta.get('drift')).eval()
+    dest = out/FORMATS[fmt]
+    with atomic_file(dest) as tmpf:   # renamed into place last: a failed check or an interruption leaves the old graph
+        exporter = _write_graph(sm, meta, tmpf, fmt, opset)
+        diff = _check_export(sm, meta, tmpf)
+        fi = dict(file=dest.name, sha256=file_sha256(tmpf), exporter=exporter, model_sha256=sha, max_abs_diff_vs_torch=diff,
+                  torch_version=torch.__version__)
+        if fmt == 'onnx': fi['opset'] = _file_opset(tmpf)   # what the file holds
+        info.update(_export_meta(meta)); info['formats'][fmt] = fi
+        with atomic_file(out/'export.json') as t: t.write_text(json.dumps(info, indent=2))
     return dest
 
 # %% ../nbs/13_export.ipynb #029717c2
