@@ -29,7 +29,7 @@ from .synth import demo_data
 from .drift import features_proba, fit_drift
 from .evaluate import binary_metrics, format_band, report, tune_band, tune_threshold
 from .predict import unfinished_status
-from .tracking import check_tracking, log_model, mlflow_run, tracking_uri
+from .tracking import check_tracking, log_model, maybe_register, mlflow_run, tracking_uri
 from .card import write_card
 from . import distributed
 from .distributed import is_main_process, worker_argv
@@ -370,15 +370,15 @@ def _evaluate_run(learn, cfg, dls, run_dir, run, multi_process:bool, folds=None)
 
 # %% ../nbs/19_training.ipynb #ec1e5f6c
 def _save_outputs(run_dir, res, meta, cfg, data_path, dls, splits):
-    "Write `metrics.json`, `validation.csv` and the model card, log them to MLflow, and register the model when `mlflow.log_model`."
+    "Write `metrics.json`, `validation.csv` and the model card, log them to MLflow, and log the model when `mlflow.log_model` (its `ModelInfo`, else None)."
     (run_dir/'metrics.json').write_text(json.dumps(res, indent=2, default=float))
     y, p, paths = splits['val']
     pd.DataFrame({'path': [str(f) for f in paths], 'label': y, 'p_defect': p}).to_csv(run_dir/'validation.csv', index=False)
     _write_card(run_dir, res, meta, cfg, data_path, dls, splits)
     _log_outputs(run_dir, res, cfg)
-    if cfg.mlflow.log_model:
-        res['model_uri'] = log_model(run_dir, cfg, meta=meta, res=res).model_uri
-    return res
+    if not cfg.mlflow.log_model: return None
+    info = log_model(run_dir, meta=meta, res=res); res['model_uri'] = info.model_uri   # registered by `train` once the run is FINISHED
+    return info
 
 # %% ../nbs/19_training.ipynb #a667b4d0
 def train(cfg:DictConfig, # training config (see `load_config`)
@@ -411,8 +411,9 @@ def train(cfg:DictConfig, # training config (see `load_config`)
             res, splits, meta = _evaluate_run(learn, cfg, dls, run_dir, run, state is not None, oof)
             res.update(fit_seconds=fit_s, epochs_run=epochs_run, precision=learn.precision, **({'world_size': ws} if state is not None else {}),
                        **({'folds': fold_info} if fold_info else {}))
-            _save_outputs(run_dir, res, meta, cfg, data_path, dls, splits)
+            info = _save_outputs(run_dir, res, meta, cfg, data_path, dls, splits)
     distributed.shutdown_distributed()
+    if info is not None and cfg.mlflow.register_name: maybe_register(info, run_dir, cfg, res)   # the registry never holds a model whose run did not finish
     res['run_id'], res['run_dir'] = run.info.run_id, str(run_dir)
     return res
 
