@@ -17,14 +17,14 @@ from typing import Annotated
 
 from .cli import UserError, user_errors
 from fastcore.basics import patch_to
-from .images import BAD_NAME, file_sha256, has_text_name, is_hidden, is_image_file, text_name
+from .images import BAD_NAME, atomic_file, file_sha256, has_text_name, is_hidden, is_image_file, text_name
 from .ledger import DriftWindow, export_labels, now_iso, open_db, raise_alarm, record, recorded, restore_window
 from .review_page import LOCAL_HOSTS, StationMetrics, model_version, review_app
 from .predict import BACKENDS, Predictor, _predictor, auto_backend
 
 # %% auto #0
-__all__ = ['NETWORK_FS', 'CUT_SHORT_WAIT', 'BUSY_ERRNOS', 'LOCK_NAME', 'Webhook', 'mount_type', 'Station', 'looks_whole',
-           'watch_lock', 'station_cmd', 'export_labels_cmd', 'main']
+__all__ = ['NETWORK_FS', 'TAIL', 'CUT_SHORT_WAIT', 'NAME_MAX', 'BUSY_ERRNOS', 'LOCK_NAME', 'Webhook', 'mount_type', 'Station',
+           'looks_whole', 'watch_lock', 'station_cmd', 'export_labels_cmd', 'main']
 
 # %% ../nbs/25_station.ipynb #b1820c9b
 class Webhook:
@@ -94,6 +94,7 @@ class Station:
         self.metrics = StationMetrics(self.version)
         self.metrics.alarm.set(self.win.alarm is not None); self.metrics.drift_rate.set(self.win.rate)
         self.pending, self.lock, self.n_new, self.bad_names, self.busy = {}, threading.Lock(), 0, set(), set()
+        self.lost = False   # set by the watcher when the kernel dropped events: `step` lists the folder again
         self.hook = Webhook(webhook, self.log) if webhook else None
         self.fs = mount_type(self.watch)
         self.poll = (1. if self.fs in NETWORK_FS else 0.) if poll is None else poll
@@ -127,19 +128,21 @@ def notice(self, path:str|Path, # a file that was created, changed, closed or re
         if complete: e['done'] = time.time() if t is None else t
 
 # %% ../nbs/25_station.ipynb #aed66d6a
+TAIL = 65536   # bytes at a file's end in which `looks_whole` looks for a JPEG's end marker
+
 def looks_whole(p:str|Path, # a file the watcher saw closed
                ) -> bool:
-    "Does the file end as a whole photo: a JPEG with its end marker, a PNG with its `IEND` chunk (other formats and other files: yes)?"
+    "Does the file end as a whole photo: a JPEG with its end marker after its last scan (data may follow it), a PNG with its `IEND` chunk (other formats and other files: yes)?"
     if not os.path.isfile(p): return True   # gone, a folder or a pipe: `process` makes it a row with its error
     try:
         with open(p, 'rb') as f:
             head = f.read(8)
-            f.seek(max(0, os.fstat(f.fileno()).st_size - 64))
+            f.seek(max(0, os.fstat(f.fileno()).st_size - TAIL))
             tail = f.read()
     except OSError: return True
     if not head: return False               # empty: its writer has not started
-    if head[:2] == b'\xff\xd8': return b'\xff\xd9' in tail
-    if head[:8] == b'\x89PNG\r\n\x1a\n': return b'IEND' in tail
+    if head[:2] == b'\xff\xd8': return tail.rfind(b'\xff\xd9') > tail.rfind(b'\xff\xda')   # (a thumbnail's end marker comes before the scan)
+    if head[:8] == b'\x89PNG\r\n\x1a\n': return b'IEND' in tail[-64:]
     return True
 
 # %% ../nbs/25_station.ipynb #5bd1bf38
@@ -176,25 +179,60 @@ def _text(v):
     return v if isinstance(v, str) and v else None
 
 # %% ../nbs/25_station.ipynb #58387f57
+NAME_MAX = 255   # bytes in a file name
+
 @patch_to(Station)
 def _place(self, p:str, sha:str, decision:str) -> str:
-    "Where photo `p` goes with `--sort`: SORT/DECISION/name (the hash added when another photo has that name)."
+    "Where photo `p` goes with `--sort`: SORT/DECISION/name (the hash added, the name shortened to fit, when another photo has that name)."
     if not self.sort: return p
     d = self.sort/decision/Path(p).relative_to(self.watch).parent; dest = d/Path(p).name
-    if dest.exists() and sha and file_sha256(dest) != sha: dest = d/f"{Path(p).stem}.{sha[:12]}{Path(p).suffix}"
+    if dest.exists() and sha and file_sha256(dest) != sha:
+        end = f".{sha[:12]}{Path(p).suffix}"
+        dest = d/(Path(p).stem.encode()[:NAME_MAX - len(end.encode())].decode(errors='ignore') + end)
     return str(dest)
 
 # %% ../nbs/25_station.ipynb #5e86d381
 @patch_to(Station)
-def _move(self, p:str, dest:str):
-    "Move (or copy) photo `p` to `dest` for `--sort`; a failure is a warning (the row keeps its place)."
+def _move(self, p:str, dest:str, # the photo and where `_place` sorts it
+          sha:str='', data:bytes|None=None, # the bytes that were scored and their hash (None: an unreadable file, sorted as it is)
+         ):
+    "Sort photo `p` to `dest`: the bytes that were scored, written there whole, then `p` taken away unless copying; a failure is a warning (the row keeps its place)."
     if dest == p: return
-    if not Path(p).exists(): self.log(f"warning: {p}: gone before it could be sorted into {dest} (renamed or deleted after it was read); its row keeps the result"); return
+    if data is None and not Path(p).exists(): self.log(f"warning: {p}: gone before it could be sorted into {dest} (renamed or deleted after it was read); its row keeps the result"); return
     try:
         Path(dest).parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copy2 if self.copy else shutil.move)(p, dest)
-    except OSError as e: self.log(f"warning: {p}: cannot sort into {dest} ({e})")
+        if data is None: (shutil.copy2 if self.copy else shutil.move)(p, dest)
+        else:
+            with atomic_file(dest) as t: t.write_bytes(data)   # whole or not at all: a full disk leaves no broken photo there
+    except OSError as e: self.log(f"warning: {p}: cannot sort into {dest} ({e})"); return
+    if data is not None and not self.copy: self._take_away(p, sha)
 
+# %% ../nbs/25_station.ipynb #4de06775
+def _put_back(hold:Path, p:Path) -> Path:
+    "Give file `hold` the name `p`, or `p` with `~N` when a file has taken that name meanwhile, never over another file; the name given."
+    for i in range(1000):
+        q = p if i == 0 else p.with_name(f"{p.stem}~{i}{p.suffix}")
+        try: os.link(hold, q)
+        except FileExistsError: continue
+        except OSError:   # no hard links on this file system: a rename where the name is free
+            if q.exists(): continue
+            os.rename(hold, q); return q
+        hold.unlink(); return q
+    raise FileExistsError(p)
+
+@patch_to(Station)
+def _take_away(self, p:str, sha:str):
+    "Remove `p` from the watched folder if it still holds the photo `sha`; a photo written under its name since stays, and is classified in turn."
+    hold = Path(p).with_name(f'.defect_qc.{sha[:16]}.{os.getpid()}.sorting')   # hidden: the station ignores it
+    try: os.rename(p, hold)   # atomic: a photo the camera writes under this name now is wholly in one of the two
+    except FileNotFoundError: return   # gone meanwhile: the photo that was scored is in the sort folder
+    except OSError as e: self.log(f"warning: {p}: sorted, but it cannot be taken out of the watched folder ({e})"); return
+    try:
+        if file_sha256(hold) == sha: hold.unlink(); return
+        self.notice(_put_back(hold, Path(p)), complete=True)   # another photo under the same name (a camera that reuses it)
+    except OSError as e: self.log(f"warning: {p}: sorted; the photo written under its name since is kept as {hold} ({e})")
+
+# %% ../nbs/25_station.ipynb #43d33cbf
 @patch_to(Station)
 def _check_db(self):
     "Stop (`RuntimeError`) when the database was deleted or replaced while the station ran: no photo is sorted that no record would find."
@@ -226,6 +264,8 @@ def _read(self, p:str, t:float) -> tuple|None:
     return hashlib.sha256(b).hexdigest(), io.BytesIO(b)
 
 # %% ../nbs/25_station.ipynb #e5c2281d
+def _bytes(src) -> bytes|None: return src.getvalue() if isinstance(src, io.BytesIO) else None
+
 @patch_to(Station)
 def process(self, items:list, # `[(path, time complete)]`
            ) -> int:
@@ -236,10 +276,11 @@ def process(self, items:list, # `[(path, time complete)]`
         srcs.append(got[1]); keys.append((got[0], p, t))
     if self.busy.intersection(p for p, _ in items): time.sleep(0.2)   # out of file handles: a moment before the next look, once a batch
     done = recorded(self.con, [p for _, p, _ in keys])
-    for (sha, p, _) in keys:                                  # recorded before a crash, not yet sorted: finish the move
-        if (sha, p) not in done or done[(sha, p)] == p: continue
-        if not Path(done[(sha, p)]).exists(): self._move(p, done[(sha, p)])
-        else: self.log(f"warning: {p}: recorded before (the same name and content, sorted to {done[(sha, p)]}); left where it is")
+    for i, (sha, p, _) in enumerate(keys):                    # recorded before a crash, not yet sorted: finish the sort
+        if (d := done.get((sha, p))) is None or d == p: continue
+        if not Path(d).exists(): self._move(p, d, sha, _bytes(srcs[i]))
+        elif not (self.copy and file_sha256(d) == sha):          # (with --copy the photo stays in the folder by design)
+            self.log(f"warning: {p}: recorded before (the same name and content, sorted to {d}); left where it is")
     todo = [i for i, (sha, p, _) in enumerate(keys) if (sha, p) not in done]
     if not todo: return 0
     df = self.pred.predict_sources([srcs[i] for i in todo], [keys[i][1] for i in todo])
@@ -252,9 +293,9 @@ def process(self, items:list, # `[(path, time complete)]`
                          latency_ms=(t_now - t)*1000, error=_text(r.error)))
     self._check_db()
     new = record(self.con, rows)
-    for r, is_new in zip(rows, new):
+    for i, r, is_new in zip(todo, rows, new):
         if not is_new: continue
-        self._warn_copy(r); self._move(r['path'], r['stored'])
+        self._warn_copy(r); self._move(r['path'], r['stored'], r['sha256'], _bytes(srcs[i]))
         self.metrics.photos.labels(r['decision']).inc(); self.metrics.latency.observe(r['latency_ms']/1000)
         if r['error']: self.metrics.errors.inc(); self.log(f"warning: {r['error']}"); continue
         if r['decision'] == 'reject' and self.hook: self.hook.send({'event': 'reject', **r})
@@ -301,7 +342,10 @@ def catch_up(self) -> int:
 # %% ../nbs/25_station.ipynb #b472b53f
 @patch_to(Station)
 def step(self) -> int:
-    "Classify what is ready, in batches; the number of new rows."
+    "Classify what is ready, in batches (after listing the folder again when the watcher lost events); the number of new rows."
+    if self.lost:
+        self.lost = False
+        self.log(f"warning: the file system dropped events (too many files at once?): listing {self.watch} again ({self.catch_up()} photo(s) in it)")
     items = self.ready()
     return sum(self.process(items[i:i+self.batch]) for i in range(0, len(items), self.batch))
 
@@ -315,6 +359,7 @@ def _handler(station:Station):
             if e.event_type == 'moved': station.notice(e.dest_path, complete=True)    # renamed into place: complete
             elif e.event_type == 'closed': station.notice(e.src_path, complete=True)  # closed after writing
             elif e.event_type in ('created', 'modified'): station.notice(e.src_path)
+        def on_events_lost(self, e): station.lost = True   # the kernel's event queue overflowed (a burst of files)
     return _H()
 
 # %% ../nbs/25_station.ipynb #23ceba51
