@@ -483,7 +483,8 @@ def write_heatmaps(pred:Predictor, # a torch-backend predictor
     res, w = [], len(str(len(paths)))
     for i, h in enumerate(pred.explain(paths)):
         f = out/f"{i:0{w}d}_{text_name(Path(paths[i]).stem)}.png"   # a name that is not UTF-8 in `\xNN` form, as in the table
-        if h is not None: Image.fromarray(h).save(f)
+        if h is not None:
+            with atomic_file(f) as t: Image.fromarray(h).save(t, 'PNG')   # whole or not at all
         res.append(str(f) if h is not None else '')
     return res
 
@@ -505,6 +506,8 @@ def _predictor(run_dir, backend, threshold, bs, workers, out, explain) -> Predic
     if bs < 1: raise UserError(f"--bs {bs}: must be >= 1", 2)
     if workers is not None and workers < 1: raise UserError(f"--workers {workers}: must be >= 1", 2)
     if explain and backend != 'torch': raise UserError(f"--explain: Grad-CAM needs --backend torch (the model's gradients), not {backend}", 2)
+    if explain and Path(explain).is_dir() and any(Path(explain).iterdir()):
+        raise UserError(f"--explain {explain}: this folder holds files already (an earlier prediction's heat maps?); name a new or empty folder", 2)
     try: return Predictor(run_dir, backend, threshold, bs, workers)
     except (OSError, ValueError, KeyError) as e: raise UserError(e)
     except Exception as e: raise UserError(f"{run_dir}: cannot load the model ({error_summary(e)})")
