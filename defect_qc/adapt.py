@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/adapt.html.md"""
 
 # %% ../nbs/22_adapt.ipynb #000b0acb
 from __future__ import annotations
-import contextlib, json, math, shutil, sys, time, warnings
+import contextlib, json, math, os, shutil, sys, time, warnings
 from pathlib import Path
 
 import numpy as np
@@ -341,13 +341,14 @@ def _mlflow_run(out:Path, res:dict, meta:dict, cfg, uri:str|None, settings:dict)
     "The adapted run's MLflow run (None with `uri` ''), linked to the original by the `adapted_from_run_id` tag and parameter; logs the results at the end."
     if uri == '': yield None; return
     import mlflow
-    from defect_qc.tracking import DEFAULT_TRACKING_URI, check_tracking, set_experiment
+    from defect_qc.tracking import DEFAULT_TRACKING_URI, check_tracking, process_tags, set_experiment, sweep_stale_runs, write_status
     uri = uri or cfg.mlflow.tracking_uri or DEFAULT_TRACKING_URI
-    check_tracking(uri); set_experiment(uri, cfg.mlflow.experiment_name)
+    check_tracking(uri); set_experiment(uri, cfg.mlflow.experiment_name); sweep_stale_runs(uri)   # runs a kill -9 left RUNNING
     a = meta['adapted_from']
     with mlflow.start_run(run_name=f"adapt {Path(a['run_dir']).name} -> {out.name}") as run:
         mlflow.set_tags({'adapted_from_run_id': str(a.get('mlflow_run_id')), 'adapted_from_run_dir': a['run_dir'], 'run_dir': str(out.resolve()),
-                         'data.labelled': a['labelled'], 'data.unlabelled': a['unlabelled']})
+                         'data.labelled': a['labelled'], 'data.unlabelled': a['unlabelled'], **process_tags()})   # the process: a later start sweeps a killed run
+        write_status(out, 'RUNNING', f"MLflow run {run.info.run_id}, adapt, process {os.getpid()}")
         mlflow.log_params({**settings, 'adapted_from_run_id': str(a.get('mlflow_run_id')), 'levers': ','.join(a['levers'])})
         yield run
         flat = {f'{s}_{k}': res[s][k] for s in ('before', 'cv') if res.get(s) for k in ('accuracy', 'recall', 'missed', 'false_alarms')}
@@ -382,8 +383,13 @@ def _band(cv, m, info, x_lab, y_lab, levers) -> dict:
 
 @contextlib.contextmanager
 def _fresh_folder(out:Path):
-    "Make `out` (absent, or empty); on any error remove what was written there: no half-written run folder."
+    "Claim `out` (absent, or empty) with a `STATUS` file only one process can create; on any error remove what was written there."
+    from defect_qc.tracking import write_status
+    if out.exists() and any(out.iterdir()): raise FileExistsError(f"{out}: already exists and is not empty")
     made = not out.exists(); out.mkdir(parents=True, exist_ok=True)
+    try: os.close(os.open(out/'STATUS', os.O_WRONLY | os.O_CREAT | os.O_EXCL))   # a second adapt into this folder stops here
+    except FileExistsError: raise FileExistsError(f"{out}: already exists and is not empty (another adapt writes into it)") from None
+    write_status(out, 'RUNNING', f"adapt, process {os.getpid()}")   # a kill -9 leaves this: `predict` refuses the folder
     try: yield out
     except BaseException:
         if made: shutil.rmtree(out, ignore_errors=True)
@@ -409,33 +415,33 @@ def adapt(run_dir:str|Path, # the original run folder (not changed)
     t0, out = time.perf_counter(), Path(out)
     model, meta, cfg = read_run(run_dir)
     lp, ly, up = photo_folders(labelled, unlabelled)
-    if out.exists() and any(out.iterdir()): raise FileExistsError(f"{out}: already exists and is not empty")
-    levers = tuple(l for l in LEVERS if l in levers)
-    load = lambda paths, prep: cached_images(paths, int(meta['img_size']), meta['image_mode'], cfg.data.cache_dir, True, prep)
-    x0, ok0, _ = load(lp, meta.get('prep'))
-    before = decision_summary(ly[ok0], predict_proba(model, x0, meta['mean'], meta['std']), meta['threshold'])
-    print(f"before: the original run on the {len(x0)} labelled photos: " + estimate_table({'before': before}).splitlines()[-1], file=sys.stderr)
-    prep = new_prep(meta, up) if 'reference' in levers else meta.get('prep')
-    (x_lab, ok_l, _), (x_unl, ok_u, parts_u) = load(lp, prep), load(up, prep)
-    lp, y_lab = [p for p, k in zip(lp, ok_l) if k], ly[ok_l]
-    old = original_sample(cfg, meta, n_original, seed) if 'finetune' in levers and n_original else (None, None)
-    kw = dict(epochs=epochs, lr=lr)
-    cv = cross_validate(model, meta, x_lab, y_lab, x_unl, *old, levers, folds, seed, **kw) if folds else None
-    if cv: print(f"after ({cv['folds']}-fold cross-validation within the labelled photos): " + estimate_table({'after': cv}).splitlines()[-1], file=sys.stderr)
-    m, info = adapt_model(model, meta, x_lab, y_lab, x_unl, *old, levers, seed=seed, **kw)
-    a = dict(run_dir=str(Path(run_dir).resolve()), mlflow_run_id=meta.get('mlflow_run_id'), labelled=str(Path(labelled).resolve()),
-             unlabelled=str(Path(unlabelled).resolve()), levers=list(levers), n_labelled=np.bincount(y_lab, minlength=2).tolist(),
-             n_unlabelled=int(ok_u.sum()), n_original=0 if old[0] is None else len(old[0]), threshold_original=float(meta['threshold']),
-             **{k: v for k, v in info.items() if k not in ('mean', 'std', 'threshold')}, epochs=epochs, lr=lr, seed=seed, folds=folds)
-    new = _new_meta(meta, prep, {**info, 'band': _band(cv, m, info, x_lab, y_lab, levers)}, m, x_unl, parts_u, [source_side(p) for p, k in zip(up, ok_u) if k], a)
-    with _fresh_folder(out):
+    with _fresh_folder(out):   # claimed from here: an error or Ctrl-C leaves no half-written folder
+        levers = tuple(l for l in LEVERS if l in levers)
+        load = lambda paths, prep: cached_images(paths, int(meta['img_size']), meta['image_mode'], cfg.data.cache_dir, True, prep)
+        x0, ok0, _ = load(lp, meta.get('prep'))
+        before = decision_summary(ly[ok0], predict_proba(model, x0, meta['mean'], meta['std']), meta['threshold'])
+        print(f"before: the original run on the {len(x0)} labelled photos: " + estimate_table({'before': before}).splitlines()[-1], file=sys.stderr)
+        prep = new_prep(meta, up) if 'reference' in levers else meta.get('prep')
+        (x_lab, ok_l, _), (x_unl, ok_u, parts_u) = load(lp, prep), load(up, prep)
+        lp, y_lab = [p for p, k in zip(lp, ok_l) if k], ly[ok_l]
+        old = original_sample(cfg, meta, n_original, seed) if 'finetune' in levers and n_original else (None, None)
+        kw = dict(epochs=epochs, lr=lr)
+        cv = cross_validate(model, meta, x_lab, y_lab, x_unl, *old, levers, folds, seed, **kw) if folds else None
+        if cv: print(f"after ({cv['folds']}-fold cross-validation within the labelled photos): " + estimate_table({'after': cv}).splitlines()[-1], file=sys.stderr)
+        m, info = adapt_model(model, meta, x_lab, y_lab, x_unl, *old, levers, seed=seed, **kw)
+        a = dict(run_dir=str(Path(run_dir).resolve()), mlflow_run_id=meta.get('mlflow_run_id'), labelled=str(Path(labelled).resolve()),
+                 unlabelled=str(Path(unlabelled).resolve()), levers=list(levers), n_labelled=np.bincount(y_lab, minlength=2).tolist(),
+                 n_unlabelled=int(ok_u.sum()), n_original=0 if old[0] is None else len(old[0]), threshold_original=float(meta['threshold']),
+                 **{k: v for k, v in info.items() if k not in ('mean', 'std', 'threshold')}, epochs=epochs, lr=lr, seed=seed, folds=folds)
+        new = _new_meta(meta, prep, {**info, 'band': _band(cv, m, info, x_lab, y_lab, levers)}, m, x_unl, parts_u, [source_side(p) for p, k in zip(up, ok_u) if k], a)
         return _write_run(out, run_dir, labelled, unlabelled, m, new, cfg, x_lab, y_lab, lp, before, cv, dict(
             run_dir=a['run_dir'], labelled=a['labelled'], unlabelled=a['unlabelled'], folds=folds, epochs=epochs, n_original=n_original, lr=lr, seed=seed),
             tracking_uri, cmd, t0)
 
 # %% ../nbs/22_adapt.ipynb #bf504b77
 def _write_run(out, run_dir, labelled, unlabelled, m, new, cfg, x_lab, y_lab, lp, before, cv, settings, tracking_uri, cmd, t0) -> dict:
-    "Write the adapted run folder (model, metrics with plots, config, model card) and its MLflow run; returns the metrics."
+    "Write the adapted run folder (model, metrics with plots, config, model card) and its MLflow run, then `STATUS` FINISHED; returns the metrics."
+    from defect_qc.tracking import write_status
     levers, th = new['adapted_from']['levers'], new['threshold']
     (out/'.hydra').mkdir(exist_ok=True); shutil.copy(Path(run_dir)/'.hydra'/'config.yaml', out/'.hydra'/'config.yaml')
     (out/'adapt.json').write_text(json.dumps({**settings, 'levers': list(levers)}, indent=2))
@@ -450,6 +456,7 @@ def _write_run(out, run_dir, labelled, unlabelled, m, new, cfg, x_lab, y_lab, lp
         save_model(m, out, new)
         (out/'metrics.json').write_text(json.dumps(res, indent=2, default=float))
         (out/'model_card.md').write_text(adapt_card(res, new, cfg, cmd or f"adapt({str(run_dir)!r}, {str(labelled)!r}, {str(unlabelled)!r}, {str(out)!r})"))
+    write_status(out, 'FINISHED', f"adapted from {Path(run_dir).resolve()}")   # complete: model, card and MLflow run
     return res
 
 # %% ../nbs/22_adapt.ipynb #d55efdfb

@@ -17,7 +17,7 @@ from PIL import Image
 from .cli import UserError, error_summary, user_errors
 from fastcore.script import call_parse
 from .parts import match_scale, part_profile, part_reference
-from .images import (CLASS_DIRS, CLASSES, DECODE_ERRORS, IMG_EXTS, DataError, atomic_file, decode_map, file_digest, find_splits, is_hidden, is_image_file, scan_dir,
+from .images import (CLASS_DIRS, CLASSES, DECODE_ERRORS, IMG_EXTS, DataError, atomic_file, run_file, decode_map, file_digest, find_splits, is_hidden, is_image_file, scan_dir,
                               BAD_NAME, has_text_name, hidden_note, text_name, write_cache, _check_pixels, _reduced)
 
 # %% auto #0
@@ -271,6 +271,7 @@ def main(data_dir:str, # data root: ROOT/{train,test}/{ok_front,def_front}/ or a
         ) -> int:
     "Check a casting image data set before training; exit 1 when it has errors."
     if json is not None and Path(json).suffix.lower() != '.json': raise UserError(f"--json {json}: use a .json file (an existing file of another kind is never replaced)", 2)
+    if json is not None and run_file(json): raise UserError(f"--json {json}: a file of the run folder {Path(json).parent}; write the report elsewhere", 2)
     try: rep = check_dataset(data_dir)
     except DataError as e: raise UserError(e)
     print(format_report(rep))

@@ -21,11 +21,12 @@ from .parts import N_RADII, canonical_crop, check_aspect, find_part, part_profil
 
 # %% auto #0
 __all__ = ['CLASSES', 'CLASS_DIRS', 'DIR_OF', 'IMG_EXTS', 'DECODE_ERRORS', 'SPLITS', 'BAD_NAME', 'MAX_SIDE', 'MAX_DIGESTS',
-           'PART_STATS', 'POOL_FAILURES', 'CACHE_VERSION', 'DataError', 'is_hidden', 'is_image_file', 'other_format',
-           'text_name', 'has_text_name', 'check_name', 'find_splits', 'scan_dir', 'list_split', 'hidden_note',
-           'file_sha256', 'file_digest', 'atomic_file', 'process_start', 'process_alive', 'remove_stale_temporaries',
-           'write_cache', 'load_part_image', 'load_image', 'image_args', 'forks', 'decoder_pool', 'decode_map',
-           'load_images', 'default_cache_dir', 'cache_folder', 'cache_key', 'cached_images', 'reference_profile']
+           'RUN_FILES', 'PART_STATS', 'POOL_FAILURES', 'CACHE_VERSION', 'DataError', 'is_hidden', 'is_image_file',
+           'other_format', 'text_name', 'has_text_name', 'check_name', 'find_splits', 'scan_dir', 'list_split',
+           'hidden_note', 'file_sha256', 'file_digest', 'atomic_file', 'run_file', 'process_start', 'process_alive',
+           'remove_stale_temporaries', 'write_cache', 'load_part_image', 'load_image', 'image_args', 'forks',
+           'decoder_pool', 'decode_map', 'load_images', 'default_cache_dir', 'cache_folder', 'cache_key',
+           'cached_images', 'reference_profile']
 
 # %% ../nbs/02_images.ipynb #dd48e30a
 CLASSES = ['ok', 'def']                              # label = index: ok=0, def=1 (defect is the positive class)
@@ -193,6 +194,16 @@ def atomic_file(dest:str|Path, # the file to write
         yield tmp
         os.replace(tmp, dest)
     finally: tmp.unlink(missing_ok=True)
+
+# %% ../nbs/02_images.ipynb #b59d4bf4
+RUN_FILES = ('model.pth', 'model.json', 'metrics.json', 'validation.csv', 'model_card.md', 'STATUS', 'adapt.json',
+             'export.json', 'model.onnx', 'model.ts')   # what a run folder or an export folder is made of
+
+def run_file(p:str|Path # a file an output option names
+            ) -> bool:
+    "Is `p` one of the files of a run or export folder (a folder holding `model.pth` or `export.json`)?"
+    p = Path(p)
+    return p.name in RUN_FILES and ((p.parent/'model.pth').is_file() or (p.parent/'export.json').is_file())
 
 # %% ../nbs/02_images.ipynb #839b8f60
 def process_start(pid:int # a process id on this machine

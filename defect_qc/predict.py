@@ -22,7 +22,7 @@ from typing import Annotated
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
 from .cli import UserError, error_summary, user_errors
 from fastcore.script import call_parse
-from .images import CLASSES, PART_STATS, POOL_FAILURES, decoder_pool, forks, load_part_image, DataError, IMG_EXTS, atomic_file, file_sha256, is_hidden, is_image_file, other_format, text_name
+from .images import CLASSES, PART_STATS, POOL_FAILURES, decoder_pool, forks, load_part_image, DataError, IMG_EXTS, atomic_file, run_file, file_sha256, is_hidden, is_image_file, other_format, text_name
 from .models import REQUIRED_META, decide, fold_batchnorm, load_exported, load_model, read_model_json
 from .explain import cam_overlay, gradcam
 from .drift import ScoredModel, check_names, drift_scores, frame_contrast, no_part, part_pixels, source_side
@@ -502,6 +502,7 @@ def drift_summary(df:pd.DataFrame # predictions with `drift` and `drift_reason` 
 def _predictor(run_dir, backend, threshold, bs, workers, out, explain) -> Predictor:
     "The command's `Predictor`, after checking its options; a `UserError` names what is wrong."
     if out is not None and Path(out).suffix.lower() not in OUT_FORMATS: raise UserError(f"--out {out}: use a .csv or .json file", 2)
+    if out is not None and run_file(out): raise UserError(f"--out {out}: a file of the run folder {Path(out).parent}; write the results elsewhere", 2)
     if threshold is not None and not 0 <= threshold <= 1: raise UserError(f"--threshold {threshold}: must be in [0, 1]", 2)
     if bs < 1: raise UserError(f"--bs {bs}: must be >= 1", 2)
     if workers is not None and workers < 1: raise UserError(f"--workers {workers}: must be >= 1", 2)
