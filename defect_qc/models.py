@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 
 from .cli import error_summary
+from .images import atomic_file
 
 # %% auto #0
 __all__ = ['ARCHS', 'MODEL_FORMAT', 'REQUIRED_META', 'META_VALUES', 'conv_bn', 'ConcatPool', 'ImageStandardize',

@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/review.html.md"""
 
 # %% ../nbs/21_review.ipynb #b81086a2
 from __future__ import annotations
-import sys, time, warnings
+import os, sys, time, warnings
 from pathlib import Path
 
 import numpy as np
@@ -190,7 +190,7 @@ def _log_review(out, summary, uri):
 @call_parse
 @user_errors
 def main(data_dir:str, # data root (train/ is reviewed) or a flat {ok_front,def_front}/ folder
-         out:str=None, # output folder (default: review/YYYY-mm-dd_HH-MM-SS)
+         out:str=None, # output folder (default: review/YYYY-mm-dd_HH-MM-SS-PID)
          folds:int=5, # cross-validation folds
          epochs:int=6, # epochs per fold
          img_size:int=128, # side of the crops
@@ -202,10 +202,10 @@ def main(data_dir:str, # data root (train/ is reviewed) or a flat {ok_front,def_
     for key, v, lo in (('--folds', folds, 2), ('--epochs', epochs, 1), ('--img-size', img_size, IMG_SIZES[0]), ('--top', top, 1)):
         if v < lo: raise UserError(f"{key} {v}: must be >= {lo}", 2)
     if img_size > IMG_SIZES[1]: raise UserError(f"--img-size {img_size}: must be <= {IMG_SIZES[1]} (as training's data.img_size)", 2)
-    out = Path(out or f"review/{time.strftime('%Y-%m-%d_%H-%M-%S')}")
+    out = Path(out or f"review/{time.strftime('%Y-%m-%d_%H-%M-%S')}-{os.getpid()}")   # two reviews started in one second: two folders
     if out.exists() and not out.is_dir(): raise UserError(f"--out {out}: a file, not a folder")
     if out.exists() and any(out.iterdir()): raise UserError(f"--out {out}: already exists and is not empty")
-    try: out.mkdir(parents=True, exist_ok=True)   # before the folds train for minutes, not after
+    try: out.mkdir(parents=True, exist_ok=out.is_dir())   # before the folds train for minutes; a folder made meanwhile by another review: refused
     except OSError as e: raise UserError(f"--out {out}: cannot make the folder ({e.strerror or e})") from None
     if tracking_uri:   # '' skips MLflow: no need to import it
         from defect_qc.tracking import check_tracking_arg

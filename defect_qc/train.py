@@ -6,7 +6,7 @@ Docs: https://defect-qc.github.io/defect_qc/training.html.md"""
 
 # %% ../nbs/19_training.ipynb #30daf01b
 from __future__ import annotations
-import json, math, os, shutil, signal, sys, threading, time, warnings
+import errno, fcntl, json, math, os, shutil, signal, sys, threading, time, warnings
 from functools import partial
 from pathlib import Path
 
@@ -18,7 +18,7 @@ warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', ca
 from omegaconf import DictConfig, OmegaConf
 from fastcore.imports import IN_NOTEBOOK
 
-from .cli import UserError, user_errors
+from .cli import UserError, error_summary, user_errors
 from .images import CLASSES, DataError, cache_folder, find_splits, list_split
 from .data import check_dataset
 from .augment import batch_augs
@@ -38,7 +38,7 @@ from .callbacks import CPUAutocast, DivergenceGuard, LineProgress, MLflowCallbac
 # %% auto #0
 __all__ = ['NO_BF16_ENV', 'class_weights', 'defect_metrics', 'cpu_has_bf16', 'resolve_precision', 'make_learner',
            'validation_start', 'fit_callbacks', 'fit_arrays', 'resolve_data_path', 'dls_from_config', 'check_split',
-           'check_data', 'fold_scores', 'train', 'main']
+           'check_data', 'fold_scores', 'train', 'no_space', 'main']
 
 # %% ../nbs/19_training.ipynb #b983619b
 from fastai.callback.progress import ProgressCallback
@@ -266,15 +266,28 @@ def _log_outputs(run_dir, res, cfg):
         if f.is_file() and f.suffix in ('.png', '.json', '.log', '.csv', '.md'): mlflow.log_artifact(str(f), 'results')
     if (run_dir/'.hydra').is_dir(): mlflow.log_artifacts(str(run_dir/'.hydra'), 'hydra')
 
+# %% ../nbs/19_training.ipynb #02511120
+_HELD = {}   # run folder -> the open folder whose lock says this process trains there (released when the process ends)
+
+def _claim(run_dir:Path # a run folder
+          ):
+    "Lock `run_dir` for this process; a `DataError` when another process trains in it (both would write the same files)."
+    key = str(Path(run_dir).resolve())
+    if key in _HELD: return
+    fd = os.open(key, os.O_RDONLY)
+    try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError: os.close(fd); raise DataError(f"hydra.run.dir={run_dir}: another training is running in this folder now; name another folder") from None
+    _HELD[key] = fd
+
 # %% ../nbs/19_training.ipynb #fa2b0763
 def _run_folder(run_dir, cfg, main:bool) -> Path:
-    "The run folder (Hydra's output dir by default; rank 0's under distributed training), with the config in `.hydra/`."
+    "The run folder (Hydra's output dir by default; rank 0's under distributed training), claimed, with the config in `.hydra/`."
     if run_dir is None:
         from hydra.core.hydra_config import HydraConfig
         run_dir = HydraConfig.get().runtime.output_dir
     run_dir = Path(distributed.broadcast_object(str(run_dir)))   # every rank works in rank 0's run folder
     if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        run_dir.mkdir(parents=True, exist_ok=True); _claim(run_dir)
         if not (run_dir/'.hydra'/'config.yaml').exists():
             (run_dir/'.hydra').mkdir(exist_ok=True); (run_dir/'.hydra'/'config.yaml').write_text(OmegaConf.to_yaml(cfg))
     return run_dir
@@ -420,6 +433,15 @@ def train(cfg:DictConfig, # training config (see `load_config`)
 # %% ../nbs/19_training.ipynb #f573e5a6
 _started = []   # `_app` appends when it starts: an `OSError` before that came from making Hydra's run folder
 
+# %% ../nbs/19_training.ipynb #74a5da4a
+def no_space(e:BaseException # an error a run ended with
+            ) -> bool:
+    "Is `e`, or an error behind it, the disk being full (ENOSPC, EDQUOT, or SQLite's \"database or disk is full\")?"
+    while e is not None:
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT) or 'database or disk is full' in str(e): return True
+        e = e.__cause__ or e.__context__
+    return False
+
 # %% ../nbs/19_training.ipynb #a92218b8
 @user_errors
 def _app(cfg:DictConfig):
@@ -428,6 +450,9 @@ def _app(cfg:DictConfig):
     try: res = train(cfg)
     except ConfigError as e: raise UserError(e, 2)
     except (DataError, FileNotFoundError, KeyError, ValueError, TrainingDiverged) as e: raise UserError(e.args[0] if isinstance(e, KeyError) and e.args else e)
+    except Exception as e:
+        if not no_space(e): raise
+        raise UserError(f"no space left on the device: free some and train again ({error_summary(e)[:160]})") from None
     if 'run_id' not in res: return res   # a non-main rank of a distributed run
     v = res['val']
     print(f"Run folder: {res['run_dir']}\nMLflow run: {res['run_id']} ({tracking_uri(cfg)})\n"
