@@ -140,7 +140,7 @@ def main(argv=None):
     ap.add_argument('--naive-batches', type=int, default=16, help="batches of 64 for the naive pipeline's images/s (0: skip goal 2)")
     ap.add_argument('--baseline', help='a git commit to compare with instead (alternating 1-epoch processes)')
     ap.add_argument('--pairs', type=int, default=5, help='with --baseline: the pairs of processes that count')
-    a = ap.parse_args(argv)
+    a = ap.parse_intermixed_args(argv)   # the overrides may follow the options, as the usage line shows them
     data = a.data or (str(REPO.parent/'shared'/'data'/'casting_data') if (REPO.parent/'shared'/'data'/'casting_data').is_dir() else None)
     out = Path(a.out or tempfile.mkdtemp(prefix='fixed_cost_')); out.mkdir(parents=True, exist_ok=True)
     print(f"data: {data or 'demo data'}; runs in {out}")
