@@ -23,8 +23,8 @@ from .review_page import LOCAL_HOSTS, StationMetrics, model_version, review_app
 from .predict import BACKENDS, Predictor, _predictor, auto_backend
 
 # %% auto #0
-__all__ = ['NETWORK_FS', 'TAIL', 'CUT_SHORT_WAIT', 'NAME_MAX', 'BUSY_ERRNOS', 'LOCK_NAME', 'Webhook', 'mount_type', 'Station',
-           'looks_whole', 'watch_lock', 'station_cmd', 'export_labels_cmd', 'main']
+__all__ = ['NETWORK_FS', 'TAIL', 'CUT_SHORT_WAIT', 'NAME_MAX', 'BUSY_ERRNOS', 'MOVE_PAIR_WAIT', 'LOCK_NAME', 'Webhook',
+           'mount_type', 'Station', 'looks_whole', 'watch_lock', 'station_cmd', 'export_labels_cmd', 'main']
 
 # %% ../nbs/25_station.ipynb #b1820c9b
 class Webhook:
@@ -362,6 +362,15 @@ def _handler(station:Station):
         def on_events_lost(self, e): station.lost = True   # the kernel's event queue overflowed (a burst of files)
     return _H()
 
+# %% ../nbs/25_station.ipynb #4f4a2f6f
+MOVE_PAIR_WAIT = 0.05   # seconds watchdog holds the first half of a rename for its second (its own default: 0.5)
+
+def _quick_move_pairs():
+    "Have watchdog's inotify observer wait `MOVE_PAIR_WAIT` for a rename's second half (where this watchdog has that queue)."
+    try: from watchdog.observers.inotify_move_event_grouper import InotifyMoveEventGrouper
+    except ImportError: return   # another platform or another watchdog: its own way
+    InotifyMoveEventGrouper.delay = MOVE_PAIR_WAIT
+
 # %% ../nbs/25_station.ipynb #23ceba51
 @patch_to(Station)
 def run(self, stop:threading.Event, # set it to stop
@@ -371,6 +380,7 @@ def run(self, stop:threading.Event, # set it to stop
     from watchdog.observers import Observer
     from watchdog.observers.polling import PollingObserver
     def watcher():
+        _quick_move_pairs()
         o = PollingObserver(timeout=self.poll) if self.poll else Observer()
         o.schedule(_handler(self), str(self.watch), recursive=True); o.start(); return o
     obs, fid = watcher(), _folder_id(self.watch)
