@@ -215,7 +215,8 @@ def _load_export(self:Predictor, fmt):
         raise ValueError(f"{f}: stale export (not made from this folder's model.pth): " + _EXPORT_HINT.format(d=d, f=fmt))
     want = export_record(d).get('formats', {}).get(fmt, {}).get('sha256')   # (records older than this check have none)
     if want is not None and file_sha256(f) != want:
-        raise ValueError(f"{f}: not the graph export.json records (another export's, or one cut short): " + _EXPORT_HINT.format(d=d, f=fmt))
+        raise ValueError(f"{f}: not the graph export.json records (another export's, or one cut short): " + (_EXPORT_HINT.format(d=d, f=fmt)
+                         if (d/'model.pth').is_file() else f"export its run again with `--out {d}`"))
     run = load_exported(f)
     probe = np.zeros((1, len(self.meta['mean']), int(self.meta['img_size']), int(self.meta['img_size'])), np.uint8)
     try: run(probe)   # the images its record describes must go through

@@ -23,7 +23,7 @@ from .review_page import LOCAL_HOSTS, StationMetrics, model_version, review_app
 from .predict import BACKENDS, Predictor, _predictor, auto_backend
 
 # %% auto #0
-__all__ = ['NETWORK_FS', 'TAIL', 'CUT_SHORT_WAIT', 'NAME_MAX', 'BUSY_ERRNOS', 'MOVE_PAIR_WAIT', 'LOCK_NAME', 'Webhook',
+__all__ = ['NETWORK_FS', 'TAIL', 'CUT_SHORT_WAIT', 'NAME_MAX', 'HOLD', 'BUSY_ERRNOS', 'MOVE_PAIR_WAIT', 'LOCK_NAME', 'Webhook',
            'mount_type', 'Station', 'looks_whole', 'watch_lock', 'station_cmd', 'export_labels_cmd', 'main']
 
 # %% ../nbs/25_station.ipynb #b1820c9b
@@ -208,6 +208,13 @@ def _move(self, p:str, dest:str, # the photo and where `_place` sorts it
     if data is not None and not self.copy: self._take_away(p, sha)
 
 # %% ../nbs/25_station.ipynb #4de06775
+HOLD = '.sorting'   # the end of the hidden name a photo has while the station takes it out of the watched folder
+
+def _hold_name(p:Path, sha:str) -> Path:
+    "The hidden name of `p` while `_take_away` checks it: `.NAME.sorting`, or `.SHA16.EXT.sorting` where that would be too long."
+    n = f".{p.name}{HOLD}"
+    return p.with_name(n if len(n.encode()) <= NAME_MAX else f".{sha[:16]}{p.suffix}{HOLD}")
+
 def _put_back(hold:Path, p:Path) -> Path:
     "Give file `hold` the name `p`, or `p` with `~N` when a file has taken that name meanwhile, never over another file; the name given."
     for i in range(1000):
@@ -223,7 +230,7 @@ def _put_back(hold:Path, p:Path) -> Path:
 @patch_to(Station)
 def _take_away(self, p:str, sha:str):
     "Remove `p` from the watched folder if it still holds the photo `sha`; a photo written under its name since stays, and is classified in turn."
-    hold = Path(p).with_name(f'.defect_qc.{sha[:16]}.{os.getpid()}.sorting')   # hidden: the station ignores it
+    hold = _hold_name(Path(p), sha)   # hidden: the station ignores it
     try: os.rename(p, hold)   # atomic: a photo the camera writes under this name now is wholly in one of the two
     except FileNotFoundError: return   # gone meanwhile: the photo that was scored is in the sort folder
     except OSError as e: self.log(f"warning: {p}: sorted, but it cannot be taken out of the watched folder ({e})"); return
@@ -324,10 +331,27 @@ def check(self):
         if a: self.log(f"drift alarm {self.win.alarm} acknowledged by {a['acked_by']}"); self.win.acknowledge(); self.metrics.alarm.set(0)
     self.metrics.queue.set(self.con.execute("SELECT COUNT(*) FROM photos WHERE decision='review' AND answer IS NULL").fetchone()[0])
 
+# %% ../nbs/25_station.ipynb #01deb271
+@patch_to(Station)
+def _recover_holds(self) -> int:
+    "Files a crash left under their `.sorting` name: removed when they are the photo recorded and sorted, else put back to be classified; how many."
+    n = 0
+    for top, dirs, files in os.walk(self.watch):
+        dirs[:] = [d for d in dirs if not (self.sort and (Path(top)/d).resolve().is_relative_to(self.sort))]
+        for f in files:
+            if not (f.startswith('.') and f.endswith(HOLD)): continue
+            hold = Path(top)/f; orig = hold.with_name(f[1:-len(HOLD)]); sha = file_sha256(hold)
+            stored = recorded(self.con, [orig]).get((sha, str(orig)))
+            if stored and stored != str(orig) and Path(stored).is_file(): hold.unlink()   # sorted already: finish taking it away
+            else: self.notice(_put_back(hold, orig), complete=True)
+            n += 1
+    return n
+
 # %% ../nbs/25_station.ipynb #d0ce7549
 @patch_to(Station)
 def catch_up(self) -> int:
     "Put every photo already in the folder on the pending list (those written more than `settle` s ago as complete); how many."
+    self._recover_holds()
     n, now = 0, time.time()
     for top, dirs, files in os.walk(self.watch):
         dirs[:] = sorted(d for d in dirs if self.wanted(Path(top)/d/'x.png'))
