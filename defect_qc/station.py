@@ -340,11 +340,13 @@ def _recover_holds(self) -> int:
         dirs[:] = [d for d in dirs if not (self.sort and (Path(top)/d).resolve().is_relative_to(self.sort))]
         for f in files:
             if not (f.startswith('.') and f.endswith(HOLD)): continue
-            hold = Path(top)/f; orig = hold.with_name(f[1:-len(HOLD)]); sha = file_sha256(hold)
-            stored = recorded(self.con, [orig]).get((sha, str(orig)))
-            if stored and stored != str(orig) and Path(stored).is_file(): hold.unlink()   # sorted already: finish taking it away
-            else: self.notice(_put_back(hold, orig), complete=True)
-            n += 1
+            hold = Path(top)/f; orig = hold.with_name(f[1:-len(HOLD)])
+            try:
+                sha = file_sha256(hold); stored = recorded(self.con, [orig]).get((sha, str(orig)))
+                if stored and stored != str(orig) and Path(stored).is_file(): hold.unlink()   # sorted already: finish taking it away
+                else: self.notice(_put_back(hold, orig), complete=True)
+                n += 1
+            except OSError as e: self.log(f"warning: {hold}: left by a stopped station, cannot be put back ({e.strerror or e})")
     return n
 
 # %% ../nbs/25_station.ipynb #d0ce7549
