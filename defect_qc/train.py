@@ -276,7 +276,8 @@ def _claim(run_dir:Path # a run folder
     if key in _HELD: return
     fd = os.open(key, os.O_RDONLY)
     try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError: os.close(fd); raise DataError(f"hydra.run.dir={run_dir}: another training is running in this folder now; name another folder") from None
+    except BlockingIOError: os.close(fd); raise DataError(f"hydra.run.dir={run_dir}: another training is running in this folder now; name another folder") from None
+    except OSError: os.close(fd); return   # a file system without locks (as `watch_lock` allows): no claim
     _HELD[key] = fd
 
 # %% ../nbs/19_training.ipynb #fa2b0763
