@@ -211,12 +211,12 @@ def _load_export(self:Predictor, fmt):
     "Load `model.onnx` / `model.ts`, checking it was exported from this folder's `model.pth` and is the graph `export.json` records."
     d = self.run_dir; f = d/('model.onnx' if fmt == 'onnx' else 'model.ts')
     if not f.is_file(): raise FileNotFoundError(f"{d}: no {f.name} here: " + _EXPORT_HINT.format(d=d, f=fmt))
-    if (d/'model.pth').is_file() and _made_from(d, fmt) != file_sha256(d/'model.pth'):
+    rec, in_run = export_record(d).get('formats', {}).get(fmt, {}), (d/'model.pth').is_file()   # the record, read once
+    if in_run and rec.get('model_sha256') != file_sha256(d/'model.pth'):
         raise ValueError(f"{f}: stale export (not made from this folder's model.pth): " + _EXPORT_HINT.format(d=d, f=fmt))
-    want = export_record(d).get('formats', {}).get(fmt, {}).get('sha256')   # (records older than this check have none)
-    if want is not None and file_sha256(f) != want:
+    if rec.get('sha256') is not None and file_sha256(f) != rec['sha256']:   # (records older than this check have none)
         raise ValueError(f"{f}: not the graph export.json records (another export's, or one cut short): " + (_EXPORT_HINT.format(d=d, f=fmt)
-                         if (d/'model.pth').is_file() else f"export its run again with `--out {d}`"))
+                         if in_run else f"export its run again with `--out {d}`"))
     run = load_exported(f)
     probe = np.zeros((1, len(self.meta['mean']), int(self.meta['img_size']), int(self.meta['img_size'])), np.uint8)
     try: run(probe)   # the images its record describes must go through
