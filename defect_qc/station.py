@@ -333,32 +333,27 @@ def check(self):
 
 # %% ../nbs/25_station.ipynb #01deb271
 @patch_to(Station)
-def _recover_holds(self) -> int:
-    "Files a crash left under their `.sorting` name: removed when they are the photo recorded and sorted, else put back to be classified; how many."
-    n = 0
-    for top, dirs, files in os.walk(self.watch):
-        dirs[:] = [d for d in dirs if not (self.sort and (Path(top)/d).resolve().is_relative_to(self.sort))]
-        for f in files:
-            if not (f.startswith('.') and f.endswith(HOLD)): continue
-            hold = Path(top)/f; orig = hold.with_name(f[1:-len(HOLD)])
-            try:
-                sha = file_sha256(hold); stored = recorded(self.con, [orig]).get((sha, str(orig)))
-                if stored and stored != str(orig) and Path(stored).is_file(): hold.unlink()   # sorted already: finish taking it away
-                else: self.notice(_put_back(hold, orig), complete=True)
-                n += 1
-            except OSError as e: self.log(f"warning: {hold}: left by a stopped station, cannot be put back ({e.strerror or e})")
-    return n
+def _recover_hold(self, hold:Path # a hidden `.NAME.sorting` file a crash left (`_hold_name`)
+                 ) -> int:
+    "Remove `hold` when it is the photo recorded and sorted, else put it back under its name to be classified; 1 when done, 0 when it cannot be."
+    orig = hold.with_name(hold.name[1:-len(HOLD)])
+    try:
+        sha = file_sha256(hold); stored = recorded(self.con, [orig]).get((sha, str(orig)))
+        if stored and stored != str(orig) and Path(stored).is_file(): hold.unlink()   # sorted already: finish taking it away
+        else: self.notice(_put_back(hold, orig), complete=True)
+        return 1
+    except OSError as e: self.log(f"warning: {hold}: left by a stopped station, cannot be put back ({e.strerror or e})"); return 0
 
 # %% ../nbs/25_station.ipynb #d0ce7549
 @patch_to(Station)
 def catch_up(self) -> int:
-    "Put every photo already in the folder on the pending list (those written more than `settle` s ago as complete); how many."
-    self._recover_holds()
+    "Put every photo already in the folder on the pending list (those written more than `settle` s ago as complete, and those a crash left while sorting); how many."
     n, now = 0, time.time()
     for top, dirs, files in os.walk(self.watch):
         dirs[:] = sorted(d for d in dirs if self.wanted(Path(top)/d/'x.png'))
         for f in sorted(files):
             p = Path(top)/f
+            if f.startswith('.') and f.endswith(HOLD): self._recover_hold(p); continue   # left by a crash while sorting
             if not self.wanted(p): continue
             try: m = p.stat().st_mtime
             except OSError as e: self.log(f"warning: {p}: cannot be read ({e.strerror or e}); skipped"); continue
